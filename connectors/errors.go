@@ -1,0 +1,45 @@
+package connectors
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Error is a failed call, classified. The activities package turns it into
+// a Temporal failure: Retryable false becomes a non-retryable error of type
+// Type; RetryAfter becomes the next retry delay.
+type Error struct {
+	// Type is what a flow matches in `retry.non_retryable` and `on_error`
+	// (`http.404`, `http.429`, `network`, `timeout`, `invalid_params`, ...).
+	Type string
+	// Retryable says whether another attempt may succeed.
+	Retryable bool
+	// RetryAfter is the delay the partner asked for, if any.
+	RetryAfter time.Duration
+	// Status is the HTTP status, if there was a response.
+	Status int
+	// Message is safe to show: redacted of secrets.
+	Message string
+}
+
+func (e *Error) Error() string {
+	return e.Message
+}
+
+// Permanent returns a non-retryable error of the given type.
+func Permanent(typ, format string, args ...any) *Error {
+	return &Error{Type: typ, Message: fmt.Sprintf(format, args...)}
+}
+
+// Transient returns a retryable error of the given type.
+func Transient(typ, format string, args ...any) *Error {
+	return &Error{Type: typ, Retryable: true, Message: fmt.Sprintf(format, args...)}
+}
+
+// AsError reports whether err is or wraps an *Error.
+func AsError(err error) (*Error, bool) {
+	var ce *Error
+	ok := errors.As(err, &ce)
+	return ce, ok
+}

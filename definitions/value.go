@@ -1,0 +1,157 @@
+package definitions
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Value is a mapping: a YAML value in which strings may hold expressions.
+// A string that is exactly `${{ expr }}` evaluates to the expression's value
+// with its type; a string with `${{ expr }}` inside other text evaluates to
+// a string; any other scalar is a literal. Maps keep their file order.
+type Value struct {
+	Pos     Pos
+	Literal any     // scalar literal (string, float64, int, bool, nil)
+	Expr    *Expr   // whole-string expression
+	Parts   []Part  // interpolated string
+	Map     []Entry // mapping, in file order (IsMap)
+	List    []*Value
+	IsMap   bool
+	IsList  bool
+}
+
+// Part is a piece of an interpolated string: Text, or Expr when non-nil.
+type Part struct {
+	Text string
+	Expr *Expr
+}
+
+// Entry is one key of a mapping Value.
+type Entry struct {
+	Key   string
+	Value *Value
+}
+
+// StringValue builds the Value of one string scalar, compiling any
+// `${{ }}` expressions in it.
+func StringValue(s string, pos Pos) (*Value, error) {
+	if inner, ok := wholeTemplate(strings.TrimSpace(s)); ok {
+		e, err := CompileExpr(inner, pos)
+		if err != nil {
+			return nil, err
+		}
+		return &Value{Pos: pos, Expr: e}, nil
+	}
+	if !strings.Contains(s, "${{") {
+		return &Value{Pos: pos, Literal: s}, nil
+	}
+	var parts []Part
+	rest := s
+	for {
+		i := strings.Index(rest, "${{")
+		if i < 0 {
+			if rest != "" {
+				parts = append(parts, Part{Text: rest})
+			}
+			break
+		}
+		if i > 0 {
+			parts = append(parts, Part{Text: rest[:i]})
+		}
+		j := strings.Index(rest[i:], "}}")
+		if j < 0 {
+			return nil, fmt.Errorf("unclosed ${{ in %q", s)
+		}
+		e, err := CompileExpr(rest[i+3:i+j], pos)
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, Part{Expr: e})
+		rest = rest[i+j+2:]
+	}
+	return &Value{Pos: pos, Parts: parts}, nil
+}
+
+// wholeTemplate reports whether s is exactly one `${{ ... }}`.
+func wholeTemplate(s string) (string, bool) {
+	if !strings.HasPrefix(s, "${{") || !strings.HasSuffix(s, "}}") {
+		return "", false
+	}
+	inner := s[3 : len(s)-2]
+	if strings.Contains(inner, "${{") || strings.Contains(inner, "}}") {
+		return "", false
+	}
+	return strings.TrimSpace(inner), true
+}
+
+// Eval evaluates the value in env. Maps become map[string]any, lists []any.
+func (v *Value) Eval(env *Env) (any, error) {
+	if v == nil {
+		return nil, nil
+	}
+	switch {
+	case v.Expr != nil:
+		return v.Expr.Eval(env)
+	case v.Parts != nil:
+		var b strings.Builder
+		for _, p := range v.Parts {
+			if p.Expr == nil {
+				b.WriteString(p.Text)
+				continue
+			}
+			x, err := p.Expr.Eval(env)
+			if err != nil {
+				return nil, err
+			}
+			if x != nil {
+				fmt.Fprint(&b, x)
+			}
+		}
+		return b.String(), nil
+	case v.IsMap:
+		out := make(map[string]any, len(v.Map))
+		for _, e := range v.Map {
+			x, err := e.Value.Eval(env)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %w", e.Key, err)
+			}
+			out[e.Key] = x
+		}
+		return out, nil
+	case v.IsList:
+		out := make([]any, len(v.List))
+		for i, item := range v.List {
+			x, err := item.Eval(env)
+			if err != nil {
+				return nil, fmt.Errorf("[%d]: %w", i, err)
+			}
+			out[i] = x
+		}
+		return out, nil
+	default:
+		return v.Literal, nil
+	}
+}
+
+// Exprs lists every expression inside the value, for validation.
+func (v *Value) Exprs() []*Expr {
+	if v == nil {
+		return nil
+	}
+	var out []*Expr
+	if v.Expr != nil {
+		out = append(out, v.Expr)
+	}
+	for _, p := range v.Parts {
+		if p.Expr != nil {
+			out = append(out, p.Expr)
+		}
+	}
+	for _, e := range v.Map {
+		out = append(out, e.Value.Exprs()...)
+	}
+	for _, item := range v.List {
+		out = append(out, item.Exprs()...)
+	}
+	return out
+}
