@@ -1,4 +1,403 @@
 package connectors
 
-// Client is the shared HTTP client (placeholder until the retrying client lands).
-type Client struct{}
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/hashicorp/go-cleanhttp"
+	"github.com/hashicorp/go-retryablehttp"
+	"golang.org/x/oauth2"
+
+	"github.com/relay-dev/relay/secrets"
+)
+
+// ClientOptions tune the HTTP client of every connection. Zero values mean
+// the defaults.
+type ClientOptions struct {
+	// RetryMax is how many times one attempt retries a transient failure
+	// before handing it to Temporal (default 2; negative means none).
+	RetryMax int
+	// RetryWaitMin and RetryWaitMax bound the jittered exponential wait
+	// between retries (defaults 100ms and 2s).
+	RetryWaitMin, RetryWaitMax time.Duration
+	// RetryAfterCap is the longest Retry-After waited for in-attempt
+	// (default 5s). A longer one ends the attempt with an *Error carrying
+	// RetryAfter, which the engine turns into Temporal's next retry delay.
+	RetryAfterCap time.Duration
+	// Timeout bounds one HTTP try, reading the body included (default 30s);
+	// a connection's own timeout overrides it.
+	Timeout time.Duration
+	// MaxResponseBytes caps a response body (default 10 MiB).
+	MaxResponseBytes int64
+	// Logger receives retryablehttp's messages, redacted; nil means none.
+	Logger *slog.Logger
+	// HTTPClient, if set, supplies the base transport (tests); otherwise
+	// all clients share one pooled transport.
+	HTTPClient *http.Client
+}
+
+func (o ClientOptions) withDefaults() ClientOptions {
+	switch {
+	case o.RetryMax == 0:
+		o.RetryMax = 2
+	case o.RetryMax < 0:
+		o.RetryMax = 0
+	}
+	o.RetryWaitMin = cmp.Or(o.RetryWaitMin, 100*time.Millisecond)
+	o.RetryWaitMax = max(cmp.Or(o.RetryWaitMax, 2*time.Second), o.RetryWaitMin)
+	o.RetryAfterCap = cmp.Or(o.RetryAfterCap, 5*time.Second)
+	o.Timeout = cmp.Or(o.Timeout, 30*time.Second)
+	o.MaxResponseBytes = cmp.Or(o.MaxResponseBytes, 10<<20)
+	return o
+}
+
+// errorSnippetBytes caps the response body quoted in an error message.
+const errorSnippetBytes = 512
+
+// sharedTransport is the pooled transport under every client. It honours
+// proxy environment variables, which never apply to loopback addresses.
+var sharedTransport = sync.OnceValue(cleanhttp.DefaultPooledTransport)
+
+// Client sends the requests of one connection: base URL, headers, auth,
+// in-attempt retries, classification of failures and redaction of secrets.
+// It is safe for concurrent use.
+type Client struct {
+	baseURL  string
+	headers  http.Header
+	auth     *auth
+	opts     ClientOptions
+	retry    *retryablehttp.Client
+	redactor secrets.Redactor
+	now      func() time.Time
+}
+
+// Request is one HTTP request of a connector.
+type Request struct {
+	Method string // default GET
+	// Path is an absolute URL, or a path joined to the connection's BaseURL.
+	Path  string
+	Query url.Values
+	// Header overrides the connection's headers. If it already carries the
+	// idempotency key under some name, no Idempotency-Key header is added:
+	// that is how a connector whose API uses another header name says so.
+	Header      http.Header
+	Body        []byte
+	ContentType string
+	// IdempotencyKey is sent as Idempotency-Key on POST and PATCH, and lets
+	// those requests be retried in-attempt; without it they never are.
+	IdempotencyKey string
+}
+
+// Response is a successful (2xx or 3xx) response, body read whole.
+type Response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// NewClient builds the client of one connection. resolve maps a secret
+// reference to its value; every value it returns is registered with the
+// client's redactor.
+func NewClient(cfg ConnectionConfig, resolve func(ref string) (string, error), opts ClientOptions) (*Client, error) {
+	if resolve == nil {
+		resolve = secrets.Resolve
+	}
+	opts = opts.withDefaults()
+	if cfg.Timeout > 0 {
+		opts.Timeout = cfg.Timeout
+	}
+	if cfg.BaseURL != "" {
+		if u, err := url.Parse(cfg.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("base_url %q is not an absolute http(s) URL", cfg.BaseURL)
+		}
+	}
+	c := &Client{baseURL: cfg.BaseURL, headers: http.Header{}, opts: opts, now: time.Now}
+	for k, v := range cfg.Headers {
+		c.headers.Set(k, v)
+	}
+
+	var base http.RoundTripper = sharedTransport()
+	if opts.HTTPClient != nil && opts.HTTPClient.Transport != nil {
+		base = opts.HTTPClient.Transport
+	}
+	a, err := newAuth(cfg.Auth, resolve, &c.redactor, base, opts.Timeout)
+	if err != nil {
+		return nil, err
+	}
+	c.auth = a
+	rt := base
+	if a.tokens != nil {
+		rt = &oauth2.Transport{Source: a.tokens, Base: base}
+	}
+	hc := &http.Client{
+		// retryablehttp closes idle connections after every failed call;
+		// hiding the method keeps one flaky partner from emptying the pool
+		// that all connections share.
+		Transport:     struct{ http.RoundTripper }{rt},
+		Timeout:       opts.Timeout,
+		CheckRedirect: c.checkRedirect,
+	}
+	c.retry = &retryablehttp.Client{
+		HTTPClient:   hc,
+		RetryWaitMin: opts.RetryWaitMin,
+		RetryWaitMax: opts.RetryWaitMax,
+		RetryMax:     opts.RetryMax,
+		CheckRetry:   c.checkRetry,
+		Backoff:      c.backoff,
+		// Hand back the last response or error as is; Do classifies it.
+		ErrorHandler: retryablehttp.PassthroughErrorHandler,
+	}
+	if opts.Logger != nil {
+		log := opts.Logger
+		if cfg.Connector != "" {
+			log = log.With("connector", cfg.Connector)
+		}
+		c.retry.Logger = slogAdapter{log: log, redact: c.Redact}
+	}
+	return c, nil
+}
+
+// Redact removes the connection's secret values from s.
+func (c *Client) Redact(s string) string {
+	return c.redactor.Redact(s)
+}
+
+type retrySafeKey struct{}
+
+// Do sends r. Transient failures are retried a few times within the call;
+// what remains is returned as an *Error, classified and redacted. A 2xx or
+// 3xx answer is a Response whatever its body.
+func (c *Client) Do(ctx context.Context, r *Request) (*Response, error) {
+	method := strings.ToUpper(cmp.Or(r.Method, http.MethodGet))
+	u, err := c.url(r)
+	if err != nil {
+		return nil, c.fail(ctx, "invalid_request", false, 0, "%s %s: %v", method, r.Path, err)
+	}
+	shown := u.Redacted()
+
+	var body any // nil, not an empty slice, so a GET sends no body
+	if len(r.Body) > 0 {
+		body = r.Body
+	}
+	safe := idempotent(method) || r.IdempotencyKey != ""
+	req, err := retryablehttp.NewRequestWithContext(context.WithValue(ctx, retrySafeKey{}, safe), method, u.String(), body)
+	if err != nil {
+		return nil, c.fail(ctx, "invalid_request", false, 0, "%s %s: %v", method, shown, err)
+	}
+	h := req.Header
+	h.Set("User-Agent", "relay")
+	for k, vs := range c.headers {
+		h[k] = slices.Clone(vs)
+	}
+	for k, vs := range r.Header {
+		h[http.CanonicalHeaderKey(k)] = slices.Clone(vs)
+	}
+	if r.ContentType != "" {
+		h.Set("Content-Type", r.ContentType)
+	}
+	if r.IdempotencyKey != "" && (method == http.MethodPost || method == http.MethodPatch) && !carries(h, r.IdempotencyKey) {
+		h.Set("Idempotency-Key", r.IdempotencyKey)
+	}
+	c.auth.apply(h, r.Body)
+
+	resp, err := c.retry.Do(req)
+	if err != nil {
+		if resp != nil {
+			resp.Body.Close()
+		}
+		var ue *url.Error
+		if errors.As(err, &ue) {
+			err = ue.Err // its text repeats the URL
+		}
+		typ, retryable := classifyError(err)
+		var tokenErr *oauth2.RetrieveError
+		if errors.As(err, &tokenErr) {
+			err = fmt.Errorf("fetching OAuth2 token: %w", err)
+		}
+		return nil, c.fail(ctx, typ, retryable, 0, "%s %s: %v", method, shown, err)
+	}
+	defer resp.Body.Close()
+
+	typ, retryable, failed := classifyStatus(resp.StatusCode)
+	if failed {
+		snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		msg := fmt.Sprintf("%s %s: %s", method, shown, resp.Status)
+		if s := c.snippet(snippet); s != "" {
+			msg += ": " + s
+		}
+		var wait time.Duration
+		if retryable {
+			wait, _ = retryAfter(resp.Header, c.now())
+		}
+		e := c.fail(ctx, typ, retryable, wait, "%s", msg)
+		e.Status = resp.StatusCode
+		return nil, e
+	}
+
+	b, err := c.readBody(resp)
+	if err != nil {
+		typ, retryable := classifyError(err)
+		if errors.Is(err, errResponseTooLarge) {
+			err = fmt.Errorf("response body exceeds %d bytes", c.opts.MaxResponseBytes)
+		}
+		e := c.fail(ctx, typ, retryable, 0, "%s %s: reading response: %v", method, shown, err)
+		e.Status = resp.StatusCode
+		return nil, e
+	}
+	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
+}
+
+// fail builds a redacted *Error. When the caller's context has ended, that
+// is the error's cause and decides its type.
+func (c *Client) fail(ctx context.Context, typ string, retryable bool, wait time.Duration, format string, args ...any) *Error {
+	e := &Error{Type: typ, Retryable: retryable, RetryAfter: wait, Message: c.Redact(fmt.Sprintf(format, args...))}
+	if err := ctx.Err(); err != nil {
+		e.cause = err
+		e.Type, e.Retryable = classifyError(err)
+	}
+	return e
+}
+
+func (c *Client) url(r *Request) (*url.URL, error) {
+	raw := r.Path
+	if !strings.HasPrefix(raw, "http://") && !strings.HasPrefix(raw, "https://") {
+		if c.baseURL == "" {
+			return nil, fmt.Errorf("path %q is not an absolute URL and the connection has no base_url", raw)
+		}
+		raw = c.baseURL
+		if r.Path != "" {
+			raw = strings.TrimRight(raw, "/") + "/" + strings.TrimLeft(r.Path, "/")
+		}
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	if u.Host == "" {
+		return nil, fmt.Errorf("URL %q has no host", raw)
+	}
+	if len(r.Query) > 0 || len(c.auth.query) > 0 {
+		q := u.Query()
+		for k, vs := range r.Query {
+			q[k] = append(q[k], vs...)
+		}
+		for k, vs := range c.auth.query {
+			q[k] = vs
+		}
+		u.RawQuery = q.Encode()
+	}
+	return u, nil
+}
+
+func (c *Client) readBody(resp *http.Response) ([]byte, error) {
+	limit := c.opts.MaxResponseBytes
+	if resp.ContentLength > limit {
+		return nil, errResponseTooLarge
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(b)) > limit {
+		return nil, errResponseTooLarge
+	}
+	return b, nil
+}
+
+// snippet is the start of an error body, redacted before it is cut so a
+// secret straddling the cut cannot leak in part.
+func (c *Client) snippet(b []byte) string {
+	s := strings.TrimSpace(c.Redact(strings.ToValidUTF8(string(b), "\uFFFD")))
+	if len(s) <= errorSnippetBytes {
+		return s
+	}
+	cut := errorSnippetBytes
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// checkRetry is retryablehttp's policy: retry what the classification
+// calls transient, when the request is safe to repeat, unless the partner
+// asks for a wait longer than RetryAfterCap.
+func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error) (bool, error) {
+	if ctx.Err() != nil {
+		return false, ctx.Err()
+	}
+	if safe, _ := ctx.Value(retrySafeKey{}).(bool); !safe {
+		return false, nil
+	}
+	if err != nil {
+		_, retryable := classifyError(err)
+		return retryable, nil
+	}
+	if _, retryable, failed := classifyStatus(resp.StatusCode); !failed || !retryable {
+		return false, nil
+	}
+	if wait, ok := retryAfter(resp.Header, c.now()); ok && wait > c.opts.RetryAfterCap {
+		return false, nil
+	}
+	return true, nil
+}
+
+// backoff waits what Retry-After asks (checkRetry has capped it), or an
+// exponential delay from min, capped at max, with the upper half jittered.
+func (c *Client) backoff(minWait, maxWait time.Duration, attempt int, resp *http.Response) time.Duration {
+	if resp != nil {
+		if wait, ok := retryAfter(resp.Header, c.now()); ok {
+			return min(wait, c.opts.RetryAfterCap)
+		}
+	}
+	wait := maxWait
+	if attempt < 30 {
+		wait = min(minWait<<attempt, maxWait)
+	}
+	half := wait / 2
+	return half + rand.N(half+1)
+}
+
+// checkRedirect follows up to 10 redirects. It does not follow an
+// authenticated request to another host: the 3xx is returned instead, so
+// credentials never reach a host the connection does not name.
+func (c *Client) checkRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errTooManyRedirects
+	}
+	if c.auth.any() && req.URL.Host != via[0].URL.Host {
+		return http.ErrUseLastResponse
+	}
+	return nil
+}
+
+func idempotent(method string) bool {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodTrace, http.MethodPut, http.MethodDelete:
+		return true
+	}
+	return false
+}
+
+// carries reports whether any header already holds value.
+func carries(h http.Header, value string) bool {
+	for _, vs := range h {
+		for _, v := range vs {
+			if v == value {
+				return true
+			}
+		}
+	}
+	return false
+}

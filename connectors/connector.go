@@ -65,7 +65,7 @@ func (c *Connector) Action(name string) *Action {
 }
 
 // Registry holds connectors by name. The zero value is empty and ready to use;
-// tests build isolated registries, the binary uses Builtin().
+// tests build isolated registries, the binary uses builtin.Registry().
 type Registry struct {
 	mu         sync.RWMutex
 	connectors map[string]*Connector

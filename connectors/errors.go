@@ -21,10 +21,21 @@ type Error struct {
 	Status int
 	// Message is safe to show: redacted of secrets.
 	Message string
+
+	// cause is context.Canceled or context.DeadlineExceeded when the
+	// caller's context ended the call, so errors.Is sees it; never an error
+	// whose text could hold a secret.
+	cause error
 }
 
 func (e *Error) Error() string {
 	return e.Message
+}
+
+// Unwrap returns the caller's context error when that is what ended the
+// call, and nil otherwise.
+func (e *Error) Unwrap() error {
+	return e.cause
 }
 
 // Permanent returns a non-retryable error of the given type.

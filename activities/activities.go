@@ -1,0 +1,146 @@
+// Package activities is the one bridge between Temporal and connectors: it
+// resolves a connection's secrets, calls the connector action, and maps the
+// outcome to a Temporal result or failure. Secrets never leave it: inputs
+// carry secret references, errors are redacted before they become failures.
+package activities
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/relay-dev/relay/connectors"
+	"github.com/relay-dev/relay/secrets"
+)
+
+// CallInput is the input of every `<connector>.<action>` activity. It holds
+// no secret values.
+type CallInput struct {
+	Flow           string                      `json:"flow"`
+	Step           string                      `json:"step"`
+	Connection     string                      `json:"connection"`
+	Config         connectors.ConnectionConfig `json:"config"`
+	Connector      string                      `json:"connector"`
+	Action         string                      `json:"action"`
+	Params         map[string]any              `json:"params"`
+	IdempotencyKey string                      `json:"idempotency_key"`
+}
+
+// CallResult is what a successful call returns to the workflow.
+type CallResult struct {
+	Output  any   `json:"output"`
+	Attempt int32 `json:"attempt"`
+}
+
+// ErrorTypeUnknown is the Temporal error type of failures that carry no
+// classification of their own.
+const ErrorTypeUnknown = "error"
+
+// Activities holds what every call needs. Its zero value is not usable:
+// set Registry.
+type Activities struct {
+	Registry *connectors.Registry
+	// Resolve maps a secret reference to its value; nil means secrets.Resolve.
+	Resolve func(ref string) (string, error)
+	// ClientOptions configure the HTTP client of each connection.
+	ClientOptions connectors.ClientOptions
+	Logger        *slog.Logger
+
+	clients sync.Map // connection config fingerprint -> *connectors.Client
+}
+
+// Call runs one connector action. It is registered once per action under
+// the action's activity type.
+func (a *Activities) Call(ctx context.Context, in CallInput) (*CallResult, error) {
+	attempt := activity.GetInfo(ctx).Attempt
+	conn := a.Registry.Lookup(in.Connector)
+	if conn == nil {
+		return nil, failure(&connectors.Error{Type: "unknown_connector", Message: fmt.Sprintf("connector %q is not registered on this worker", in.Connector)}, attempt)
+	}
+	action := conn.Action(in.Action)
+	if action == nil {
+		return nil, failure(&connectors.Error{Type: "unknown_action", Message: fmt.Sprintf("connector %q has no action %q", in.Connector, in.Action)}, attempt)
+	}
+	params, err := connectors.ParamDefaults(action, in.Params)
+	if err != nil {
+		return nil, failure(err, attempt)
+	}
+	client, err := a.client(in.Config)
+	if err != nil {
+		return nil, failure(&connectors.Error{Type: "connection", Message: fmt.Sprintf("preparing connection %q: %v", in.Connection, err)}, attempt)
+	}
+	out, err := action.Do(ctx, &connectors.Call{
+		Connection:     in.Connection,
+		Config:         in.Config,
+		Client:         client,
+		Params:         params,
+		IdempotencyKey: in.IdempotencyKey,
+	})
+	if err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+			return nil, err
+		}
+		return nil, failure(redacted(client, err), attempt)
+	}
+	return &CallResult{Output: out, Attempt: attempt}, nil
+}
+
+func (a *Activities) client(cfg connectors.ConnectionConfig) (*connectors.Client, error) {
+	b, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(b)
+	key := hex.EncodeToString(sum[:])
+	if c, ok := a.clients.Load(key); ok {
+		return c.(*connectors.Client), nil
+	}
+	resolve := a.Resolve
+	if resolve == nil {
+		resolve = secrets.Resolve
+	}
+	opts := a.ClientOptions
+	if opts.Logger == nil {
+		opts.Logger = a.Logger
+	}
+	c, err := connectors.NewClient(cfg, resolve, opts)
+	if err != nil {
+		return nil, err
+	}
+	actual, _ := a.clients.LoadOrStore(key, c)
+	return actual.(*connectors.Client), nil
+}
+
+// redacted returns err as a *connectors.Error whose message holds no secret
+// the client knows of.
+func redacted(client *connectors.Client, err error) *connectors.Error {
+	ce, ok := connectors.AsError(err)
+	if !ok {
+		ce = &connectors.Error{Type: ErrorTypeUnknown, Retryable: true, Message: err.Error()}
+	}
+	out := *ce
+	out.Message = client.Redact(out.Message)
+	return &out
+}
+
+// failure maps a classified error to a Temporal application error. The
+// attempt number travels as the error's details so the run can show it.
+func failure(err error, attempt int32) error {
+	ce, ok := connectors.AsError(err)
+	if !ok {
+		ce = &connectors.Error{Type: ErrorTypeUnknown, Retryable: true, Message: err.Error()}
+	}
+	return temporal.NewApplicationErrorWithOptions(ce.Message, ce.Type, temporal.ApplicationErrorOptions{
+		NonRetryable:   !ce.Retryable,
+		NextRetryDelay: ce.RetryAfter,
+		Details:        []any{attempt},
+	})
+}

@@ -1,0 +1,169 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/spf13/cobra"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/sdk/client"
+
+	"github.com/relay-dev/relay/apiserver"
+	"github.com/relay-dev/relay/devserver"
+	"github.com/relay-dev/relay/runs"
+	"github.com/relay-dev/relay/worker"
+)
+
+func (a *app) devCommand() *cobra.Command {
+	var (
+		f         flowFlags
+		opts      devserver.Options
+		httpAddr  string
+		taskQueue string
+	)
+	cmd := &cobra.Command{
+		Use:   "dev",
+		Short: "Run everything on this machine: embedded Temporal, Web UI, worker and HTTP server",
+		Long: `Run relay on one machine: an embedded Temporal server persisted in SQLite
+under --data-dir, the Temporal Web UI, a relay worker and relay's HTTP server.
+Runs in flight survive a restart on the same data dir.`,
+		Example: "  relay dev\n  relay dev --ephemeral --definitions ./flows",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			started := time.Now()
+			logger := a.logger()
+			cat, refused, err := f.load(a.stderr)
+			if err != nil {
+				return err
+			}
+			opts.Logger = logger.With("component", "temporal-server")
+			opts.SearchAttributes = map[string]enumspb.IndexedValueType{runs.SearchAttributeFlow: enumspb.INDEXED_VALUE_TYPE_KEYWORD}
+			if opts.Ephemeral {
+				opts.DataDir = ""
+			}
+			srv, err := devserver.Start(ctx, opts)
+			if err != nil {
+				return fmt.Errorf("starting the embedded Temporal server: %w", err)
+			}
+			defer srv.Stop()
+			t := temporalFlags{address: srv.FrontendAddress(), namespace: srv.Namespace(), taskQueue: taskQueue}
+			c, err := t.dial(logger)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			rt, err := startRuntime(ctx, c, cat, httpAddr, taskQueue, logger)
+			if err != nil {
+				return err
+			}
+			defer rt.stop()
+
+			store := "in memory (--ephemeral)"
+			if !opts.Ephemeral {
+				store = filepath.Join(opts.DataDir, "temporal.db")
+			}
+			ui := "disabled"
+			if srv.UIAddress() != "" {
+				ui = "http://" + srv.UIAddress()
+			}
+			example := "hello --input-json '{\"name\":\"Ada\"}' --wait"
+			if _, ok := cat.flows["hello"]; !ok && len(cat.flows) > 0 {
+				example = cat.ids()[0] + " --input FILE --wait"
+			}
+			fmt.Fprintf(a.stdout, `relay dev is ready in %s
+  Temporal frontend  %s  (namespace %s, store %s)
+  Temporal Web UI    %s
+  relay HTTP         http://%s  (/healthz, /readyz)
+  flows              %s  (from %s)
+`, time.Since(started).Round(time.Millisecond), srv.FrontendAddress(), srv.Namespace(), store, ui, rt.addr, strings.Join(cat.ids(), ", "), cat.source)
+			if refused > 0 {
+				fmt.Fprintf(a.stdout, "  REFUSED            %d definition file(s): see the errors above\n", refused)
+			}
+			fmt.Fprintf(a.stdout, "\nTry it:\n  go run ./cmd/relay run %s\n\nPress Ctrl-C to stop.\n", example)
+			<-ctx.Done()
+			fmt.Fprintln(a.stdout, "relay dev: stopping")
+			return nil
+		},
+	}
+	f.register(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&opts.DataDir, "data-dir", ".relay", "folder of the embedded server's SQLite file")
+	fl.BoolVar(&opts.Ephemeral, "ephemeral", false, "keep everything in memory; nothing survives a restart")
+	fl.StringVar(&opts.IP, "ip", "127.0.0.1", "address the embedded Temporal server and UI listen on")
+	fl.IntVar(&opts.FrontendPort, "port", 7233, "Temporal frontend gRPC port")
+	fl.IntVar(&opts.FrontendHTTPPort, "temporal-http-port", 0, "Temporal frontend HTTP API port (0: any free port)")
+	fl.IntVar(&opts.UIPort, "ui-port", 8233, "Temporal Web UI port (-1 disables the UI)")
+	fl.StringVar(&opts.Namespace, "namespace", "default", "Temporal namespace")
+	fl.StringVar(&httpAddr, "http-addr", "127.0.0.1:8080", "relay HTTP server address")
+	fl.StringVar(&taskQueue, "task-queue", worker.DefaultTaskQueue, "task queue of the worker")
+	return cmd
+}
+
+// runtime is a running worker and HTTP server.
+type runtime struct {
+	addr string
+	stop func()
+}
+
+// startRuntime starts a worker (when cat is non-nil) and relay's HTTP
+// server (when httpAddr is set). readyz answers once Temporal is reachable
+// and the worker polls.
+func startRuntime(ctx context.Context, c client.Client, cat *catalog, httpAddr, taskQueue string, logger *slog.Logger) (*runtime, error) {
+	var stops []func()
+	rt := &runtime{stop: func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}}
+	var polling atomic.Bool
+	if cat != nil {
+		w, err := worker.New(c, worker.Options{TaskQueue: taskQueue, Registry: cat.registry, Logger: logger})
+		if err != nil {
+			return nil, err
+		}
+		if err := w.Start(); err != nil {
+			return nil, fmt.Errorf("starting worker on task queue %s: %w", taskQueue, err)
+		}
+		polling.Store(true)
+		stops = append(stops, w.Stop)
+	}
+	if httpAddr == "" {
+		return rt, nil
+	}
+	api := &apiserver.Server{Logger: logger, Ready: func(ctx context.Context) error {
+		if _, err := c.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
+			return fmt.Errorf("temporal is not reachable: %w", err)
+		}
+		if cat != nil && !polling.Load() {
+			return errors.New("worker is not polling")
+		}
+		return nil
+	}}
+	ln, err := net.Listen("tcp", httpAddr)
+	if err != nil {
+		rt.stop()
+		return nil, fmt.Errorf("listening on %s: %w", httpAddr, err)
+	}
+	rt.addr = ln.Addr().String()
+	hs := apiserver.NewHTTPServer(rt.addr, api.Handler())
+	go func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("relay HTTP server stopped", "err", err)
+		}
+	}()
+	stops = append(stops, func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+		defer cancel()
+		_ = hs.Shutdown(sctx)
+	})
+	return rt, nil
+}

@@ -1,0 +1,95 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/relay-dev/relay/connectors"
+	"github.com/relay-dev/relay/connectors/builtin"
+	"github.com/relay-dev/relay/definitions"
+)
+
+// defaultDefinitions is where relay looks for flows; when it does not
+// exist, the flows bundled in the binary are used.
+const defaultDefinitions = "definitions"
+
+type flowFlags struct {
+	dir string
+}
+
+func (f *flowFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.dir, "definitions", envOr("RELAY_DEFINITIONS", defaultDefinitions), "folder of flow definitions (*.yaml); the bundled flows when the default folder does not exist (env RELAY_DEFINITIONS)")
+}
+
+// catalog is the loaded flows.
+type catalog struct {
+	registry *connectors.Registry
+	flows    map[string]*definitions.Flow
+	source   string // where they came from, for messages
+}
+
+func (c *catalog) ids() []string {
+	ids := make([]string, 0, len(c.flows))
+	for id := range c.flows {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
+// load loads the definitions. Files that fail validation are refused and
+// reported on stderr, loudly; the others load. refused counts them.
+func (f *flowFlags) load(stderr io.Writer) (*catalog, int, error) {
+	reg := builtin.Registry()
+	var (
+		flows  []*definitions.Flow
+		err    error
+		source = f.dir
+	)
+	if _, statErr := os.Stat(f.dir); errors.Is(statErr, fs.ErrNotExist) && f.dir == defaultDefinitions {
+		source = "bundled flows"
+		flows, err = definitions.LoadFS(definitions.Bundled(), reg)
+	} else {
+		flows, err = definitions.LoadDir(f.dir, reg)
+	}
+	refused := 0
+	if err != nil {
+		var errs definitions.Errors
+		if !errors.As(err, &errs) {
+			return nil, 0, fmt.Errorf("loading definitions from %s: %w", source, err)
+		}
+		files := map[string]bool{}
+		for _, e := range errs {
+			files[e.File] = true
+		}
+		refused = len(files)
+		fmt.Fprintf(stderr, "\n!!! relay refused %d definition file(s) from %s; they will not run:\n%s\n\n", refused, source, err)
+	}
+	c := &catalog{registry: reg, flows: map[string]*definitions.Flow{}, source: source}
+	for _, fl := range flows {
+		c.flows[fl.ID] = fl
+	}
+	return c, refused, nil
+}
+
+// flow finds a flow by ID, or parses the YAML file at ref.
+func (c *catalog) flow(ref string) (*definitions.Flow, error) {
+	if fl, ok := c.flows[ref]; ok {
+		return fl, nil
+	}
+	if strings.HasSuffix(ref, ".yaml") || strings.HasSuffix(ref, ".yml") {
+		data, err := os.ReadFile(ref)
+		if err != nil {
+			return nil, fmt.Errorf("reading flow: %w", err)
+		}
+		return definitions.Parse(ref, data, c.registry)
+	}
+	return nil, fmt.Errorf("no flow %q in %s (loaded: %s)", ref, c.source, strings.Join(c.ids(), ", "))
+}

@@ -1,0 +1,103 @@
+package cli
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+
+	"github.com/relay-dev/relay/worker"
+)
+
+// temporalFlags say how to reach a Temporal cluster. Each has the usual
+// TEMPORAL_* environment variable as its default.
+type temporalFlags struct {
+	address    string
+	namespace  string
+	taskQueue  string
+	tlsCert    string
+	tlsKey     string
+	tlsCA      string
+	serverName string
+	apiKey     string
+}
+
+func (t *temporalFlags) register(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringVar(&t.address, "address", envOr("TEMPORAL_ADDRESS", "127.0.0.1:7233"), "Temporal frontend host:port (env TEMPORAL_ADDRESS)")
+	f.StringVar(&t.namespace, "namespace", envOr("TEMPORAL_NAMESPACE", "default"), "Temporal namespace (env TEMPORAL_NAMESPACE)")
+	f.StringVar(&t.taskQueue, "task-queue", envOr("RELAY_TASK_QUEUE", worker.DefaultTaskQueue), "task queue of relay's workers (env RELAY_TASK_QUEUE)")
+	f.StringVar(&t.tlsCert, "tls-cert", envOr("TEMPORAL_TLS_CERT", ""), "client certificate file for mTLS (env TEMPORAL_TLS_CERT)")
+	f.StringVar(&t.tlsKey, "tls-key", envOr("TEMPORAL_TLS_KEY", ""), "client key file for mTLS (env TEMPORAL_TLS_KEY)")
+	f.StringVar(&t.tlsCA, "tls-ca", envOr("TEMPORAL_TLS_CA", ""), "CA certificate file to verify the server (env TEMPORAL_TLS_CA)")
+	f.StringVar(&t.serverName, "tls-server-name", envOr("TEMPORAL_TLS_SERVER_NAME", ""), "server name to verify (env TEMPORAL_TLS_SERVER_NAME)")
+	f.StringVar(&t.apiKey, "api-key", envOr("TEMPORAL_API_KEY", ""), "API key, sent with TLS (env TEMPORAL_API_KEY)")
+}
+
+// options builds the SDK client options.
+func (t *temporalFlags) options(logger *slog.Logger) (client.Options, error) {
+	opts := client.Options{
+		HostPort:  t.address,
+		Namespace: t.namespace,
+		Logger:    sdklog.NewStructuredLogger(logger.With("component", "temporal-sdk")),
+	}
+	tlsConfig, err := t.tls()
+	if err != nil {
+		return opts, err
+	}
+	opts.ConnectionOptions.TLS = tlsConfig
+	if t.apiKey != "" {
+		opts.Credentials = client.NewAPIKeyStaticCredentials(t.apiKey)
+		if opts.ConnectionOptions.TLS == nil {
+			opts.ConnectionOptions.TLS = &tls.Config{ServerName: t.serverName}
+		}
+	}
+	return opts, nil
+}
+
+func (t *temporalFlags) tls() (*tls.Config, error) {
+	if t.tlsCert == "" && t.tlsKey == "" && t.tlsCA == "" {
+		return nil, nil
+	}
+	cfg := &tls.Config{ServerName: t.serverName, MinVersion: tls.VersionTLS12}
+	if (t.tlsCert == "") != (t.tlsKey == "") {
+		return nil, fmt.Errorf("--tls-cert and --tls-key go together")
+	}
+	if t.tlsCert != "" {
+		pair, err := tls.LoadX509KeyPair(t.tlsCert, t.tlsKey)
+		if err != nil {
+			return nil, fmt.Errorf("loading client certificate %s: %w", t.tlsCert, err)
+		}
+		cfg.Certificates = []tls.Certificate{pair}
+	}
+	if t.tlsCA != "" {
+		pem, err := os.ReadFile(t.tlsCA)
+		if err != nil {
+			return nil, fmt.Errorf("reading CA certificate: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("no certificate found in %s", t.tlsCA)
+		}
+		cfg.RootCAs = pool
+	}
+	return cfg, nil
+}
+
+// dial connects to Temporal.
+func (t *temporalFlags) dial(logger *slog.Logger) (client.Client, error) {
+	opts, err := t.options(logger)
+	if err != nil {
+		return nil, err
+	}
+	c, err := client.Dial(opts)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to Temporal at %s (namespace %s): %w", t.address, t.namespace, err)
+	}
+	return c, nil
+}

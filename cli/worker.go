@@ -1,0 +1,88 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+)
+
+func (a *app) workerCommand() *cobra.Command {
+	var (
+		t        temporalFlags
+		f        flowFlags
+		httpAddr string
+	)
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Run a relay worker against a Temporal cluster",
+		Long: `Run a relay worker against an existing Temporal cluster. Run as many as you
+like; they share the work through the task queue.`,
+		Example: "  TEMPORAL_ADDRESS=temporal.example.com:7233 relay worker --namespace prod",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			logger := a.logger()
+			cat, _, err := f.load(a.stderr)
+			if err != nil {
+				return err
+			}
+			c, err := t.dial(logger)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			rt, err := startRuntime(ctx, c, cat, httpAddr, t.taskQueue, logger)
+			if err != nil {
+				return err
+			}
+			defer rt.stop()
+			fmt.Fprintf(a.stdout, "relay worker polling %s on %s (namespace %s)\n", t.taskQueue, t.address, t.namespace)
+			<-ctx.Done()
+			return nil
+		},
+	}
+	t.register(cmd)
+	f.register(cmd)
+	cmd.Flags().StringVar(&httpAddr, "http-addr", "", "serve /healthz and /readyz on this address (off when empty)")
+	return cmd
+}
+
+func (a *app) serveCommand() *cobra.Command {
+	var (
+		t        temporalFlags
+		f        flowFlags
+		httpAddr string
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run relay's HTTP server against a Temporal cluster",
+		Long: `Run relay's HTTP server (health, readiness, and the webhook receiver and API
+as they land) against an existing Temporal cluster. It keeps no state of its
+own: run as many as you like behind a load balancer.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			logger := a.logger()
+			if _, _, err := f.load(a.stderr); err != nil {
+				return err
+			}
+			c, err := t.dial(logger)
+			if err != nil {
+				return err
+			}
+			defer c.Close()
+			rt, err := startRuntime(ctx, c, nil, httpAddr, t.taskQueue, logger)
+			if err != nil {
+				return err
+			}
+			defer rt.stop()
+			fmt.Fprintf(a.stdout, "relay serving http://%s against %s (namespace %s)\n", rt.addr, t.address, t.namespace)
+			<-ctx.Done()
+			return nil
+		},
+	}
+	t.register(cmd)
+	f.register(cmd)
+	cmd.Flags().StringVar(&httpAddr, "http-addr", "127.0.0.1:8080", "relay HTTP server address")
+	return cmd
+}

@@ -1,0 +1,178 @@
+package definitions
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/expr-lang/expr/ast"
+)
+
+// check runs the rules that need the whole flow: which steps an expression
+// may read, goto targets, inputs read by expressions, and item/index outside
+// a foreach.
+func (p *parser) check(f *Flow) {
+	p.checkSeq(f.Steps, map[string]bool{}, nil, false)
+}
+
+// checkSeq checks one list of steps. visible holds the steps that have run
+// before the list starts; concurrent maps the steps of sibling parallel
+// branches to their parallel step.
+func (p *parser) checkSeq(steps []*Step, visible map[string]bool, concurrent map[string]*Step, inLoop bool) {
+	seq := map[string]bool{}
+	for _, s := range steps {
+		seq[s.ID] = true
+	}
+	for _, s := range steps {
+		m := p.meta[s]
+		for _, g := range m.gotos {
+			p.checkGoto(s, g, seq)
+		}
+		for _, e := range m.exprs {
+			p.checkExpr(s, e, visible, concurrent, inLoop)
+		}
+		nested := func(list []*Step, c map[string]*Step, loop bool) {
+			if len(list) > 0 {
+				p.checkSeq(list, clone(visible), c, loop)
+			}
+		}
+		nested(s.Then, concurrent, inLoop)
+		nested(s.Else, concurrent, inLoop)
+		for _, c := range s.Cases {
+			nested(c.Steps, concurrent, inLoop)
+		}
+		nested(s.Default, concurrent, inLoop)
+		for i, b := range s.Branches {
+			c := clone(concurrent)
+			for j, other := range s.Branches {
+				if j == i {
+					continue
+				}
+				Walk(other.Steps, func(x *Step) bool {
+					c[x.ID] = s
+					return true
+				})
+			}
+			nested(b.Steps, c, inLoop)
+		}
+		nested(s.Body, concurrent, true)
+
+		visible[s.ID] = true
+		for _, id := range ran(s) {
+			visible[id] = true
+		}
+		nested(s.Compensate, concurrent, inLoop)
+	}
+}
+
+// ran lists the steps nested in s that may have run once s is done: all
+// but compensation steps.
+func ran(s *Step) []string {
+	var out []string
+	lists := [][]*Step{s.Then, s.Else, s.Default, s.Body}
+	for _, c := range s.Cases {
+		lists = append(lists, c.Steps)
+	}
+	for _, b := range s.Branches {
+		lists = append(lists, b.Steps)
+	}
+	for _, list := range lists {
+		for _, x := range list {
+			out = append(out, x.ID)
+			out = append(out, ran(x)...)
+		}
+	}
+	return out
+}
+
+func clone[V any](m map[string]V) map[string]V {
+	out := make(map[string]V, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func (p *parser) checkGoto(s *Step, g gotoAt, seq map[string]bool) {
+	if seq[g.target] {
+		return
+	}
+	if t := p.ids[g.target]; t != nil {
+		p.errorf(g.node, g.path, "goto target %q is not in the same list of steps as step %q (it is at line %d): goto jumps only within one list", g.target, s.ID, t.Pos.Line)
+		return
+	}
+	p.errorf(g.node, g.path, "goto target %q is not a step of this flow", g.target)
+}
+
+func (p *parser) checkExpr(s *Step, e exprAt, visible map[string]bool, concurrent map[string]*Step, inLoop bool) {
+	pos := e.expr.Pos
+	for _, id := range e.expr.StepRefs() {
+		if visible[id] {
+			continue
+		}
+		t := p.ids[id]
+		switch {
+		case t == nil:
+			p.errors(pos, e.path, "expression reads steps.%s, but no step has id %q", id, id)
+		case concurrent[id] != nil:
+			p.errors(pos, e.path, "expression reads steps.%s, which runs at the same time in another branch of parallel step %q", id, concurrent[id].ID)
+		case t == s:
+			p.errors(pos, e.path, "expression reads steps.%s, the step itself, whose output exists only after it runs (a compensate step may read it)", id)
+		case p.compensating[t]:
+			p.errors(pos, e.path, "expression reads steps.%s, a compensation step, which runs only when the run fails", id)
+		case t.Pos.Line > s.Pos.Line || (t.Pos.Line == s.Pos.Line && t.Pos.Col > s.Pos.Col):
+			p.errors(pos, e.path, "expression reads steps.%s, which is defined later (line %d): a step may read only steps that run before it", id, t.Pos.Line)
+		default:
+			p.errors(pos, e.path, "expression reads steps.%s, which does not run before this step: it is in another branch (line %d)", id, t.Pos.Line)
+		}
+	}
+	if e.expr.program == nil {
+		return
+	}
+	v := &nameVisitor{}
+	node := e.expr.program.Node()
+	ast.Walk(&node, v)
+	for _, name := range v.inputs {
+		if p.inputs[name] {
+			continue
+		}
+		if len(p.inputs) == 0 {
+			p.errors(pos, e.path, "expression reads input.%s, but the flow declares no inputs", name)
+		} else {
+			names := sortedNames(p.inputs)
+			hint := ""
+			if s := suggest(name, names); s != "" {
+				hint = fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			p.errors(pos, e.path, "expression reads input.%s, but the flow declares no input %q%s; inputs: %s", name, name, hint, strings.Join(names, ", "))
+		}
+	}
+	if !inLoop {
+		for _, name := range v.loopVars {
+			p.errors(pos, e.path, "expression reads %s, which is bound only inside the steps of a foreach", name)
+		}
+	}
+}
+
+// nameVisitor collects the inputs an expression reads and its uses of the
+// loop variables.
+type nameVisitor struct {
+	inputs   []string
+	loopVars []string
+}
+
+func (v *nameVisitor) Visit(node *ast.Node) {
+	switch n := (*node).(type) {
+	case *ast.MemberNode:
+		id, ok := n.Node.(*ast.IdentifierNode)
+		if !ok || id.Value != "input" {
+			return
+		}
+		if s, ok := n.Property.(*ast.StringNode); ok && !contains(v.inputs, s.Value) {
+			v.inputs = append(v.inputs, s.Value)
+		}
+	case *ast.IdentifierNode:
+		if (n.Value == "item" || n.Value == "index") && !contains(v.loopVars, n.Value) {
+			v.loopVars = append(v.loopVars, n.Value)
+		}
+	}
+}

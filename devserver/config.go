@@ -1,0 +1,150 @@
+package devserver
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"go.temporal.io/server/common/cluster"
+	"go.temporal.io/server/common/config"
+	"go.temporal.io/server/common/dynamicconfig"
+	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
+	sqliteschema "go.temporal.io/server/schema/sqlite"
+)
+
+const (
+	clusterName = "active"
+	storeName   = "sqlite"
+	// numHistoryShards is fixed for the life of a database: the server keeps
+	// the value it first saw.
+	numHistoryShards = 1
+)
+
+// ports are the resolved listen ports of one server.
+type ports struct {
+	frontend, frontendHTTP, history, matching, worker, ui int
+}
+
+// defaultDynamicConfig returns the settings that suit one process on one
+// machine. Options.DynamicConfig overrides them.
+func defaultDynamicConfig() dynamicconfig.StaticClient {
+	return dynamicconfig.StaticClient{
+		// One partition per task queue: no forwarding between partitions, so
+		// a task reaches the only poller at once.
+		dynamicconfig.MatchingNumTaskqueueReadPartitions.Key():  1,
+		dynamicconfig.MatchingNumTaskqueueWritePartitions.Key(): 1,
+		// Search attributes are usable as soon as they are registered.
+		dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): true,
+		// Workflow updates (on by default in v1.32; pinned because relay uses them).
+		dynamicconfig.FrontendEnableUpdateWorkflowExecution.Key():              true,
+		dynamicconfig.FrontendEnableUpdateWorkflowExecutionAsyncAccepted.Key(): true,
+		// The Web UI and tests list workflows often; 10/s is too low.
+		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key(): 100,
+		// A smaller mutable-state cache: a dev box runs few workflows.
+		dynamicconfig.HistoryCacheHostLevelMaxSize.Key(): 8192,
+	}
+}
+
+func dynamicConfig(overrides map[string]any) dynamicconfig.StaticClient {
+	dc := defaultDynamicConfig()
+	for k, v := range overrides {
+		dc[dynamicconfig.MakeKey(k)] = v
+	}
+	return dc
+}
+
+// memoryDBSeq makes in-memory database names unique within the process.
+var memoryDBSeq atomic.Int64
+
+// sqlConfig returns the SQLite store config. For a file database it creates
+// the data dir and, when the file is new, the schema.
+func sqlConfig(o Options) (*config.SQL, error) {
+	if o.Ephemeral {
+		// The plugin creates the schema when it opens an in-memory database.
+		name := fmt.Sprintf("relay-devserver-%d-%d-%d", os.Getpid(), time.Now().UnixNano(), memoryDBSeq.Add(1))
+		return &config.SQL{
+			PluginName:        sqliteplugin.PluginName,
+			DatabaseName:      name,
+			ConnectAttributes: map[string]string{"mode": "memory", "cache": "shared"},
+		}, nil
+	}
+
+	dir, err := filepath.Abs(o.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("resolving data dir %q: %w", o.DataDir, err)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("creating data dir: %w", err)
+	}
+	path := filepath.Join(dir, dbFileName)
+	conf := &config.SQL{
+		PluginName:   sqliteplugin.PluginName,
+		DatabaseName: path,
+		ConnectAttributes: map[string]string{
+			"mode": "rwc",
+			// WAL with synchronous=normal: commits without fsync, safe
+			// against a crash of the process (not of the machine).
+			"journal_mode": "wal",
+			"synchronous":  "normal",
+		},
+	}
+	_, err = os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := sqliteschema.SetupSchema(conf); err != nil {
+			return nil, fmt.Errorf("creating schema in %s (remove the file to retry): %w", path, err)
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("checking database file: %w", err)
+	}
+	return conf, nil
+}
+
+// serverConfig builds the Temporal server config: four services in one
+// process, each on its own port of o.IP, with persistence and visibility in
+// one SQLite store.
+func serverConfig(o Options, sqlConf *config.SQL, p ports) *config.Config {
+	frontend := hostPort(o.IP, p.frontend)
+	service := func(grpcPort, httpPort int) config.Service {
+		return config.Service{RPC: config.RPC{GRPCPort: grpcPort, HTTPPort: httpPort, BindOnIP: o.IP}}
+	}
+
+	var c config.Config
+	// Membership is static (see Start), so no ringpop port is needed.
+	c.Global.Membership.BroadcastAddress = o.IP
+	c.Persistence = config.Persistence{
+		DefaultStore:     storeName,
+		VisibilityStore:  storeName,
+		NumHistoryShards: numHistoryShards,
+		DataStores:       map[string]config.DataStore{storeName: {SQL: sqlConf}},
+	}
+	c.ClusterMetadata = &cluster.Config{
+		FailoverVersionIncrement: 10,
+		MasterClusterName:        clusterName,
+		CurrentClusterName:       clusterName,
+		ClusterInformation: map[string]cluster.ClusterInformation{
+			clusterName: {
+				Enabled:                true,
+				InitialFailoverVersion: 1,
+				RPCAddress:             frontend,
+				HTTPAddress:            hostPort(o.IP, p.frontendHTTP),
+			},
+		},
+	}
+	c.DCRedirectionPolicy.Policy = "noop"
+	c.Services = map[string]config.Service{
+		"frontend": service(p.frontend, p.frontendHTTP),
+		"history":  service(p.history, 0),
+		"matching": service(p.matching, 0),
+		"worker":   service(p.worker, 0),
+	}
+	c.Archival.History.State = "disabled"
+	c.Archival.Visibility.State = "disabled"
+	c.NamespaceDefaults.Archival.History.State = "disabled"
+	c.NamespaceDefaults.Archival.Visibility.State = "disabled"
+	c.PublicClient.HostPort = frontend
+	return &c
+}

@@ -1,0 +1,54 @@
+package devserver
+
+import (
+	"testing"
+
+	enums "go.temporal.io/api/enums/v1"
+)
+
+func TestOptionsValidate(t *testing.T) {
+	tests := []struct {
+		name string
+		opts Options
+		want string
+	}{
+		{name: "ephemeral", opts: Options{Ephemeral: true}},
+		{name: "data dir", opts: Options{DataDir: "/tmp/x", FrontendPort: 7233, FrontendHTTPPort: 7243, UIPort: 8233}},
+		{name: "ui disabled", opts: Options{Ephemeral: true, UIPort: UIDisabled}},
+		{name: "no data dir", opts: Options{}, want: "data dir is required unless ephemeral"},
+		{name: "bad ip", opts: Options{Ephemeral: true, IP: "localhost"}, want: `ip "localhost" is not an IP address`},
+		{
+			name: "bad ports",
+			opts: Options{Ephemeral: true, FrontendPort: -1, FrontendHTTPPort: 70000, UIPort: -2},
+			want: "frontend port -1 is out of range 0-65535\n" +
+				"frontend http port 70000 is out of range 0-65535\n" +
+				"ui port -2 is out of range -1-65535",
+		},
+		{
+			name: "same ports",
+			opts: Options{Ephemeral: true, FrontendPort: 7233, FrontendHTTPPort: 7233},
+			want: "frontend port and frontend http port are both 7233",
+		},
+		{
+			name: "bad search attribute types",
+			opts: Options{Ephemeral: true, SearchAttributes: map[string]enums.IndexedValueType{
+				"B": enums.INDEXED_VALUE_TYPE_UNSPECIFIED,
+				"A": 99,
+			}},
+			want: "search attribute \"A\" has invalid type 99\n" +
+				"search attribute \"B\" has invalid type 0",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.opts.withDefaults().validate()
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if got != tt.want {
+				t.Errorf("validate() = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

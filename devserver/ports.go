@@ -1,0 +1,42 @@
+package devserver
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+)
+
+// freePorts returns n distinct TCP ports that are free on ip. All listeners
+// are held open until every port is chosen, so the ports differ from each
+// other; another process may still take one before the server binds it.
+func freePorts(ip string, n int) ([]int, error) {
+	listeners := make([]net.Listener, 0, n)
+	defer func() {
+		for _, l := range listeners {
+			_ = l.Close()
+		}
+	}()
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+		if err != nil {
+			return nil, fmt.Errorf("finding a free port on %s: %w", ip, err)
+		}
+		listeners = append(listeners, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// checkPortFree reports an error if ip:port cannot be bound right now.
+func checkPortFree(ip string, port int) error {
+	l, err := net.Listen("tcp", hostPort(ip, port))
+	if err != nil {
+		return err
+	}
+	return l.Close()
+}
+
+func hostPort(ip string, port int) string {
+	return net.JoinHostPort(ip, strconv.Itoa(port))
+}

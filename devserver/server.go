@@ -1,0 +1,137 @@
+// Package devserver runs a Temporal server inside the current process for
+// `relay dev` and for integration tests: every service in one process,
+// SQLite persistence and visibility, and optionally the Temporal Web UI.
+package devserver
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	"go.temporal.io/server/common/membership/static"
+	"go.temporal.io/server/common/primitives"
+	"go.temporal.io/server/temporal"
+)
+
+// startTimeout bounds Start when ctx has no earlier deadline.
+const startTimeout = time.Minute
+
+// Server is a running embedded Temporal server. Stop it with Stop.
+type Server struct {
+	temporal  temporal.Server
+	ui        *webUI
+	frontend  string
+	uiAddress string
+	namespace string
+
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// Start starts the server and returns once the frontend answers and the
+// namespace is ready. On error nothing is left running.
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	opts = opts.withDefaults()
+	if err := opts.validate(); err != nil {
+		return nil, fmt.Errorf("invalid devserver options: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, startTimeout)
+	defer cancel()
+
+	p, err := resolvePorts(opts)
+	if err != nil {
+		return nil, err
+	}
+	sqlConf, err := sqlConfig(opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := ensureNamespace(ctx, sqlConf, clusterName, opts.Namespace, opts.SearchAttributes); err != nil {
+		return nil, err
+	}
+
+	conf := serverConfig(opts, sqlConf, p)
+	host := func(port int) static.Hosts { return static.SingleLocalHost(hostPort(opts.IP, port)) }
+	srv, err := temporal.NewServer(
+		temporal.WithConfig(conf),
+		temporal.ForServices(temporal.DefaultServices),
+		temporal.WithStaticHosts(map[primitives.ServiceName]static.Hosts{
+			primitives.FrontendService: host(p.frontend),
+			primitives.HistoryService:  host(p.history),
+			primitives.MatchingService: host(p.matching),
+			primitives.WorkerService:   host(p.worker),
+		}),
+		temporal.WithLogger(slogLogger{log: opts.Logger, level: opts.LogLevel}),
+		temporal.WithDynamicConfigClient(dynamicConfig(opts.DynamicConfig)),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("creating temporal server: %w", err)
+	}
+	if err := srv.Start(); err != nil {
+		_ = srv.Stop()
+		return nil, fmt.Errorf("starting temporal server: %w", err)
+	}
+
+	s := &Server{
+		temporal:  srv,
+		frontend:  conf.PublicClient.HostPort,
+		namespace: opts.Namespace,
+	}
+	if p.ui != UIDisabled {
+		s.uiAddress = hostPort(opts.IP, p.ui)
+		s.ui, err = startUI(opts.IP, p.ui, s.frontend, opts.Namespace, opts.Logger)
+		if err != nil {
+			_ = s.Stop()
+			return nil, err
+		}
+	}
+	if err := s.waitReady(ctx); err != nil {
+		_ = s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+// resolvePorts replaces every zero port in o with a free one and picks the
+// ports of the internal services.
+func resolvePorts(o Options) (ports, error) {
+	p := ports{frontend: o.FrontendPort, frontendHTTP: o.FrontendHTTPPort, ui: o.UIPort}
+	want := []*int{&p.history, &p.matching, &p.worker}
+	for _, port := range []*int{&p.frontend, &p.frontendHTTP, &p.ui} {
+		if *port == 0 {
+			want = append(want, port)
+		}
+	}
+	free, err := freePorts(o.IP, len(want))
+	if err != nil {
+		return ports{}, err
+	}
+	for i, port := range want {
+		*port = free[i]
+	}
+	return p, nil
+}
+
+// FrontendAddress returns the gRPC frontend's host:port, e.g. "127.0.0.1:7233".
+func (s *Server) FrontendAddress() string { return s.frontend }
+
+// UIAddress returns the Web UI's host:port, or "" when the UI is disabled.
+func (s *Server) UIAddress() string { return s.uiAddress }
+
+// Namespace returns the namespace created at start.
+func (s *Server) Namespace() string { return s.namespace }
+
+// Stop stops the UI and the server. It is safe to call more than once; later
+// calls return the first call's result.
+func (s *Server) Stop() error {
+	s.stopOnce.Do(func() {
+		if s.ui != nil {
+			s.ui.stop()
+		}
+		if err := s.temporal.Stop(); err != nil {
+			s.stopErr = fmt.Errorf("stopping temporal server: %w", err)
+		}
+	})
+	return s.stopErr
+}

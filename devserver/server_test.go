@@ -1,0 +1,313 @@
+package devserver
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	enums "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+)
+
+const taskQueue = "devserver-test"
+
+// testLogger returns a slog.Logger writing to t.Log at warn+ that goes quiet
+// once the test's cleanups have run, so late server goroutines cannot log
+// into a finished test.
+func testLogger(t *testing.T) *slog.Logger {
+	w := &testWriter{t: t}
+	t.Cleanup(w.close) // registered first, so it runs after every Stop
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+type testWriter struct {
+	mu     sync.Mutex
+	t      *testing.T
+	closed bool
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.closed {
+		w.t.Log(strings.TrimSpace(string(p)))
+	}
+	return len(p), nil
+}
+
+func (w *testWriter) close() {
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
+}
+
+// startServer starts a server, logs how long Start took and stops it on cleanup.
+func startServer(t *testing.T, label string, opts Options) *Server {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = testLogger(t)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	began := time.Now()
+	s, err := Start(ctx, opts)
+	if err != nil {
+		t.Fatalf("Start (%s): %v", label, err)
+	}
+	t.Logf("Start (%s) took %v", label, time.Since(began).Round(time.Millisecond))
+	t.Cleanup(func() {
+		if err := s.Stop(); err != nil {
+			t.Errorf("Stop (%s): %v", label, err)
+		}
+	})
+	return s
+}
+
+// dial connects an SDK client to s and closes it on cleanup.
+func dial(t *testing.T, s *Server) client.Client {
+	t.Helper()
+	c, err := client.Dial(client.Options{
+		HostPort:  s.FrontendAddress(),
+		Namespace: s.Namespace(),
+		Logger:    sdklog.NewStructuredLogger(testLogger(t)),
+	})
+	if err != nil {
+		t.Fatalf("dialing %s: %v", s.FrontendAddress(), err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+// startWorker runs a worker with the test workflows on taskQueue; the
+// returned func stops it and is also run on cleanup.
+func startWorker(t *testing.T, c client.Client) (stop func()) {
+	t.Helper()
+	w := worker.New(c, taskQueue, worker.Options{})
+	w.RegisterWorkflow(greetWorkflow)
+	w.RegisterWorkflow(waitForSignalWorkflow)
+	w.RegisterWorkflow(upsertWorkflow)
+	w.RegisterActivity(greet)
+	if err := w.Start(); err != nil {
+		t.Fatalf("starting worker: %v", err)
+	}
+	var once sync.Once
+	stop = func() { once.Do(w.Stop) }
+	t.Cleanup(stop)
+	return stop
+}
+
+func greet(_ context.Context, name string) (string, error) {
+	return "hello " + name, nil
+}
+
+func greetWorkflow(ctx workflow.Context, name string) (string, error) {
+	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: 10 * time.Second})
+	var out string
+	err := workflow.ExecuteActivity(ctx, greet, name).Get(ctx, &out)
+	return out, err
+}
+
+func waitForSignalWorkflow(ctx workflow.Context) (string, error) {
+	var name string
+	workflow.GetSignalChannel(ctx, "name").Receive(ctx, &name)
+	return "hello " + name, nil
+}
+
+var orderKey = temporal.NewSearchAttributeKeyKeyword("RelayOrderID")
+
+func upsertWorkflow(ctx workflow.Context, orderID string) error {
+	return workflow.UpsertTypedSearchAttributes(ctx, orderKey.ValueSet(orderID))
+}
+
+func TestStartEphemeralRunsWorkflow(t *testing.T) {
+	s := startServer(t, "ephemeral", Options{Ephemeral: true, UIPort: UIDisabled})
+	if got := s.UIAddress(); got != "" {
+		t.Errorf("UIAddress() = %q, want \"\" with the UI disabled", got)
+	}
+	if !strings.HasPrefix(s.FrontendAddress(), "127.0.0.1:") {
+		t.Errorf("FrontendAddress() = %q, want 127.0.0.1:<port>", s.FrontendAddress())
+	}
+	if s.Namespace() != "default" {
+		t.Errorf("Namespace() = %q, want default", s.Namespace())
+	}
+
+	c := dial(t, s)
+	stopWorker := startWorker(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	began := time.Now()
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{TaskQueue: taskQueue}, greetWorkflow, "relay")
+	if err != nil {
+		t.Fatalf("starting workflow: %v", err)
+	}
+	var got string
+	if err := run.Get(ctx, &got); err != nil {
+		t.Fatalf("workflow result: %v", err)
+	}
+	t.Logf("workflow with one activity took %v", time.Since(began).Round(time.Millisecond))
+	if got != "hello relay" {
+		t.Errorf("workflow result = %q, want %q", got, "hello relay")
+	}
+
+	stopWorker()
+	c.Close()
+	began = time.Now()
+	if err := s.Stop(); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+	t.Logf("Stop took %v", time.Since(began).Round(time.Millisecond))
+	if err := s.Stop(); err != nil {
+		t.Errorf("second Stop: %v", err)
+	}
+	l, err := net.Listen("tcp", s.FrontendAddress())
+	if err != nil {
+		t.Fatalf("frontend port not released after Stop: %v", err)
+	}
+	l.Close()
+}
+
+func TestDataDirPersistsAcrossRestart(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{
+		DataDir:          dir,
+		UIPort:           UIDisabled,
+		SearchAttributes: map[string]enums.IndexedValueType{"RelayOrderID": enums.INDEXED_VALUE_TYPE_KEYWORD},
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Second)
+	defer cancel()
+
+	first := startServer(t, "file, new", opts)
+	c1 := dial(t, first)
+	stopWorker := startWorker(t, c1)
+	run, err := c1.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "persisted", TaskQueue: taskQueue}, waitForSignalWorkflow)
+	if err != nil {
+		t.Fatalf("starting workflow: %v", err)
+	}
+	// Wait until the worker has run the first workflow task, so the
+	// workflow is blocked in Receive when the server stops.
+	waitFor(t, ctx, func() error {
+		desc, err := c1.DescribeWorkflowExecution(ctx, run.GetID(), run.GetRunID())
+		if err != nil {
+			return err
+		}
+		if desc.GetPendingWorkflowTask() != nil || desc.GetWorkflowExecutionInfo().GetHistoryLength() < 4 {
+			return fmt.Errorf("first workflow task not completed yet")
+		}
+		return nil
+	})
+	stopWorker()
+	c1.Close()
+	if err := first.Stop(); err != nil {
+		t.Fatalf("Stop: %v", err)
+	}
+
+	// Restart on the same dir, new ports, one more search attribute.
+	opts.SearchAttributes["RelayStep"] = enums.INDEXED_VALUE_TYPE_KEYWORD
+	second := startServer(t, "file, existing", opts)
+	c2 := dial(t, second)
+	startWorker(t, c2)
+	if err := c2.SignalWorkflow(ctx, run.GetID(), run.GetRunID(), "name", "again"); err != nil {
+		t.Fatalf("signalling workflow after restart: %v", err)
+	}
+	began := time.Now()
+	var got string
+	if err := c2.GetWorkflow(ctx, run.GetID(), run.GetRunID()).Get(ctx, &got); err != nil {
+		t.Fatalf("workflow result after restart: %v", err)
+	}
+	t.Logf("workflow completed %v after the signal", time.Since(began).Round(time.Millisecond))
+	if got != "hello again" {
+		t.Errorf("workflow result = %q, want %q", got, "hello again")
+	}
+
+	resp, err := c2.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: second.Namespace()})
+	if err != nil {
+		t.Fatalf("listing search attributes: %v", err)
+	}
+	for _, name := range []string{"RelayOrderID", "RelayStep"} {
+		if typ := resp.GetCustomAttributes()[name]; typ != enums.INDEXED_VALUE_TYPE_KEYWORD {
+			t.Errorf("search attribute %s has type %s, want Keyword", name, typ)
+		}
+	}
+}
+
+func TestSearchAttributeIsQueryable(t *testing.T) {
+	s := startServer(t, "ephemeral, search attributes", Options{
+		Ephemeral:        true,
+		UIPort:           UIDisabled,
+		Namespace:        "relay-test",
+		SearchAttributes: map[string]enums.IndexedValueType{"RelayOrderID": enums.INDEXED_VALUE_TYPE_KEYWORD},
+	})
+	c := dial(t, s)
+	startWorker(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "upsert", TaskQueue: taskQueue}, upsertWorkflow, "order-42")
+	if err != nil {
+		t.Fatalf("starting workflow: %v", err)
+	}
+	if err := run.Get(ctx, nil); err != nil {
+		t.Fatalf("workflow result: %v", err)
+	}
+	waitFor(t, ctx, func() error {
+		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Namespace: s.Namespace(),
+			Query:     `RelayOrderID = "order-42"`,
+		})
+		if err != nil {
+			return err
+		}
+		if n := len(resp.GetExecutions()); n != 1 {
+			return fmt.Errorf("query matched %d workflows, want 1", n)
+		}
+		return nil
+	})
+}
+
+func TestWebUIServesIndex(t *testing.T) {
+	s := startServer(t, "ephemeral, ui", Options{Ephemeral: true})
+	if s.UIAddress() == "" {
+		t.Fatal("UIAddress() is empty with the UI enabled")
+	}
+	resp, err := http.Get("http://" + s.UIAddress() + "/")
+	if err != nil {
+		t.Fatalf("GET /: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET / = %d, want 200", resp.StatusCode)
+	}
+	if !strings.Contains(strings.ToLower(string(body)), "<html") {
+		t.Errorf("GET / body is not an HTML page: %.200q", body)
+	}
+}
+
+// waitFor retries check every 50ms until it succeeds or ctx ends.
+func waitFor(t *testing.T, ctx context.Context, check func() error) {
+	t.Helper()
+	for {
+		err := check()
+		if err == nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("gave up waiting: %v", err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,311 @@
+// Package runs starts, lists and inspects flow runs. Temporal holds every
+// run; this package only speaks to it, for the CLI and relay's HTTP API.
+package runs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/relay-dev/relay/definitions"
+	"github.com/relay-dev/relay/workflows"
+)
+
+// SearchAttributeFlow is the keyword search attribute that carries a run's
+// flow ID. `relay dev` registers it; on a cluster, register it once with
+// `temporal operator search-attribute create --name RelayFlow --type Keyword`.
+const SearchAttributeFlow = "RelayFlow"
+
+// flowKey is the typed key of SearchAttributeFlow.
+var flowKey = temporal.NewSearchAttributeKeyKeyword(SearchAttributeFlow)
+
+// Client starts and inspects runs.
+type Client struct {
+	Temporal  client.Client
+	Namespace string
+	// TaskQueue the runs are started on; must match the workers'.
+	TaskQueue string
+	// Flows are the loaded definitions by ID, for pinning sub-flows.
+	Flows map[string]*definitions.Flow
+}
+
+// Run names one run.
+type Run struct {
+	WorkflowID string `json:"workflow_id"`
+	RunID      string `json:"run_id"`
+	Flow       string `json:"flow"`
+}
+
+// StartOptions tune Start.
+type StartOptions struct {
+	// WorkflowID defaults to "<flow>/<random UUID>".
+	WorkflowID string
+}
+
+// Input pins a flow and every flow its `flow:` steps may start, and binds
+// the input. The result is the complete input of `relay.run`.
+func (c *Client) Input(flow *definitions.Flow, input map[string]any) (workflows.RunInput, error) {
+	bound, err := flow.BindInput(input)
+	if err != nil {
+		return workflows.RunInput{}, fmt.Errorf("input of flow %s: %w", flow.ID, err)
+	}
+	subflows := map[string]definitions.Source{}
+	var pin func(f *definitions.Flow) error
+	pin = func(f *definitions.Flow) error {
+		var missing error
+		definitions.Walk(f.Steps, func(s *definitions.Step) bool {
+			if s.Kind != definitions.KindFlow {
+				return true
+			}
+			if _, done := subflows[s.Flow]; done {
+				return true
+			}
+			sub := c.Flows[s.Flow]
+			if sub == nil {
+				missing = fmt.Errorf("flow %s step %q starts flow %q, which is not loaded", f.ID, s.ID, s.Flow)
+				return false
+			}
+			subflows[s.Flow] = sub.Source
+			if err := pin(sub); err != nil {
+				missing = err
+				return false
+			}
+			return true
+		})
+		return missing
+	}
+	if err := pin(flow); err != nil {
+		return workflows.RunInput{}, err
+	}
+	if len(subflows) == 0 {
+		subflows = nil
+	}
+	return workflows.RunInput{Flow: flow.Source, Subflows: subflows, Input: bound}, nil
+}
+
+// Start starts a run of flow with input. It returns once Temporal has
+// accepted the run.
+func (c *Client) Start(ctx context.Context, flow *definitions.Flow, input map[string]any, opts StartOptions) (Run, error) {
+	in, err := c.Input(flow, input)
+	if err != nil {
+		return Run{}, err
+	}
+	id := opts.WorkflowID
+	if id == "" {
+		id = flow.ID + "/" + uuid.NewString()
+	}
+	we, err := c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+		ID:                    id,
+		TaskQueue:             c.TaskQueue,
+		TypedSearchAttributes: temporal.NewSearchAttributes(flowKey.ValueSet(flow.ID)),
+		Memo:                  map[string]any{"flow_version": flow.Version, "definition_hash": flow.Source.Hash},
+	}, workflows.RunWorkflow, in)
+	if err != nil {
+		return Run{}, fmt.Errorf("starting flow %s: %w", flow.ID, err)
+	}
+	return Run{WorkflowID: we.GetID(), RunID: we.GetRunID(), Flow: flow.ID}, nil
+}
+
+// Result waits for the run to end and returns its result or failure.
+func (c *Client) Result(ctx context.Context, workflowID string) (*workflows.RunResult, error) {
+	var res workflows.RunResult
+	if err := c.Temporal.GetWorkflow(ctx, workflowID, "").Get(ctx, &res); err != nil {
+		return nil, err
+	}
+	return &res, nil
+}
+
+// Filter selects runs for List.
+type Filter struct {
+	Flow   string
+	Status string // running, completed, failed, cancelled, terminated, timed_out
+	// PageSize defaults to 50.
+	PageSize int
+	// Cursor continues a previous List.
+	Cursor []byte
+}
+
+// Summary is one run as List shows it.
+type Summary struct {
+	WorkflowID string    `json:"workflow_id"`
+	RunID      string    `json:"run_id"`
+	Flow       string    `json:"flow"`
+	Status     string    `json:"status"`
+	StartedAt  time.Time `json:"started_at"`
+	ClosedAt   time.Time `json:"closed_at,omitzero"`
+}
+
+var statuses = map[string]string{
+	"running":    "Running",
+	"completed":  "Completed",
+	"failed":     "Failed",
+	"cancelled":  "Canceled",
+	"canceled":   "Canceled",
+	"terminated": "Terminated",
+	"timed_out":  "TimedOut",
+}
+
+// Query renders the filter as a Temporal visibility query.
+func (f Filter) Query() (string, error) {
+	clauses := []string{fmt.Sprintf("WorkflowType = %q", workflows.RunWorkflow)}
+	if f.Flow != "" {
+		clauses = append(clauses, fmt.Sprintf("%s = %q", SearchAttributeFlow, f.Flow))
+	}
+	if f.Status != "" {
+		s, ok := statuses[strings.ToLower(f.Status)]
+		if !ok {
+			known := make([]string, 0, len(statuses))
+			for k := range statuses {
+				known = append(known, k)
+			}
+			sort.Strings(known)
+			return "", fmt.Errorf("unknown status %q (want one of %s)", f.Status, strings.Join(known, ", "))
+		}
+		clauses = append(clauses, fmt.Sprintf("ExecutionStatus = %q", s))
+	}
+	return strings.Join(clauses, " AND "), nil
+}
+
+// List returns runs matching f, newest first, and the cursor of the next
+// page (nil at the end).
+func (c *Client) List(ctx context.Context, f Filter) ([]Summary, []byte, error) {
+	q, err := f.Query()
+	if err != nil {
+		return nil, nil, err
+	}
+	size := f.PageSize
+	if size <= 0 {
+		size = 50
+	}
+	resp, err := c.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+		Namespace:     c.Namespace,
+		PageSize:      int32(size),
+		NextPageToken: f.Cursor,
+		Query:         q,
+	})
+	if err != nil {
+		return nil, nil, fmt.Errorf("listing runs (%s): %w", q, err)
+	}
+	out := make([]Summary, 0, len(resp.Executions))
+	for _, e := range resp.Executions {
+		s := Summary{
+			WorkflowID: e.GetExecution().GetWorkflowId(),
+			RunID:      e.GetExecution().GetRunId(),
+			Status:     statusName(e.GetStatus()),
+			StartedAt:  e.GetStartTime().AsTime(),
+		}
+		if e.GetCloseTime() != nil {
+			s.ClosedAt = e.GetCloseTime().AsTime()
+		}
+		decode(e.GetSearchAttributes().GetIndexedFields()[SearchAttributeFlow], &s.Flow)
+		out = append(out, s)
+	}
+	return out, resp.NextPageToken, nil
+}
+
+// Detail is one run as Show shows it.
+type Detail struct {
+	Summary
+	FlowVersion    int                     `json:"flow_version,omitempty"`
+	DefinitionHash string                  `json:"definition_hash,omitempty"`
+	Steps          []*workflows.StepRecord `json:"steps"`
+	// StepsError says why the step timeline could not be read.
+	StepsError string               `json:"steps_error,omitempty"`
+	Result     *workflows.RunResult `json:"result,omitempty"`
+	Failure    string               `json:"failure,omitempty"`
+}
+
+// ErrNotFound is returned by Show for an unknown run.
+var ErrNotFound = errors.New("run not found")
+
+// Show describes one run: status, the step timeline (from the run's query)
+// and, for closed runs, the result or failure.
+func (c *Client) Show(ctx context.Context, workflowID string) (*Detail, error) {
+	desc, err := c.Temporal.DescribeWorkflowExecution(ctx, workflowID, "")
+	if err != nil {
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			return nil, fmt.Errorf("%w: %s", ErrNotFound, workflowID)
+		}
+		return nil, fmt.Errorf("describing run %s: %w", workflowID, err)
+	}
+	info := desc.GetWorkflowExecutionInfo()
+	d := &Detail{Summary: Summary{
+		WorkflowID: info.GetExecution().GetWorkflowId(),
+		RunID:      info.GetExecution().GetRunId(),
+		Status:     statusName(info.GetStatus()),
+		StartedAt:  info.GetStartTime().AsTime(),
+	}}
+	if info.GetCloseTime() != nil {
+		d.ClosedAt = info.GetCloseTime().AsTime()
+	}
+	decode(info.GetSearchAttributes().GetIndexedFields()[SearchAttributeFlow], &d.Flow)
+	decode(info.GetMemo().GetFields()["flow_version"], &d.FlowVersion)
+	decode(info.GetMemo().GetFields()["definition_hash"], &d.DefinitionHash)
+	v, err := c.Temporal.QueryWorkflow(ctx, workflowID, d.RunID, workflows.StepsQuery)
+	if err == nil {
+		err = v.Get(&d.Steps)
+	}
+	if err != nil {
+		d.StepsError = err.Error()
+	}
+	if info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		res, err := c.Result(ctx, workflowID)
+		if err != nil {
+			d.Failure = failureMessage(err)
+		} else {
+			d.Result = res
+		}
+	}
+	return d, nil
+}
+
+// decode reads a search attribute or memo payload; a missing or
+// undecodable one leaves v as it was.
+func decode(p *commonpb.Payload, v any) {
+	if p != nil {
+		_ = converter.GetDefaultDataConverter().FromPayload(p, v)
+	}
+}
+
+// failureMessage is the run's own failure, without the SDK's wrapping.
+func failureMessage(err error) string {
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) {
+		return appErr.Message()
+	}
+	return err.Error()
+}
+
+func statusName(s enumspb.WorkflowExecutionStatus) string {
+	switch s {
+	case enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+		return "running"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED:
+		return "completed"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_FAILED:
+		return "failed"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED:
+		return "cancelled"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_TERMINATED:
+		return "terminated"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_TIMED_OUT:
+		return "timed_out"
+	case enumspb.WORKFLOW_EXECUTION_STATUS_CONTINUED_AS_NEW:
+		return "continued_as_new"
+	default:
+		return "unknown"
+	}
+}

@@ -1,0 +1,156 @@
+// Package workflows is relay's deterministic interpreter: one Temporal
+// workflow, registered as `relay.run`, that runs any flow definition. The
+// definition travels in the workflow input, so a run never changes when a
+// file does, and replaying its history always takes the same path.
+package workflows
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/relay-dev/relay/connectors"
+	"github.com/relay-dev/relay/definitions"
+)
+
+// Stable Temporal names. Changing one breaks runs in flight.
+const (
+	// RunWorkflow is the workflow type of every flow run.
+	RunWorkflow = "relay.run"
+	// EventSignal delivers an Event to a run that waits for it.
+	EventSignal = "relay.event"
+	// StepsQuery returns the run's []StepRecord.
+	StepsQuery = "relay.steps"
+	// ErrorTypeStepFailed is the failure type of a run that failed at a step.
+	ErrorTypeStepFailed = "relay.step_failed"
+	// ErrorTypeInvalidRun is the failure type of a run whose input or
+	// definition cannot run at all.
+	ErrorTypeInvalidRun = "relay.invalid_run"
+	// ErrorTypeWaitTimeout is the error type of a wait step that timed out.
+	ErrorTypeWaitTimeout = "relay.wait_timeout"
+)
+
+// RunInput is the input of `relay.run`.
+type RunInput struct {
+	// Flow is the definition to run, pinned for the life of the run.
+	Flow definitions.Source `json:"flow"`
+	// Subflows holds, by flow ID, every definition the flow's `flow:`
+	// steps may start, transitively.
+	Subflows map[string]definitions.Source `json:"subflows,omitempty"`
+	// Input is the flow's input, defaults already applied.
+	Input map[string]any `json:"input"`
+	// IdempotencyBase prefixes every idempotency key of the run; empty means
+	// the workflow ID. An operator replay keeps the original run's base so
+	// partners recognise calls that already succeeded.
+	IdempotencyBase string `json:"idempotency_base,omitempty"`
+	// Batch, when set, makes this run one batch of a large foreach of its
+	// parent rather than a whole flow.
+	Batch *Batch `json:"batch,omitempty"`
+}
+
+// Batch is a slice of a foreach's items run as a child workflow, so a
+// foreach over many items never crowds one history.
+type Batch struct {
+	// Step is the foreach step's ID.
+	Step string `json:"step"`
+	// Path is the foreach step's path in the parent, for idempotency keys.
+	Path string `json:"path"`
+	// Items are this batch's items; Offset is the index of the first.
+	Items  []any `json:"items"`
+	Offset int   `json:"offset"`
+	// Steps and Vars are what the parent's expressions saw when the
+	// foreach started.
+	Steps map[string]definitions.StepView `json:"steps,omitempty"`
+	Vars  map[string]any                  `json:"vars,omitempty"`
+}
+
+// RunResult is what a completed run returns.
+type RunResult struct {
+	// Outputs holds each completed step's output by step ID.
+	Outputs map[string]any `json:"outputs"`
+	// Vars are the variables as the run ended.
+	Vars map[string]any `json:"vars"`
+	// Items holds a batch's per-item outputs (batch runs only).
+	Items []any `json:"items,omitempty"`
+	// Compensations a batch hands to its parent (batch runs only).
+	Compensations []PendingCompensation `json:"compensations,omitempty"`
+}
+
+// Event is what EventSignal carries.
+type Event struct {
+	// Name is matched against a wait step's `event:`.
+	Name string `json:"name"`
+	// Key is matched against a wait step's `correlation:` value.
+	Key string `json:"key,omitempty"`
+	// Data becomes the wait step's output.
+	Data any `json:"data,omitempty"`
+}
+
+// Interpreter runs flows. Register its Run method as RunWorkflow.
+type Interpreter struct {
+	// Registry validates the pinned definitions; the same one the worker's
+	// activities use.
+	Registry *connectors.Registry
+
+	// flows caches parsed definitions by hash. Parsing is deterministic, so
+	// a cache hit and a miss give the same Flow.
+	flows sync.Map
+}
+
+// Run is the `relay.run` workflow.
+func (in *Interpreter) Run(ctx workflow.Context, input RunInput) (*RunResult, error) {
+	flow, err := in.parse(input.Flow)
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("definition %s cannot run: %v", input.Flow.File, err), ErrorTypeInvalidRun, nil)
+	}
+	if input.Batch == nil {
+		if input.Input, err = flow.BindInput(input.Input); err != nil {
+			return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("input of flow %s: %v", flow.ID, err), ErrorTypeInvalidRun, nil)
+		}
+	}
+	r := newRunner(ctx, in, flow, input)
+	r.receiveEvents(ctx)
+	if err := workflow.SetQueryHandler(ctx, StepsQuery, r.queryRecords); err != nil {
+		return nil, fmt.Errorf("registering query %s: %w", StepsQuery, err)
+	}
+	if input.Batch != nil {
+		return r.runBatch(ctx, input.Batch)
+	}
+	runErr := r.runSteps(ctx, r.root, flow.Steps, "", false)
+	if runErr != nil {
+		r.compensate(ctx)
+		return nil, r.failure(runErr)
+	}
+	return &RunResult{Outputs: r.root.outputs(), Vars: r.vars}, nil
+}
+
+func (in *Interpreter) parse(src definitions.Source) (*definitions.Flow, error) {
+	if src.Hash != "" {
+		if f, ok := in.flows.Load(src.Hash); ok {
+			return f.(*definitions.Flow), nil
+		}
+	}
+	f, err := definitions.Parse(src.File, src.Content, in.Registry)
+	if err != nil {
+		return nil, err
+	}
+	if src.Hash != "" {
+		in.flows.Store(src.Hash, f)
+	}
+	return f, nil
+}
+
+// failure turns the error that ended a run into the run's failure.
+func (r *runner) failure(err error) error {
+	var se *stepError
+	if errors.As(err, &se) {
+		return temporal.NewNonRetryableApplicationError(se.Error(), ErrorTypeStepFailed, nil, se.Step, se.Type)
+	}
+	if temporal.IsCanceledError(err) {
+		return err
+	}
+	return temporal.NewNonRetryableApplicationError(err.Error(), ErrorTypeStepFailed, nil)
+}

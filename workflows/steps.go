@@ -1,0 +1,426 @@
+package workflows
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/relay-dev/relay/activities"
+	"github.com/relay-dev/relay/connectors"
+	"github.com/relay-dev/relay/definitions"
+)
+
+// Defaults for steps that do not say otherwise.
+const (
+	defaultCallTimeout     = time.Minute
+	defaultMaxAttempts     = 10
+	defaultInitialInterval = time.Second
+	defaultMaxInterval     = time.Minute
+	defaultBackoff         = 2.0
+	// maxJumps bounds on_error goto loops within one sequence.
+	maxJumps = 1000
+)
+
+// stepError is a step's failure as the run and its operators see it.
+type stepError struct {
+	Step string // step ID
+	Path string
+	Type string
+	Msg  string
+}
+
+func (e *stepError) Error() string {
+	return fmt.Sprintf("step %q failed (%s): %s", e.Path, e.Type, e.Msg)
+}
+
+// asStepError classifies err as the failure of the step at path; the
+// failure of a nested step keeps the nested step's identity.
+func asStepError(s *definitions.Step, path string, err error) *stepError {
+	var se *stepError
+	if errors.As(err, &se) {
+		if se.Path == "" {
+			se.Path = path
+		}
+		return se
+	}
+	out := &stepError{Step: s.ID, Path: path, Type: activities.ErrorTypeUnknown, Msg: err.Error()}
+	var appErr *temporal.ApplicationError
+	var timeoutErr *temporal.TimeoutError
+	switch {
+	case errors.As(err, &appErr):
+		out.Type, out.Msg = appErr.Type(), appErr.Message()
+	case errors.As(err, &timeoutErr):
+		out.Type, out.Msg = "timeout", timeoutErr.Error()
+	}
+	return out
+}
+
+// runSteps runs a sequence, applying each step's on_error. prefix is the
+// loop path of the sequence (`lines[3].`), empty at the top.
+func (r *runner) runSteps(ctx workflow.Context, sc *scope, steps []*definitions.Step, prefix string, compensating bool) error {
+	jumps := 0
+	for i := 0; i < len(steps); {
+		s := steps[i]
+		err := r.runStep(ctx, sc, s, prefix+s.ID, compensating)
+		if err == nil {
+			i++
+			continue
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		handling := s.OnError
+		var se *stepError
+		if s.Kind == definitions.KindWait && errors.As(err, &se) && se.Type == ErrorTypeWaitTimeout {
+			handling = s.Wait.OnTimeout
+		}
+		switch handling.Action {
+		case definitions.OnErrorContinue:
+			i++
+		case definitions.OnErrorGoto:
+			jumps++
+			if jumps > maxJumps {
+				return fmt.Errorf("step %q: on_error goto %q looped more than %d times: %w", prefix+s.ID, handling.Goto, maxJumps, err)
+			}
+			i = indexOf(steps, handling.Goto)
+			if i < 0 {
+				return fmt.Errorf("step %q: goto target %q is not in its sequence: %w", prefix+s.ID, handling.Goto, err)
+			}
+		default:
+			return err
+		}
+	}
+	return nil
+}
+
+func indexOf(steps []*definitions.Step, id string) int {
+	for i, s := range steps {
+		if s.ID == id {
+			return i
+		}
+	}
+	return -1
+}
+
+// runStep runs one step and records its outcome in the scope and records.
+func (r *runner) runStep(ctx workflow.Context, sc *scope, s *definitions.Step, path string, compensating bool) error {
+	rec := r.begin(ctx, sc, s, path, compensating)
+	out, attempts, err := r.exec(ctx, sc, s, path, rec)
+	rec.EndedAt = workflow.Now(ctx)
+	rec.Attempts = attempts
+	if err != nil {
+		if temporal.IsCanceledError(err) && ctx.Err() != nil {
+			rec.Status = StatusFailed
+			rec.Error, rec.ErrorType = "canceled", "canceled"
+			return err
+		}
+		se := asStepError(s, path, err)
+		rec.Status, rec.Error, rec.ErrorType = StatusFailed, se.Msg, se.Type
+		if s.OnError.Action == definitions.OnErrorContinue || (s.Wait != nil && s.Wait.OnTimeout.Action == definitions.OnErrorContinue && se.Type == ErrorTypeWaitTimeout) {
+			rec.Status = StatusContinued
+		}
+		sc.set(s.ID, definitions.StepView{Status: StatusFailed, Error: se.Msg})
+		return se
+	}
+	rec.Status, rec.Output = StatusCompleted, out
+	sc.set(s.ID, definitions.StepView{Status: StatusCompleted, Output: out})
+	if len(s.Compensate) > 0 && !compensating {
+		r.compensations = append(r.compensations, compensation{step: s, path: path, scope: sc, record: rec})
+	}
+	return nil
+}
+
+// exec runs a step by kind and returns its output and, for calls, the
+// number of attempts.
+func (r *runner) exec(ctx workflow.Context, sc *scope, s *definitions.Step, path string, rec *StepRecord) (any, int32, error) {
+	prefix := path[:len(path)-len(s.ID)]
+	switch s.Kind {
+	case definitions.KindCall:
+		return r.call(ctx, sc, s, path)
+	case definitions.KindSet:
+		out := make(map[string]any, len(s.Set))
+		for _, a := range s.Set {
+			v, err := a.Value.Eval(r.env(sc))
+			if err != nil {
+				return nil, 0, fmt.Errorf("set %s: %w", a.Name, err)
+			}
+			r.vars[a.Name] = v
+			out[a.Name] = v
+		}
+		return out, 0, nil
+	case definitions.KindIf:
+		ok, err := s.Cond.Bool(r.env(sc))
+		if err != nil {
+			return nil, 0, err
+		}
+		branch, steps := "then", s.Then
+		if !ok {
+			branch, steps = "else", s.Else
+		}
+		return map[string]any{"branch": branch}, 0, r.runSteps(ctx, sc, steps, prefix, false)
+	case definitions.KindSwitch:
+		for i, c := range s.Cases {
+			ok, err := c.When.Bool(r.env(sc))
+			if err != nil {
+				return nil, 0, fmt.Errorf("case %d: %w", i, err)
+			}
+			if ok {
+				return map[string]any{"case": i}, 0, r.runSteps(ctx, sc, c.Steps, prefix, false)
+			}
+		}
+		return map[string]any{"case": "default"}, 0, r.runSteps(ctx, sc, s.Default, prefix, false)
+	case definitions.KindParallel:
+		return nil, 0, r.parallel(ctx, sc, s, prefix)
+	case definitions.KindForeach:
+		out, err := r.foreach(ctx, sc, s, path)
+		return out, 0, err
+	case definitions.KindSleep:
+		return nil, 0, workflow.Sleep(ctx, s.Duration)
+	case definitions.KindWait:
+		rec.Status = StatusWaiting
+		out, err := r.wait(ctx, sc, s)
+		return out, 0, err
+	case definitions.KindFlow:
+		out, err := r.subflow(ctx, sc, s, path)
+		return out, 0, err
+	default:
+		return nil, 0, fmt.Errorf("step kind %q is not supported by this worker", s.Kind)
+	}
+}
+
+// idempotencyKey is stable for a step across attempts, worker crashes and
+// operator replays that keep the run's idempotency base.
+func (r *runner) idempotencyKey(path string) string {
+	sum := sha256.Sum256([]byte(r.idempotencyBase + "\x00" + path))
+	return "relay-" + hex.EncodeToString(sum[:20])
+}
+
+func (r *runner) call(ctx workflow.Context, sc *scope, s *definitions.Step, path string) (any, int32, error) {
+	params, err := evalParams(s, r.env(sc))
+	if err != nil {
+		return nil, 0, err
+	}
+	conn := r.flow.Connections[s.Connection]
+	if conn == nil {
+		return nil, 0, fmt.Errorf("connection %q is not declared", s.Connection)
+	}
+	in := activities.CallInput{
+		Flow:           r.flow.ID,
+		Step:           path,
+		Connection:     s.Connection,
+		Config:         conn.Config,
+		Connector:      s.Connector,
+		Action:         s.Action,
+		Params:         params,
+		IdempotencyKey: r.idempotencyKey(path),
+	}
+	activityType := connectors.ActivityType(s.Connector, s.Action)
+	timeout := s.Timeout
+	if timeout <= 0 {
+		timeout = defaultCallTimeout
+	}
+	policy := retryPolicy(s.Retry)
+	var fut workflow.Future
+	if r.isLocal(s) {
+		fut = workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+			StartToCloseTimeout: timeout,
+			RetryPolicy:         policy,
+		}), activityType, in)
+	} else {
+		fut = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			StartToCloseTimeout: timeout,
+			RetryPolicy:         policy,
+		}), activityType, in)
+	}
+	var res activities.CallResult
+	if err := fut.Get(ctx, &res); err != nil {
+		return nil, failedAttempts(err), err
+	}
+	return res.Output, res.Attempt, nil
+}
+
+func (r *runner) isLocal(s *definitions.Step) bool {
+	if s.Local != nil {
+		return *s.Local
+	}
+	if c := r.in.Registry.Lookup(s.Connector); c != nil {
+		if a := c.Action(s.Action); a != nil {
+			return a.Short
+		}
+	}
+	return false
+}
+
+func evalParams(s *definitions.Step, env *definitions.Env) (map[string]any, error) {
+	v, err := s.With.Eval(env)
+	if err != nil {
+		return nil, fmt.Errorf("evaluating with: %w", err)
+	}
+	if v == nil {
+		return map[string]any{}, nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("with: gave %T, want a mapping", v)
+	}
+	return m, nil
+}
+
+// failedAttempts reads the attempt number the activity put in its failure.
+func failedAttempts(err error) int32 {
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || !appErr.HasDetails() {
+		return 0
+	}
+	var attempt int32
+	if appErr.Details(&attempt) != nil {
+		return 0
+	}
+	return attempt
+}
+
+func retryPolicy(p *definitions.RetryPolicy) *temporal.RetryPolicy {
+	out := &temporal.RetryPolicy{
+		InitialInterval:    defaultInitialInterval,
+		BackoffCoefficient: defaultBackoff,
+		MaximumInterval:    defaultMaxInterval,
+		MaximumAttempts:    defaultMaxAttempts,
+	}
+	if p == nil {
+		return out
+	}
+	if p.MaxAttempts > 0 {
+		out.MaximumAttempts = int32(p.MaxAttempts)
+	}
+	if p.InitialInterval > 0 {
+		out.InitialInterval = p.InitialInterval
+	}
+	if p.MaxInterval > 0 {
+		out.MaximumInterval = p.MaxInterval
+	}
+	if p.BackoffCoefficient >= 1 {
+		out.BackoffCoefficient = p.BackoffCoefficient
+	}
+	out.NonRetryableErrorTypes = p.NonRetryable
+	return out
+}
+
+// parallel runs the branches concurrently; the first failure cancels the
+// other branches and becomes the step's failure.
+func (r *runner) parallel(ctx workflow.Context, sc *scope, s *definitions.Step, prefix string) error {
+	bctx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	wg := workflow.NewWaitGroup(ctx)
+	var first error
+	for _, b := range s.Branches {
+		wg.Add(1)
+		workflow.Go(bctx, func(gctx workflow.Context) {
+			defer wg.Done()
+			if err := r.runSteps(gctx, sc, b.Steps, prefix, false); err != nil && first == nil {
+				first = err
+				cancel()
+			}
+		})
+	}
+	wg.Wait(ctx)
+	if first == nil && ctx.Err() != nil {
+		return temporal.NewCanceledError()
+	}
+	return first
+}
+
+// wait blocks until a matching event arrives or the timeout passes. Events
+// that arrived earlier are kept in r.pending and consumed here.
+func (r *runner) wait(ctx workflow.Context, sc *scope, s *definitions.Step) (any, error) {
+	key := ""
+	if s.Wait.Correlation != nil {
+		v, err := s.Wait.Correlation.Eval(r.env(sc))
+		if err != nil {
+			return nil, fmt.Errorf("correlation: %w", err)
+		}
+		key = eventKey(v)
+	}
+	match := func() int {
+		for i, ev := range r.pending {
+			if ev.Name == s.Wait.Event && (s.Wait.Correlation == nil || ev.Key == key) {
+				return i
+			}
+		}
+		return -1
+	}
+	ready := func() bool { return match() >= 0 }
+	if s.Wait.Timeout > 0 {
+		ok, err := workflow.AwaitWithTimeout(ctx, s.Wait.Timeout, ready)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, &stepError{Step: s.ID, Type: ErrorTypeWaitTimeout, Msg: fmt.Sprintf("no %q event within %s", s.Wait.Event, s.Wait.Timeout)}
+		}
+	} else if err := workflow.Await(ctx, ready); err != nil {
+		return nil, err
+	}
+	i := match()
+	ev := r.pending[i]
+	r.pending = append(r.pending[:i], r.pending[i+1:]...)
+	return ev.Data, nil
+}
+
+// eventKey renders a correlation value the way senders write keys.
+func eventKey(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	default:
+		return fmt.Sprint(x)
+	}
+}
+
+// receiveEvents moves every EventSignal into r.pending for waits to take.
+func (r *runner) receiveEvents(ctx workflow.Context) {
+	workflow.Go(ctx, func(gctx workflow.Context) {
+		for {
+			var ev Event
+			if !r.events.Receive(gctx, &ev) {
+				return
+			}
+			r.pending = append(r.pending, ev)
+		}
+	})
+}
+
+func (r *runner) subflow(ctx workflow.Context, sc *scope, s *definitions.Step, path string) (any, error) {
+	src, ok := r.subflows[s.Flow]
+	if !ok {
+		return nil, fmt.Errorf("flow %q was not pinned with this run; start the run again so it carries its sub-flows", s.Flow)
+	}
+	params, err := evalParams(s, r.env(sc))
+	if err != nil {
+		return nil, err
+	}
+	opts := workflow.ChildWorkflowOptions{
+		WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID + "/" + path,
+	}
+	if s.Timeout > 0 {
+		opts.WorkflowExecutionTimeout = s.Timeout
+	}
+	if s.Retry != nil {
+		opts.RetryPolicy = retryPolicy(s.Retry)
+	}
+	child := RunInput{Flow: src, Subflows: r.subflows, Input: params, IdempotencyBase: r.idempotencyBase + "/" + path}
+	var res RunResult
+	if err := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, opts), RunWorkflow, child).Get(ctx, &res); err != nil {
+		return nil, err
+	}
+	return map[string]any{"outputs": res.Outputs, "vars": res.Vars}, nil
+}
