@@ -1,0 +1,517 @@
+package workflows_test
+
+import (
+	"context"
+	"errors"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/relay-dev/relay/activities"
+	"github.com/relay-dev/relay/connectors"
+	"github.com/relay-dev/relay/definitions"
+	"github.com/relay-dev/relay/worker"
+	"github.com/relay-dev/relay/workflows"
+)
+
+// calls records what the test connector saw, in order.
+type calls struct {
+	mu       sync.Mutex
+	names    []string
+	keys     map[string][]string // name -> idempotency keys, one per attempt
+	failures map[string]int      // idempotency key -> failures so far
+}
+
+func (c *calls) add(name, key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.names = append(c.names, name)
+	if c.keys == nil {
+		c.keys = map[string][]string{}
+	}
+	c.keys[name] = append(c.keys[name], key)
+}
+
+func (c *calls) list() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.names)
+}
+
+// testRegistry has a `test` connector whose actions run in process.
+func testRegistry(c *calls) *connectors.Registry {
+	name := func(call *connectors.Call) string { s, _ := call.Params["name"].(string); return s }
+	var params []connectors.Param
+	for _, p := range []string{"name", "email", "amount", "prev", "of", "paid", "value", "type", "failures"} {
+		params = append(params, connectors.Param{Name: p, Type: "any"})
+	}
+	return new(connectors.Registry).MustRegister(&connectors.Connector{
+		Name: "test",
+		Actions: []*connectors.Action{
+			{Name: "echo", Params: params, Do: func(ctx context.Context, call *connectors.Call) (any, error) {
+				c.add(name(call), call.IdempotencyKey)
+				return call.Params, nil
+			}},
+			{Name: "quick", Short: true, Params: params, Do: func(ctx context.Context, call *connectors.Call) (any, error) {
+				c.add(name(call), call.IdempotencyKey)
+				return call.Params["value"], nil
+			}},
+			{Name: "fail", Params: params, Do: func(ctx context.Context, call *connectors.Call) (any, error) {
+				c.add(name(call), call.IdempotencyKey)
+				typ, _ := call.Params["type"].(string)
+				return nil, connectors.Permanent(typ, "partner said no to %s", name(call))
+			}},
+			{Name: "flaky", Params: params, Do: func(ctx context.Context, call *connectors.Call) (any, error) {
+				c.add(name(call), call.IdempotencyKey)
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				if c.failures == nil {
+					c.failures = map[string]int{}
+				}
+				want, _ := call.Params["failures"].(float64)
+				if c.failures[call.IdempotencyKey] < int(want) {
+					c.failures[call.IdempotencyKey]++
+					return nil, connectors.Transient("http.503", "partner unavailable")
+				}
+				return "ok", nil
+			}},
+		},
+	})
+}
+
+func source(t *testing.T, yaml string) definitions.Source {
+	t.Helper()
+	sum := sha256.Sum256([]byte(yaml))
+	return definitions.Source{File: t.Name() + ".yaml", Content: []byte(yaml), Hash: hex.EncodeToString(sum[:])}
+}
+
+type harness struct {
+	env   *testsuite.TestWorkflowEnvironment
+	calls *calls
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	c := &calls{}
+	reg := testRegistry(c)
+	worker.Register(env, reg, &activities.Activities{Registry: reg})
+	return &harness{env: env, calls: c}
+}
+
+// run parses yaml (failing the test on invalid definitions) and executes it.
+func (h *harness) run(t *testing.T, yaml string, input map[string]any, subflows ...string) (*workflows.RunResult, error) {
+	t.Helper()
+	src := source(t, yaml)
+	if _, err := definitions.Parse(src.File, src.Content, testRegistry(&calls{})); err != nil {
+		t.Fatalf("test definition is invalid:\n%v", err)
+	}
+	in := workflows.RunInput{Flow: src, Input: input}
+	for i, sub := range subflows {
+		f, err := definitions.Parse(fmt.Sprintf("sub%d.yaml", i), []byte(sub), testRegistry(&calls{}))
+		if err != nil {
+			t.Fatalf("sub-flow %d is invalid:\n%v", i, err)
+		}
+		if in.Subflows == nil {
+			in.Subflows = map[string]definitions.Source{}
+		}
+		in.Subflows[f.ID] = source(t, sub)
+	}
+	h.env.ExecuteWorkflow(workflows.RunWorkflow, in)
+	if !h.env.IsWorkflowCompleted() {
+		t.Fatal("workflow did not complete")
+	}
+	if err := h.env.GetWorkflowError(); err != nil {
+		return nil, err
+	}
+	var res workflows.RunResult
+	if err := h.env.GetWorkflowResult(&res); err != nil {
+		t.Fatalf("decoding result: %v", err)
+	}
+	return &res, nil
+}
+
+func (h *harness) records(t *testing.T) []*workflows.StepRecord {
+	t.Helper()
+	v, err := h.env.QueryWorkflow(workflows.StepsQuery)
+	if err != nil {
+		t.Fatalf("query %s: %v", workflows.StepsQuery, err)
+	}
+	var recs []*workflows.StepRecord
+	if err := v.Get(&recs); err != nil {
+		t.Fatalf("decoding records: %v", err)
+	}
+	return recs
+}
+
+func statusOf(recs []*workflows.StepRecord) map[string]string {
+	out := map[string]string{}
+	for _, r := range recs {
+		out[r.Path] = r.Status
+	}
+	return out
+}
+
+const header = `
+id: t
+version: 1
+connections:
+  t: {connector: test}
+`
+
+func TestCallSetIfSwitch(t *testing.T) {
+	h := newHarness(t)
+	res, err := h.run(t, header+`
+inputs:
+  amount: {type: number, required: true}
+  country: {type: string, default: DE}
+steps:
+  - id: customer
+    call: t.echo
+    with: {name: customer, email: "${{ 'a@b.c' }}", amount: "${{ input.amount }}"}
+  - id: totals
+    set:
+      doubled: "${{ steps.customer.output.amount * 2 }}"
+      label: "order of ${{ input.amount }} in ${{ input.country }}"
+  - id: big
+    if: vars.doubled > 100
+    then:
+      - {id: big_call, call: t.quick, with: {name: big, value: yes}}
+    else:
+      - {id: small_call, call: t.quick, with: {name: small, value: no}}
+  - id: route
+    switch:
+      - when: input.country == "FR"
+        steps: [{id: fr, call: t.quick, with: {name: fr, value: 1}}]
+      - when: input.country == "DE"
+        steps: [{id: de, call: t.quick, with: {name: de, value: 2}}]
+    default: [{id: other, call: t.quick, with: {name: other, value: 3}}]
+`, map[string]any{"amount": 60.0})
+	if err != nil {
+		t.Fatalf("run failed: %v", err)
+	}
+	if got := h.calls.list(); !slices.Equal(got, []string{"customer", "big", "de"}) {
+		t.Errorf("calls = %v, want [customer big de]", got)
+	}
+	if res.Vars["doubled"] != 120.0 || res.Vars["label"] != "order of 60 in DE" {
+		t.Errorf("vars = %v", res.Vars)
+	}
+	if res.Outputs["de"] != 2.0 || res.Outputs["big_call"] != "yes" {
+		t.Errorf("outputs = %v", res.Outputs)
+	}
+	if _, ran := res.Outputs["small_call"]; ran {
+		t.Error("else branch ran")
+	}
+	st := statusOf(h.records(t))
+	for _, id := range []string{"customer", "totals", "big", "big_call", "route", "de"} {
+		if st[id] != workflows.StatusCompleted {
+			t.Errorf("step %s status = %q, want completed", id, st[id])
+		}
+	}
+}
+
+func TestRetriesKeepIdempotencyKey(t *testing.T) {
+	h := newHarness(t)
+	_, err := h.run(t, header+`
+steps:
+  - id: charge
+    call: t.flaky
+    with: {name: charge, failures: 2}
+    retry: {max_attempts: 5, initial_interval: 1s}
+`, nil)
+	if err != nil {
+		t.Fatalf("run failed: %v", err)
+	}
+	keys := h.calls.keys["charge"]
+	if len(keys) != 3 {
+		t.Fatalf("charge attempts = %d, want 3", len(keys))
+	}
+	if keys[0] != keys[1] || keys[1] != keys[2] || keys[0] == "" {
+		t.Errorf("idempotency keys differ across attempts: %v", keys)
+	}
+	recs := h.records(t)
+	if recs[0].Attempts != 3 {
+		t.Errorf("recorded attempts = %d, want 3", recs[0].Attempts)
+	}
+}
+
+func TestNonRetryableFailureAndOnError(t *testing.T) {
+	tests := []struct {
+		name      string
+		steps     string
+		wantErr   string
+		wantCalls []string
+		status    map[string]string
+	}{
+		{
+			name: "fail",
+			steps: `
+  - {id: a, call: t.fail, with: {name: a, type: http.422}}
+  - {id: b, call: t.echo, with: {name: b}}`,
+			wantErr:   `step "a" failed (http.422): partner said no to a`,
+			wantCalls: []string{"a"},
+			status:    map[string]string{"a": workflows.StatusFailed},
+		},
+		{
+			name: "continue",
+			steps: `
+  - {id: a, call: t.fail, with: {name: a, type: http.404}, on_error: continue}
+  - {id: b, call: t.echo, with: {name: b, prev: "${{ steps.a.status }}"}}`,
+			wantCalls: []string{"a", "b"},
+			status:    map[string]string{"a": workflows.StatusContinued, "b": workflows.StatusCompleted},
+		},
+		{
+			name: "goto",
+			steps: `
+  - {id: a, call: t.fail, with: {name: a, type: http.409}, on_error: {goto: fallback}}
+  - {id: b, call: t.echo, with: {name: b}}
+  - {id: fallback, call: t.echo, with: {name: fallback}}`,
+			wantCalls: []string{"a", "fallback"},
+			status:    map[string]string{"a": workflows.StatusFailed, "fallback": workflows.StatusCompleted},
+		},
+		{
+			name: "non-retryable by type",
+			steps: `
+  - id: a
+    call: t.flaky
+    with: {name: a, failures: 5}
+    retry: {max_attempts: 5, non_retryable: [http.503]}`,
+			wantErr:   `step "a" failed (http.503): partner unavailable`,
+			wantCalls: []string{"a"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			_, err := h.run(t, header+"steps:"+tt.steps+"\n", nil)
+			if tt.wantErr == "" && err != nil {
+				t.Fatalf("run failed: %v", err)
+			}
+			if tt.wantErr != "" {
+				var appErr *temporal.ApplicationError
+				if !errorsAs(err, &appErr) || appErr.Message() != tt.wantErr || appErr.Type() != workflows.ErrorTypeStepFailed {
+					t.Fatalf("error = %v, want %s: %q", err, workflows.ErrorTypeStepFailed, tt.wantErr)
+				}
+			}
+			if got := h.calls.list(); !slices.Equal(got, tt.wantCalls) {
+				t.Errorf("calls = %v, want %v", got, tt.wantCalls)
+			}
+			st := statusOf(h.records(t))
+			for id, want := range tt.status {
+				if st[id] != want {
+					t.Errorf("step %s status = %q, want %q", id, st[id], want)
+				}
+			}
+		})
+	}
+}
+
+func TestCompensationRunsInReverseOrder(t *testing.T) {
+	h := newHarness(t)
+	_, err := h.run(t, header+`
+steps:
+  - id: order
+    call: t.echo
+    with: {name: order}
+    compensate:
+      - {id: cancel_order, call: t.echo, with: {name: cancel_order, of: "${{ steps.order.output.name }}"}}
+  - id: charge
+    call: t.echo
+    with: {name: charge}
+    compensate:
+      - {id: refund, call: t.echo, with: {name: refund}}
+  - {id: notify, call: t.echo, with: {name: notify}}
+  - {id: ship, call: t.fail, with: {name: ship, type: http.500}, retry: {max_attempts: 1}}
+`, nil)
+	if err == nil {
+		t.Fatal("run succeeded, want failure at ship")
+	}
+	want := []string{"order", "charge", "notify", "ship", "refund", "cancel_order"}
+	if got := h.calls.list(); !slices.Equal(got, want) {
+		t.Errorf("calls = %v, want %v", got, want)
+	}
+	st := statusOf(h.records(t))
+	if st["order"] != workflows.StatusCompensated || st["charge"] != workflows.StatusCompensated {
+		t.Errorf("statuses = %v, want order and charge compensated", st)
+	}
+}
+
+func TestParallelAndForeach(t *testing.T) {
+	h := newHarness(t)
+	res, err := h.run(t, header+`
+inputs:
+  items: {type: array, required: true}
+steps:
+  - id: fan
+    parallel:
+      - {name: crm, steps: [{id: crm, call: t.quick, with: {name: crm, value: 1}}]}
+      - {name: erp, steps: [{id: erp, call: t.quick, with: {name: erp, value: 2}}]}
+  - id: lines
+    foreach: input.items
+    concurrency: 3
+    steps:
+      - {id: line, call: t.quick, with: {name: "line-${{ item.sku }}", value: "${{ item.qty * 10 + index }}"}}
+`, map[string]any{"items": []any{
+		map[string]any{"sku": "a", "qty": 1}, map[string]any{"sku": "b", "qty": 2},
+		map[string]any{"sku": "c", "qty": 3}, map[string]any{"sku": "d", "qty": 4},
+	}})
+	if err != nil {
+		t.Fatalf("run failed: %v", err)
+	}
+	if res.Outputs["crm"] != 1.0 || res.Outputs["erp"] != 2.0 {
+		t.Errorf("parallel outputs = %v", res.Outputs)
+	}
+	want := []any{10.0, 21.0, 32.0, 43.0}
+	if got, _ := res.Outputs["lines"].([]any); !slices.Equal(got, want) {
+		t.Errorf("foreach output = %v, want %v", res.Outputs["lines"], want)
+	}
+	st := statusOf(h.records(t))
+	if st["lines[3].line"] != workflows.StatusCompleted {
+		t.Errorf("iteration records = %v", st)
+	}
+	keys := map[string]bool{}
+	for _, k := range h.calls.keys {
+		keys[k[0]] = true
+	}
+	if len(keys) != 6 {
+		t.Errorf("distinct idempotency keys = %d, want 6 (one per call)", len(keys))
+	}
+}
+
+func TestLargeForeachRunsInBatches(t *testing.T) {
+	h := newHarness(t)
+	items := make([]any, 1234)
+	for i := range items {
+		items[i] = float64(i)
+	}
+	res, err := h.run(t, header+`
+inputs:
+  items: {type: array, required: true}
+steps:
+  - {id: base, set: {offset: 1000}}
+  - id: lines
+    foreach: input.items
+    concurrency: 50
+    steps:
+      - {id: line, set: {last: "${{ item + vars.offset }}"}}
+`, map[string]any{"items": items})
+	if err != nil {
+		t.Fatalf("run failed: %v", err)
+	}
+	out, _ := res.Outputs["lines"].([]any)
+	if len(out) != len(items) {
+		t.Fatalf("foreach gave %d outputs, want %d", len(out), len(items))
+	}
+	for i, o := range out {
+		m, _ := o.(map[string]any)
+		if m["last"] != float64(i+1000) {
+			t.Fatalf("output %d = %v, want last=%d", i, o, i+1000)
+		}
+	}
+}
+
+func TestSleepAndWait(t *testing.T) {
+	flow := header + `
+inputs:
+  order_id: {type: string, required: true}
+steps:
+  - {id: pause, sleep: 1h}
+  - id: paid
+    wait: {event: payment.succeeded, correlation: input.order_id, timeout: 24h, on_timeout: continue}
+  - {id: after, call: t.echo, with: {name: after, paid: "${{ steps.paid.status }}", amount: "${{ steps.paid.output?.amount }}"}}
+`
+	tests := []struct {
+		name       string
+		signalAt   time.Duration
+		key        string
+		wantStatus string
+	}{
+		{"event during wait", 2 * time.Hour, "o-1", workflows.StatusCompleted},
+		{"event before wait is kept", 10 * time.Minute, "o-1", workflows.StatusCompleted},
+		{"other correlation ignored, then timeout", 2 * time.Hour, "o-2", workflows.StatusContinued},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.env.RegisterDelayedCallback(func() {
+				h.env.SignalWorkflow(workflows.EventSignal, workflows.Event{Name: "payment.succeeded", Key: tt.key, Data: map[string]any{"amount": 42}})
+			}, tt.signalAt)
+			res, err := h.run(t, flow, map[string]any{"order_id": "o-1"})
+			if err != nil {
+				t.Fatalf("run failed: %v", err)
+			}
+			st := statusOf(h.records(t))
+			if st["paid"] != tt.wantStatus {
+				t.Errorf("wait status = %q, want %q", st["paid"], tt.wantStatus)
+			}
+			after, _ := res.Outputs["after"].(map[string]any)
+			if tt.wantStatus == workflows.StatusCompleted && after["amount"] != 42.0 {
+				t.Errorf("after = %v, want amount 42", after)
+			}
+		})
+	}
+}
+
+func TestWaitTimeoutFails(t *testing.T) {
+	h := newHarness(t)
+	_, err := h.run(t, header+`
+steps:
+  - {id: paid, wait: {event: payment.succeeded, timeout: 30m}}
+`, nil)
+	if err == nil {
+		t.Fatal("run succeeded, want wait timeout failure")
+	}
+	recs := h.records(t)
+	if recs[0].ErrorType != workflows.ErrorTypeWaitTimeout {
+		t.Errorf("error type = %q, want %s", recs[0].ErrorType, workflows.ErrorTypeWaitTimeout)
+	}
+}
+
+func TestSubflow(t *testing.T) {
+	h := newHarness(t)
+	child := `
+id: child
+version: 1
+connections:
+  t: {connector: test}
+inputs:
+  who: {type: string, required: true}
+steps:
+  - {id: greet, call: t.quick, with: {name: greet, value: "hello ${{ input.who }}"}}
+`
+	res, err := h.run(t, header+`
+steps:
+  - {id: sub, flow: child, with: {who: ada}}
+  - {id: after, set: {greeting: "${{ steps.sub.output.outputs.greet }}"}}
+`, nil, child)
+	if err != nil {
+		t.Fatalf("run failed: %v", err)
+	}
+	if res.Vars["greeting"] != "hello ada" {
+		t.Errorf("greeting = %v", res.Vars["greeting"])
+	}
+}
+
+func TestInvalidInputFailsRun(t *testing.T) {
+	h := newHarness(t)
+	_, err := h.run(t, header+`
+inputs:
+  amount: {type: number, required: true}
+steps:
+  - {id: a, set: {x: 1}}
+`, map[string]any{})
+	var appErr *temporal.ApplicationError
+	if !errorsAs(err, &appErr) || appErr.Type() != workflows.ErrorTypeInvalidRun {
+		t.Fatalf("error = %v, want %s", err, workflows.ErrorTypeInvalidRun)
+	}
+}
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }
