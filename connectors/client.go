@@ -259,11 +259,12 @@ func (c *Client) Do(ctx context.Context, r *Request) (*Response, error) {
 	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
 }
 
-// fail builds a redacted *Error. When the caller's context has ended, that
-// is the error's cause and decides its type.
+// fail builds a redacted *Error. Unless the partner answered with a
+// failure status, an ended caller's context is the error's cause and
+// decides its type.
 func (c *Client) fail(ctx context.Context, typ string, retryable bool, wait time.Duration, format string, args ...any) *Error {
 	e := &Error{Type: typ, Retryable: retryable, RetryAfter: wait, Message: c.Redact(fmt.Sprintf(format, args...))}
-	if err := ctx.Err(); err != nil {
+	if err := ctx.Err(); err != nil && !strings.HasPrefix(typ, "http.") {
 		e.cause = err
 		e.Type, e.Retryable = classifyError(err)
 	}

@@ -112,17 +112,17 @@ func (p *parser) checkExpr(s *Step, e exprAt, visible map[string]bool, concurren
 		t := p.ids[id]
 		switch {
 		case t == nil:
-			p.errors(pos, e.path, "expression reads steps.%s, but no step has id %q", id, id)
+			p.errorAt(pos, e.path, "expression reads steps.%s, but no step has id %q", id, id)
 		case concurrent[id] != nil:
-			p.errors(pos, e.path, "expression reads steps.%s, which runs at the same time in another branch of parallel step %q", id, concurrent[id].ID)
+			p.errorAt(pos, e.path, "expression reads steps.%s, which runs at the same time in another branch of parallel step %q", id, concurrent[id].ID)
 		case t == s:
-			p.errors(pos, e.path, "expression reads steps.%s, the step itself, whose output exists only after it runs (a compensate step may read it)", id)
+			p.errorAt(pos, e.path, "expression reads steps.%s, the step itself, whose output exists only after it runs (a compensate step may read it)", id)
 		case p.compensating[t]:
-			p.errors(pos, e.path, "expression reads steps.%s, a compensation step, which runs only when the run fails", id)
+			p.errorAt(pos, e.path, "expression reads steps.%s, a compensation step, which runs only when the run fails", id)
 		case t.Pos.Line > s.Pos.Line || (t.Pos.Line == s.Pos.Line && t.Pos.Col > s.Pos.Col):
-			p.errors(pos, e.path, "expression reads steps.%s, which is defined later (line %d): a step may read only steps that run before it", id, t.Pos.Line)
+			p.errorAt(pos, e.path, "expression reads steps.%s, which is defined later (line %d): a step may read only steps that run before it", id, t.Pos.Line)
 		default:
-			p.errors(pos, e.path, "expression reads steps.%s, which does not run before this step: it is in another branch (line %d)", id, t.Pos.Line)
+			p.errorAt(pos, e.path, "expression reads steps.%s, which does not run before this step: it is in another branch (line %d)", id, t.Pos.Line)
 		}
 	}
 	if e.expr.program == nil {
@@ -136,19 +136,19 @@ func (p *parser) checkExpr(s *Step, e exprAt, visible map[string]bool, concurren
 			continue
 		}
 		if len(p.inputs) == 0 {
-			p.errors(pos, e.path, "expression reads input.%s, but the flow declares no inputs", name)
+			p.errorAt(pos, e.path, "expression reads input.%s, but the flow declares no inputs", name)
 		} else {
 			names := sortedNames(p.inputs)
 			hint := ""
 			if s := suggest(name, names); s != "" {
 				hint = fmt.Sprintf(" (did you mean %q?)", s)
 			}
-			p.errors(pos, e.path, "expression reads input.%s, but the flow declares no input %q%s; inputs: %s", name, name, hint, strings.Join(names, ", "))
+			p.errorAt(pos, e.path, "expression reads input.%s, but the flow declares no input %q%s; inputs: %s", name, name, hint, strings.Join(names, ", "))
 		}
 	}
 	if !inLoop {
 		for _, name := range v.loopVars {
-			p.errors(pos, e.path, "expression reads %s, which is bound only inside the steps of a foreach", name)
+			p.errorAt(pos, e.path, "expression reads %s, which is bound only inside the steps of a foreach", name)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"reflect"
 	"regexp"
 	"sort"
 	"strconv"
@@ -422,8 +423,15 @@ func (p *parser) duration(n *yaml.Node, path string) (time.Duration, bool) {
 	return d, true
 }
 
+// What an expression field must give, when the compiler knows its type.
+const (
+	wantAny = iota
+	wantBool
+	wantList
+)
+
 // expr compiles a bare expression field (conditions, items, correlation).
-func (p *parser) expr(n *yaml.Node, path string, m *stepMeta) *Expr {
+func (p *parser) expr(n *yaml.Node, path string, m *stepMeta, want int) *Expr {
 	n = deref(n)
 	if n.Kind != yaml.ScalarNode || n.ShortTag() == "!!null" {
 		p.errorf(n, path, "must be an expression, got %s", describe(n))
@@ -437,6 +445,14 @@ func (p *parser) expr(n *yaml.Node, path string, m *stepMeta) *Expr {
 	if err != nil {
 		p.errorf(n, path, "%s", err)
 		return nil
+	}
+	if t := e.program.Node().Type(); t != nil && t.Kind() != reflect.Interface {
+		switch {
+		case want == wantBool && t.Kind() != reflect.Bool:
+			p.errorf(n, path, "condition %q gives %s, not a boolean", e.Source, t)
+		case want == wantList && t.Kind() != reflect.Slice && t.Kind() != reflect.Array:
+			p.errorf(n, path, "foreach %q gives %s, not a list", e.Source, t)
+		}
 	}
 	if m != nil {
 		m.exprs = append(m.exprs, exprAt{expr: e, path: path})

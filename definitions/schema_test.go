@@ -85,3 +85,53 @@ func TestSchemaIsStable(t *testing.T) {
 		t.Error("Schema() differs between calls")
 	}
 }
+
+func TestSchemaRules(t *testing.T) {
+	sch := compileSchema(t)
+	const head = "id: x\nversion: 1\n"
+	tests := []struct {
+		name  string
+		yaml  string
+		valid bool
+	}{
+		{"minimal", head + "steps: [{id: a, sleep: 1s}]", true},
+		{"if with then and else", head + "steps: [{id: a, if: 'true', then: [{id: b, sleep: 1s}], else: [{id: c, sleep: 1s}]}]", true},
+		{"goto", head + "steps: [{id: a, sleep: 1s, on_error: {goto: a}}]", true},
+		{"missing id", head + "steps: [{sleep: 1s}]", false},
+		{"no kind", head + "steps: [{id: a}]", false},
+		{"two kinds", head + "steps: [{id: a, sleep: 1s, set: {x: 1}}]", false},
+		{"then without if", head + "steps: [{id: a, sleep: 1s, then: [{id: b, sleep: 1s}]}]", false},
+		{"if without then", head + "steps: [{id: a, if: 'true'}]", false},
+		{"with on set", head + "steps: [{id: a, set: {x: 1}, with: {y: 1}}]", false},
+		{"bad duration", head + "steps: [{id: a, sleep: 10 minutes}]", false},
+		{"bad step id", head + "steps: [{id: a-b, sleep: 1s}]", false},
+		{"bad on_error", head + "steps: [{id: a, sleep: 1s, on_error: retry}]", false},
+		{"literal secret", head + "connections: {c: {connector: http, auth: {kind: bearer, token: abc}}}\nsteps: [{id: a, sleep: 1s}]", false},
+		{"secret ref", head + "connections: {c: {connector: http, auth: {kind: bearer, token: 'env:T'}}}\nsteps: [{id: a, sleep: 1s}]", true},
+		{"auth field of another kind", head + "connections: {c: {connector: http, auth: {kind: bearer, token: 'env:T', username: u}}}\nsteps: [{id: a, sleep: 1s}]", false},
+		{"bad rate limit", head + "connections: {c: {connector: http, rate_limit: 10/d}}\nsteps: [{id: a, sleep: 1s}]", false},
+		{"unknown input type", head + "inputs: {a: {type: text}}\nsteps: [{id: a, sleep: 1s}]", false},
+		{"empty steps", head + "steps: []", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var v any
+			if err := yaml.Unmarshal([]byte(tt.yaml), &v); err != nil {
+				t.Fatal(err)
+			}
+			b, _ := json.Marshal(v)
+			inst, _ := jsonschema.UnmarshalJSON(bytes.NewReader(b))
+			err := sch.Validate(inst)
+			if tt.valid && err != nil {
+				t.Errorf("schema refuses it: %v", err)
+			}
+			if !tt.valid && err == nil {
+				t.Error("schema accepts it")
+			}
+			_, perr := Parse("x.yaml", []byte(tt.yaml), testRegistry())
+			if (perr == nil) != tt.valid {
+				t.Errorf("Parse disagrees with the schema: %v", perr)
+			}
+		})
+	}
+}

@@ -133,7 +133,7 @@ func (p *parser) step(n *yaml.Node, path string) *Step {
 		case "set":
 			s.Set = p.assignments(fd.val, fpath, m)
 		case "if":
-			s.Cond = p.expr(fd.val, fpath, m)
+			s.Cond = p.expr(fd.val, fpath, m, wantBool)
 		case "then":
 			s.Then = p.steps(fd.val, fpath)
 		case "else":
@@ -145,7 +145,7 @@ func (p *parser) step(n *yaml.Node, path string) *Step {
 		case "parallel":
 			s.Branches = p.branches(fd.val, fpath)
 		case "foreach":
-			s.Items = p.expr(fd.val, fpath, m)
+			s.Items = p.expr(fd.val, fpath, m, wantList)
 		case "steps":
 			s.Body = p.steps(fd.val, fpath)
 		case "concurrency":
@@ -309,7 +309,7 @@ func (p *parser) params(s *Step, a *connectors.Action, withNode *yaml.Node, path
 				if len(names) > 0 {
 					list = "parameters: " + strings.Join(names, ", ")
 				}
-				p.errors(e.Value.Pos, epath, "unknown parameter %q for %s; %s", e.Key, name, list)
+				p.errorAt(e.Value.Pos, epath, "unknown parameter %q for %s; %s", e.Key, name, list)
 				continue
 			}
 			if len(e.Value.Exprs()) > 0 {
@@ -322,13 +322,13 @@ func (p *parser) params(s *Step, a *connectors.Action, withNode *yaml.Node, path
 			if prm.Secret {
 				if ref, ok := lit.(string); ok {
 					if msg := checkSecretRef(ref); msg != "" {
-						p.errors(e.Value.Pos, epath, "%s", msg)
+						p.errorAt(e.Value.Pos, epath, "%s", msg)
 					}
 					continue
 				}
 			}
 			if msg := checkType(prm.Type, lit); msg != "" && lit != nil {
-				p.errors(e.Value.Pos, epath, "parameter %q of %s must be of type %s: %s", e.Key, name, prm.Type, msg)
+				p.errorAt(e.Value.Pos, epath, "parameter %q of %s must be of type %s: %s", e.Key, name, prm.Type, msg)
 			}
 		}
 	}
@@ -348,8 +348,8 @@ func findParam(a *connectors.Action, name string) *connectors.Param {
 	return nil
 }
 
-// errors is errorf at a position rather than a node.
-func (p *parser) errors(pos Pos, path, format string, args ...any) {
+// errorAt is errorf at a position rather than a node.
+func (p *parser) errorAt(pos Pos, path, format string, args ...any) {
 	p.errorf(&yaml.Node{Line: pos.Line, Column: pos.Col}, path, format, args...)
 }
 
@@ -394,7 +394,7 @@ func (p *parser) cases(n *yaml.Node, path string, m *stepMeta) []*Case {
 		have := p.checkFields(fields, cpath, []string{"when", "steps"})
 		p.requireFields(item, cpath, have, "when", "steps")
 		if fd, ok := have["when"]; ok {
-			c.When = p.expr(fd.val, join(cpath, "when"), m)
+			c.When = p.expr(fd.val, join(cpath, "when"), m, wantBool)
 		}
 		if fd, ok := have["steps"]; ok {
 			c.Steps = p.steps(fd.val, join(cpath, "steps"))
@@ -454,7 +454,7 @@ func (p *parser) wait(n *yaml.Node, path string, m *stepMeta) *Wait {
 		w.Event, _ = p.nonEmptyStr(fd.val, join(path, "event"))
 	}
 	if fd, ok := have["correlation"]; ok {
-		w.Correlation = p.expr(fd.val, join(path, "correlation"), m)
+		w.Correlation = p.expr(fd.val, join(path, "correlation"), m, wantAny)
 	}
 	if fd, ok := have["timeout"]; ok {
 		w.Timeout, _ = p.duration(fd.val, join(path, "timeout"))

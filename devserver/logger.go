@@ -3,16 +3,21 @@ package devserver
 import (
 	"context"
 	"log/slog"
+	"slices"
+	"sync/atomic"
 
 	"go.temporal.io/server/common/log"
 	"go.temporal.io/server/common/log/tag"
 )
 
 // slogLogger routes the Temporal server's logs to a slog.Logger, dropping
-// records below level.
+// records below level, and every record once stopping is set: a stopping
+// server logs each poll, dial and call it loses as a warning or an error.
 type slogLogger struct {
-	log   *slog.Logger
-	level slog.Leveler
+	log      *slog.Logger
+	level    slog.Leveler
+	stopping *atomic.Bool
+	tags     []tag.Tag // from With
 }
 
 var (
@@ -31,23 +36,24 @@ func (l slogLogger) DPanic(msg string, tags ...tag.Tag) { l.emit(slog.LevelError
 func (l slogLogger) Panic(msg string, tags ...tag.Tag)  { l.emit(slog.LevelError, msg, tags) }
 func (l slogLogger) Fatal(msg string, tags ...tag.Tag)  { l.emit(slog.LevelError, msg, tags) }
 
-// With returns a logger that adds tags to every record.
+// With returns a logger that adds tags to every record. The tags are
+// converted only when a record is written: the server calls With often and
+// drops most records.
 func (l slogLogger) With(tags ...tag.Tag) log.Logger {
-	args := make([]any, len(tags))
-	for i, t := range tags {
-		args[i] = slog.Any(t.Key(), t.Value())
-	}
-	return slogLogger{log: l.log.With(args...), level: l.level}
+	l.tags = append(slices.Clip(l.tags), tags...)
+	return l
 }
 
 func (l slogLogger) emit(level slog.Level, msg string, tags []tag.Tag) {
 	ctx := context.Background()
-	if level < l.level.Level() || !l.log.Enabled(ctx, level) {
+	if level < l.level.Level() || l.stopping.Load() || !l.log.Enabled(ctx, level) {
 		return
 	}
-	attrs := make([]slog.Attr, len(tags))
-	for i, t := range tags {
-		attrs[i] = slog.Any(t.Key(), t.Value())
+	attrs := make([]slog.Attr, 0, len(l.tags)+len(tags))
+	for _, group := range [][]tag.Tag{l.tags, tags} {
+		for _, t := range group {
+			attrs = append(attrs, slog.Any(t.Key(), t.Value()))
+		}
 	}
 	l.log.LogAttrs(ctx, level, msg, attrs...)
 }

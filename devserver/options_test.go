@@ -1,6 +1,10 @@
 package devserver
 
 import (
+	"context"
+	"fmt"
+	"net"
+	"strings"
 	"testing"
 
 	enums "go.temporal.io/api/enums/v1"
@@ -50,5 +54,20 @@ func TestOptionsValidate(t *testing.T) {
 				t.Errorf("validate() = %q, want %q", got, tt.want)
 			}
 		})
+	}
+}
+
+func TestStartReportsPortInUse(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+
+	_, err = Start(context.Background(), Options{Ephemeral: true, FrontendPort: port, UIPort: UIDisabled})
+	want := fmt.Sprintf("frontend port %d is in use", port)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Start error = %v, want it to contain %q", err, want)
 	}
 }

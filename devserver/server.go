@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.temporal.io/server/common/membership/static"
@@ -25,6 +26,7 @@ type Server struct {
 	uiAddress string
 	namespace string
 
+	stopping *atomic.Bool // quiets the server's logger during Stop
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -51,6 +53,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, err
 	}
 
+	stopping := new(atomic.Bool)
 	conf := serverConfig(opts, sqlConf, p)
 	host := func(port int) static.Hosts { return static.SingleLocalHost(hostPort(opts.IP, port)) }
 	srv, err := temporal.NewServer(
@@ -62,13 +65,14 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			primitives.MatchingService: host(p.matching),
 			primitives.WorkerService:   host(p.worker),
 		}),
-		temporal.WithLogger(slogLogger{log: opts.Logger, level: opts.LogLevel}),
+		temporal.WithLogger(slogLogger{log: opts.Logger, level: opts.LogLevel, stopping: stopping}),
 		temporal.WithDynamicConfigClient(dynamicConfig(opts.DynamicConfig)),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("creating temporal server: %w", err)
 	}
 	if err := srv.Start(); err != nil {
+		stopping.Store(true)
 		_ = srv.Stop()
 		return nil, fmt.Errorf("starting temporal server: %w", err)
 	}
@@ -77,6 +81,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		temporal:  srv,
 		frontend:  conf.PublicClient.HostPort,
 		namespace: opts.Namespace,
+		stopping:  stopping,
 	}
 	if p.ui != UIDisabled {
 		s.uiAddress = hostPort(opts.IP, p.ui)
@@ -93,14 +98,24 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	return s, nil
 }
 
-// resolvePorts replaces every zero port in o with a free one and picks the
-// ports of the internal services.
+// resolvePorts checks that the ports set in o are free, replaces every zero
+// port with a free one and picks the ports of the internal services. (The
+// server cannot report a port it fails to bind: it logs and carries on.)
 func resolvePorts(o Options) (ports, error) {
 	p := ports{frontend: o.FrontendPort, frontendHTTP: o.FrontendHTTPPort, ui: o.UIPort}
 	want := []*int{&p.history, &p.matching, &p.worker}
-	for _, port := range []*int{&p.frontend, &p.frontendHTTP, &p.ui} {
-		if *port == 0 {
-			want = append(want, port)
+	for _, port := range []struct {
+		name string
+		port *int
+	}{{"frontend", &p.frontend}, {"frontend http", &p.frontendHTTP}, {"ui", &p.ui}} {
+		switch *port.port {
+		case 0:
+			want = append(want, port.port)
+		case UIDisabled:
+		default:
+			if err := checkPortFree(o.IP, *port.port); err != nil {
+				return ports{}, fmt.Errorf("%s port %d is in use: %w", port.name, *port.port, err)
+			}
 		}
 	}
 	free, err := freePorts(o.IP, len(want))
@@ -126,6 +141,7 @@ func (s *Server) Namespace() string { return s.namespace }
 // calls return the first call's result.
 func (s *Server) Stop() error {
 	s.stopOnce.Do(func() {
+		s.stopping.Store(true)
 		if s.ui != nil {
 			s.ui.stop()
 		}

@@ -262,6 +262,8 @@ func TestSearchAttributeIsQueryable(t *testing.T) {
 	if err := run.Get(ctx, nil); err != nil {
 		t.Fatalf("workflow result: %v", err)
 	}
+	began := time.Now()
+	defer func() { t.Logf("visibility query matched after %v", time.Since(began).Round(time.Millisecond)) }()
 	waitFor(t, ctx, func() error {
 		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
 			Namespace: s.Namespace(),
