@@ -49,7 +49,7 @@ file:line:col: field.path: message. Exits non-zero when any file is invalid.`,
 				}
 				r := result{File: path}
 				for _, fl := range flows {
-					r.Flows = append(r.Flows, fl.ID)
+					r.Flows = append(r.Flows, fl.ID+" ("+fl.Source.File+")")
 				}
 				if err != nil {
 					var errs definitions.Errors
@@ -69,7 +69,7 @@ file:line:col: field.path: message. Exits non-zero when any file is invalid.`,
 						fmt.Fprintln(w, e)
 					}
 					for _, id := range r.Flows {
-						fmt.Fprintf(w, "ok  %s (%s)\n", id, r.File)
+						fmt.Fprintf(w, "ok  %s\n", id)
 					}
 				}
 			}); err != nil {
