@@ -12,7 +12,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
+	"math/rand/v2"
 	"sync"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
@@ -32,6 +35,28 @@ type CallInput struct {
 	Action         string                      `json:"action"`
 	Params         map[string]any              `json:"params"`
 	IdempotencyKey string                      `json:"idempotency_key"`
+	// Backoff, when set, makes a retryable failure ask Temporal for a
+	// jittered delay instead of the retry policy's exact one.
+	Backoff *Backoff `json:"backoff,omitempty"`
+}
+
+// Backoff is the retry policy's delay curve and its jitter.
+type Backoff struct {
+	InitialInterval    time.Duration `json:"initial_interval"`
+	BackoffCoefficient float64       `json:"backoff_coefficient"`
+	MaxInterval        time.Duration `json:"max_interval"`
+	// Jitter spreads each delay by up to this fraction either way.
+	Jitter float64 `json:"jitter"`
+}
+
+// Delay is the jittered delay before the attempt after attempt.
+func (b *Backoff) Delay(attempt int32, random float64) time.Duration {
+	d := float64(b.InitialInterval) * math.Pow(b.BackoffCoefficient, float64(attempt-1))
+	if b.MaxInterval > 0 && d > float64(b.MaxInterval) {
+		d = float64(b.MaxInterval)
+	}
+	d *= 1 + b.Jitter*(2*random-1)
+	return max(time.Duration(d), time.Millisecond)
 }
 
 // CallResult is what a successful call returns to the workflow.
@@ -88,7 +113,11 @@ func (a *Activities) Call(ctx context.Context, in CallInput) (*CallResult, error
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			return nil, err
 		}
-		return nil, failure(redacted(client, err), attempt)
+		ce := redacted(client, err)
+		if ce.Retryable && ce.RetryAfter == 0 && in.Backoff != nil && in.Backoff.Jitter > 0 {
+			ce.RetryAfter = in.Backoff.Delay(attempt, rand.Float64())
+		}
+		return nil, failure(ce, attempt)
 	}
 	return &CallResult{Output: out, Attempt: attempt}, nil
 }

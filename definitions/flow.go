@@ -170,6 +170,8 @@ type RetryPolicy struct {
 	InitialInterval    time.Duration
 	MaxInterval        time.Duration
 	BackoffCoefficient float64
+	// Jitter spreads each retry delay by up to this fraction (0 to 1).
+	Jitter float64
 	// NonRetryable lists error types that end retries at once.
 	NonRetryable []string
 }

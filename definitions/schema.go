@@ -161,6 +161,7 @@ func schema() obj {
 				"initial_interval":    ref("duration"),
 				"max_interval":        ref("duration"),
 				"backoff_coefficient": obj{"type": "number", "minimum": 1},
+				"jitter":              obj{"type": "number", "minimum": 0, "maximum": 1, "description": "Spread each retry delay by up to this fraction, so many runs do not retry at once."},
 				"non_retryable":       obj{"type": "array", "items": obj{"type": "string", "minLength": 1}, "description": "Error types that end retries, such as http.422."},
 			}),
 		},

@@ -468,7 +468,7 @@ func (p *parser) wait(n *yaml.Node, path string, m *stepMeta) *Wait {
 	return w
 }
 
-var retryFields = []string{"max_attempts", "initial_interval", "max_interval", "backoff_coefficient", "non_retryable"}
+var retryFields = []string{"max_attempts", "initial_interval", "max_interval", "backoff_coefficient", "jitter", "non_retryable"}
 
 func (p *parser) retry(n *yaml.Node, path string) *RetryPolicy {
 	fields, ok := p.mapping(n, path)
@@ -495,6 +495,15 @@ func (p *parser) retry(n *yaml.Node, path string) *RetryPolicy {
 				p.errorf(deref(fd.val), join(path, "backoff_coefficient"), "must be at least 1, got %v", c)
 			} else {
 				r.BackoffCoefficient = c
+			}
+		}
+	}
+	if fd, ok := have["jitter"]; ok {
+		if j, ok := p.number(fd.val, join(path, "jitter")); ok {
+			if j < 0 || j > 1 {
+				p.errorf(deref(fd.val), join(path, "jitter"), "must be between 0 and 1 (a fraction of each delay), got %v", j)
+			} else {
+				r.Jitter = j
 			}
 		}
 	}

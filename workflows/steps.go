@@ -226,6 +226,9 @@ func (r *runner) call(ctx workflow.Context, sc *scope, s *definitions.Step, path
 		timeout = defaultCallTimeout
 	}
 	policy := retryPolicy(s.Retry)
+	if s.Retry != nil && s.Retry.Jitter > 0 {
+		in.Backoff = &activities.Backoff{InitialInterval: policy.InitialInterval, BackoffCoefficient: policy.BackoffCoefficient, MaxInterval: policy.MaximumInterval, Jitter: s.Retry.Jitter}
+	}
 	var fut workflow.Future
 	if r.isLocal(s) {
 		fut = workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
