@@ -243,6 +243,7 @@ func (c *Client) Do(ctx context.Context, r *Request) (*Response, error) {
 		}
 		e := c.fail(ctx, typ, retryable, wait, "%s", msg)
 		e.Status = resp.StatusCode
+		e.Body = []byte(c.Redact(string(snippet)))
 		return nil, e
 	}
 

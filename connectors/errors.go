@@ -21,6 +21,9 @@ type Error struct {
 	Status int
 	// Message is safe to show: redacted of secrets.
 	Message string
+	// Body is the start of the partner's failure response (up to 64 KiB,
+	// redacted), for connectors that read their API's error format.
+	Body []byte
 
 	// cause is context.Canceled or context.DeadlineExceeded when the
 	// caller's context ended the call, so errors.Is sees it; never an error

@@ -1,0 +1,3 @@
+package sandbox
+
+func (s *Server) stripeRoutes() {}
