@@ -79,6 +79,13 @@ Runs in flight survive a restart on the same data dir.`,
 			if _, ok := cat.flows["hello"]; !ok && len(cat.flows) > 0 {
 				example = cat.ids()[0] + " --input FILE --wait"
 			}
+			// The run command's defaults reach only relay dev's defaults.
+			if srv.FrontendAddress() != "127.0.0.1:7233" {
+				example += " --address " + srv.FrontendAddress()
+			}
+			if srv.Namespace() != "default" {
+				example += " --namespace " + srv.Namespace()
+			}
 			fmt.Fprintf(a.stdout, `relay dev is ready in %s
   Temporal frontend  %s  (namespace %s, store %s)
   Temporal Web UI    %s
@@ -126,7 +133,7 @@ func startRuntime(ctx context.Context, c client.Client, cat *catalog, httpAddr, 
 	}}
 	var polling atomic.Bool
 	if cat != nil {
-		w, err := worker.New(c, worker.Options{TaskQueue: taskQueue, Registry: cat.registry, Logger: logger})
+		w, err := worker.New(c, worker.Options{TaskQueue: taskQueue, Registry: cat.registry, Flows: cat.list(), Logger: logger})
 		if err != nil {
 			return nil, err
 		}

@@ -44,6 +44,15 @@ func (c *catalog) ids() []string {
 	return ids
 }
 
+// list returns the flows sorted by ID.
+func (c *catalog) list() []*definitions.Flow {
+	out := make([]*definitions.Flow, 0, len(c.flows))
+	for _, id := range c.ids() {
+		out = append(out, c.flows[id])
+	}
+	return out
+}
+
 // load loads the definitions. Files that fail validation are refused and
 // reported on stderr, loudly; the others load. refused counts them.
 func (f *flowFlags) load(stderr io.Writer) (*catalog, int, error) {

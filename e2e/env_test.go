@@ -34,7 +34,7 @@ import (
 type env struct {
 	srv    *devserver.Server
 	client client.Client
-	worker sdkworker.Worker
+	worker *worker.Worker
 	runs   *runs.Client
 	reg    *connectors.Registry
 }
@@ -71,7 +71,7 @@ func startEnv(t testing.TB, dataDir string, reg *connectors.Registry, register .
 		t.Fatal(err)
 	}
 	for _, r := range register {
-		r(e.worker)
+		r(e.worker.Main())
 	}
 	if err := e.worker.Start(); err != nil {
 		t.Fatalf("starting worker: %v", err)
@@ -124,6 +124,7 @@ type partner struct {
 type partnerRequest struct {
 	Method, Path, Key, Auth string
 	Body                    map[string]any
+	At                      time.Time
 }
 
 func newPartner(t testing.TB, token string) *partner {
@@ -139,7 +140,7 @@ func (p *partner) serve(w http.ResponseWriter, r *http.Request) {
 	_ = json.Unmarshal(body, &m)
 	key := r.Header.Get("Idempotency-Key")
 	p.mu.Lock()
-	p.requests = append(p.requests, partnerRequest{Method: r.Method, Path: r.URL.Path, Key: key, Auth: r.Header.Get("Authorization"), Body: m})
+	p.requests = append(p.requests, partnerRequest{Method: r.Method, Path: r.URL.Path, Key: key, Auth: r.Header.Get("Authorization"), Body: m, At: time.Now()})
 	if p.token != "" && r.Header.Get("Authorization") != "Bearer "+p.token {
 		p.mu.Unlock()
 		w.WriteHeader(http.StatusUnauthorized)
@@ -209,6 +210,19 @@ func (p *partner) count(method, path string) int {
 		}
 	}
 	return n
+}
+
+// times lists when requests by method and path arrived, in order.
+func (p *partner) times(method, path string) []time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []time.Time
+	for _, r := range p.requests {
+		if r.Method == method && r.Path == path {
+			out = append(out, r.At)
+		}
+	}
+	return out
 }
 
 // quietLogger drops the SDK's logs so test output stays readable.

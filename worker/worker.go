@@ -6,6 +6,7 @@ package worker
 import (
 	"fmt"
 	"log/slog"
+	"sort"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/relay-dev/relay/activities"
 	"github.com/relay-dev/relay/connectors"
+	"github.com/relay-dev/relay/definitions"
 	"github.com/relay-dev/relay/workflows"
 )
 
@@ -33,7 +35,48 @@ type Options struct {
 	Resolve func(ref string) (string, error)
 	// Worker passes options through to the Temporal SDK worker.
 	Worker sdkworker.Options
+	// Flows are the loaded definitions. Each connection with a rate limit
+	// or a concurrency cap gets its own activity task queue, polled here
+	// with that limit; Temporal enforces the rate across all workers.
+	Flows  []*definitions.Flow
 	Logger *slog.Logger
+}
+
+// Worker is relay's worker: the main one, which runs workflows and the
+// activities of unlimited connections, and one per limited connection.
+type Worker struct {
+	main    sdkworker.Worker
+	limited []sdkworker.Worker
+	queues  []string
+}
+
+// Main returns the worker that polls the run task queue, for registering
+// more workflows (tests, benchmarks).
+func (w *Worker) Main() sdkworker.Worker { return w.main }
+
+// Queues lists every task queue the worker polls.
+func (w *Worker) Queues() []string { return w.queues }
+
+// Start starts every worker; on failure the started ones are stopped.
+func (w *Worker) Start() error {
+	all := append([]sdkworker.Worker{w.main}, w.limited...)
+	for i, sw := range all {
+		if err := sw.Start(); err != nil {
+			for _, started := range all[:i] {
+				started.Stop()
+			}
+			return fmt.Errorf("starting worker on %s: %w", w.queues[i], err)
+		}
+	}
+	return nil
+}
+
+// Stop stops every worker.
+func (w *Worker) Stop() {
+	for _, sw := range w.limited {
+		sw.Stop()
+	}
+	w.main.Stop()
 }
 
 // Registrar is what Register needs: a Temporal worker, a test environment
@@ -43,8 +86,9 @@ type Registrar interface {
 	RegisterActivityWithOptions(a any, options activity.RegisterOptions)
 }
 
-// New builds (but does not start) a worker polling opts.TaskQueue.
-func New(c client.Client, opts Options) (sdkworker.Worker, error) {
+// New builds (but does not start) a worker polling opts.TaskQueue, and one
+// per limited connection of opts.Flows.
+func New(c client.Client, opts Options) (*Worker, error) {
 	if opts.Registry == nil {
 		return nil, fmt.Errorf("building worker: no connector registry")
 	}
@@ -52,13 +96,37 @@ func New(c client.Client, opts Options) (sdkworker.Worker, error) {
 	if tq == "" {
 		tq = DefaultTaskQueue
 	}
-	w := sdkworker.New(c, tq, opts.Worker)
-	Register(w, opts.Registry, &activities.Activities{
+	acts := &activities.Activities{
 		Registry:      opts.Registry,
 		Resolve:       opts.Resolve,
 		ClientOptions: opts.Client,
 		Logger:        opts.Logger,
-	})
+	}
+	w := &Worker{main: sdkworker.New(c, tq, opts.Worker), queues: []string{tq}}
+	Register(w.main, opts.Registry, acts)
+	for _, f := range opts.Flows {
+		names := make([]string, 0, len(f.Connections))
+		for name := range f.Connections {
+			names = append(names, name)
+		}
+		sort.Strings(names)
+		for _, name := range names {
+			cfg := f.Connections[name].Config
+			if !workflows.Limited(cfg) {
+				continue
+			}
+			q := workflows.ConnectionTaskQueue(tq, f.ID, name)
+			lo := sdkworker.Options{
+				TaskQueueActivitiesPerSecond:       cfg.RateLimit,
+				MaxConcurrentActivityExecutionSize: cfg.MaxConcurrency,
+				DisableWorkflowWorker:              true,
+			}
+			lw := sdkworker.New(c, q, lo)
+			registerActivities(lw, opts.Registry, acts)
+			w.limited = append(w.limited, lw)
+			w.queues = append(w.queues, q)
+		}
+	}
 	return w, nil
 }
 
@@ -67,6 +135,12 @@ func New(c client.Client, opts Options) (sdkworker.Worker, error) {
 func Register(r Registrar, reg *connectors.Registry, acts *activities.Activities) {
 	in := &workflows.Interpreter{Registry: reg}
 	r.RegisterWorkflowWithOptions(in.Run, workflow.RegisterOptions{Name: workflows.RunWorkflow})
+	registerActivities(r, reg, acts)
+}
+
+func registerActivities(r interface {
+	RegisterActivityWithOptions(a any, options activity.RegisterOptions)
+}, reg *connectors.Registry, acts *activities.Activities) {
 	for _, c := range reg.All() {
 		for _, a := range c.Actions {
 			r.RegisterActivityWithOptions(acts.Call, activity.RegisterOptions{Name: connectors.ActivityType(c.Name, a.Name)})

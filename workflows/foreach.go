@@ -3,6 +3,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"strconv"
 
 	"go.temporal.io/sdk/temporal"
@@ -38,8 +39,8 @@ func (r *runner) foreach(ctx workflow.Context, sc *scope, s *definitions.Step, p
 	if err != nil {
 		return nil, err
 	}
-	items, ok := v.([]any)
-	if v != nil && !ok {
+	items, ok := asList(v)
+	if !ok {
 		return nil, fmt.Errorf("foreach %q gave %T, want a list", s.Items.Source, v)
 	}
 	if len(items) <= foreachBatchSize {
@@ -56,6 +57,26 @@ func (r *runner) foreach(ctx workflow.Context, sc *scope, s *definitions.Step, p
 		out = append(out, res.Items...)
 	}
 	return out, nil
+}
+
+// asList accepts any slice or array (expr's ranges are []int); nil is an
+// empty list.
+func asList(v any) ([]any, bool) {
+	switch x := v.(type) {
+	case nil:
+		return nil, true
+	case []any:
+		return x, true
+	}
+	rv := reflect.ValueOf(v)
+	if rv.Kind() != reflect.Slice && rv.Kind() != reflect.Array {
+		return nil, false
+	}
+	out := make([]any, rv.Len())
+	for i := range out {
+		out[i] = rv.Index(i).Interface()
+	}
+	return out, true
 }
 
 func (r *runner) runBatchChild(ctx workflow.Context, sc *scope, s *definitions.Step, path string, items []any, off int) (batchResult, error) {

@@ -230,7 +230,15 @@ func (r *runner) call(ctx workflow.Context, sc *scope, s *definitions.Step, path
 		in.Backoff = &activities.Backoff{InitialInterval: policy.InitialInterval, BackoffCoefficient: policy.BackoffCoefficient, MaxInterval: policy.MaximumInterval, Jitter: s.Retry.Jitter}
 	}
 	var fut workflow.Future
-	if r.isLocal(s) {
+	if Limited(conn.Config) {
+		// Temporal enforces the connection's limits on its own task queue;
+		// local activities would bypass them.
+		fut = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+			TaskQueue:           ConnectionTaskQueue(workflow.GetInfo(ctx).TaskQueueName, r.flow.ID, s.Connection),
+			StartToCloseTimeout: timeout,
+			RetryPolicy:         policy,
+		}), activityType, in)
+	} else if r.isLocal(s) {
 		fut = workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
 			StartToCloseTimeout: timeout,
 			RetryPolicy:         policy,
@@ -246,6 +254,18 @@ func (r *runner) call(ctx workflow.Context, sc *scope, s *definitions.Step, path
 		return nil, failedAttempts(err), err
 	}
 	return res.Output, res.Attempt, nil
+}
+
+// Limited reports whether a connection has a rate limit or concurrency cap,
+// and so runs its calls on its own task queue.
+func Limited(cfg connectors.ConnectionConfig) bool {
+	return cfg.RateLimit > 0 || cfg.MaxConcurrency > 0
+}
+
+// ConnectionTaskQueue is the activity task queue of a limited connection:
+// workers poll it with the connection's limits.
+func ConnectionTaskQueue(runQueue, flowID, connection string) string {
+	return runQueue + "@" + flowID + "." + connection
 }
 
 func (r *runner) isLocal(s *definitions.Step) bool {
