@@ -13,7 +13,7 @@ import (
 	"github.com/relay-dev/relay/connectors"
 )
 
-var flowFields = []string{"id", "version", "description", "inputs", "connections", "steps"}
+var flowFields = []string{"id", "version", "description", "inputs", "connections", "trigger", "events", "steps"}
 
 func (p *parser) flow(root *yaml.Node, f *Flow) {
 	fields, ok := p.mapping(root, "")
@@ -45,6 +45,12 @@ func (p *parser) flow(root *yaml.Node, f *Flow) {
 	}
 	if fd, ok := have["connections"]; ok {
 		p.connections(fd.val, "connections", f)
+	}
+	if fd, ok := have["trigger"]; ok {
+		f.Trigger = p.trigger(fd.val, "trigger")
+	}
+	if fd, ok := have["events"]; ok {
+		f.Events = p.events(fd.val, "events")
 	}
 	if fd, ok := have["steps"]; ok {
 		f.Steps = p.steps(fd.val, "steps")

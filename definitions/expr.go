@@ -23,6 +23,14 @@ type Env struct {
 	Event map[string]any `expr:"event"`
 }
 
+// TriggerEnv is what a trigger's expressions (dedupe, filter, input
+// mapping, event routing) see of an incoming webhook.
+type TriggerEnv struct {
+	Body    any               `expr:"body"`
+	Headers map[string]string `expr:"headers"`
+	Query   map[string]string `expr:"query"`
+}
+
 // StepView is what an expression sees of a step that has run.
 type StepView struct {
 	Output any    `expr:"output"`
@@ -43,9 +51,9 @@ type Expr struct {
 	refs    []string
 }
 
-func exprOptions() []expr.Option {
+func exprOptions(env any) []expr.Option {
 	return []expr.Option{
-		expr.Env(Env{}),
+		expr.Env(env),
 		expr.MaxNodes(maxExprNodes),
 		expr.Timezone("UTC"),
 		expr.DisableBuiltin("now"),
@@ -61,6 +69,15 @@ func exprOptions() []expr.Option {
 // CompileExpr compiles src. The error, if any, is expr's message without
 // position: callers add the file position of the field.
 func CompileExpr(src string, pos Pos) (*Expr, error) {
+	return compileExpr(src, pos, Env{})
+}
+
+// CompileTriggerExpr compiles a trigger expression over TriggerEnv.
+func CompileTriggerExpr(src string, pos Pos) (*Expr, error) {
+	return compileExpr(src, pos, TriggerEnv{})
+}
+
+func compileExpr(src string, pos Pos, env any) (*Expr, error) {
 	src = strings.TrimSpace(src)
 	if inner, ok := wholeTemplate(src); ok {
 		src = inner
@@ -68,7 +85,7 @@ func CompileExpr(src string, pos Pos) (*Expr, error) {
 	if src == "" {
 		return nil, fmt.Errorf("expression is empty")
 	}
-	program, err := expr.Compile(src, exprOptions()...)
+	program, err := expr.Compile(src, exprOptions(env)...)
 	if err != nil {
 		return nil, fmt.Errorf("expression %q does not compile: %s", src, firstLine(err.Error()))
 	}
@@ -77,8 +94,13 @@ func CompileExpr(src string, pos Pos) (*Expr, error) {
 	return e, nil
 }
 
-// Eval runs the expression.
-func (e *Expr) Eval(env *Env) (any, error) {
+// Eval runs a flow expression.
+func (e *Expr) Eval(env *Env) (any, error) { return e.run(env) }
+
+// EvalTrigger runs a trigger expression.
+func (e *Expr) EvalTrigger(env *TriggerEnv) (any, error) { return e.run(env) }
+
+func (e *Expr) run(env any) (any, error) {
 	out, err := expr.Run(e.program, env)
 	if err != nil {
 		return nil, fmt.Errorf("evaluating %q: %s", e.Source, firstLine(err.Error()))
@@ -87,8 +109,13 @@ func (e *Expr) Eval(env *Env) (any, error) {
 }
 
 // Bool runs a condition; anything but a boolean is an error.
-func (e *Expr) Bool(env *Env) (bool, error) {
-	v, err := e.Eval(env)
+func (e *Expr) Bool(env *Env) (bool, error) { return e.boolean(env) }
+
+// BoolTrigger runs a trigger condition.
+func (e *Expr) BoolTrigger(env *TriggerEnv) (bool, error) { return e.boolean(env) }
+
+func (e *Expr) boolean(env any) (bool, error) {
+	v, err := e.run(env)
 	if err != nil {
 		return false, err
 	}

@@ -19,6 +19,10 @@ type Flow struct {
 	Inputs []*Input
 	// Connections by name.
 	Connections map[string]*Connection
+	// Trigger starts runs; nil when runs are only started by hand.
+	Trigger *Trigger
+	// Events route webhooks to waiting runs.
+	Events []*EventRoute
 	// Steps run in order.
 	Steps []*Step
 	// Source is the file the flow was parsed from; its bytes and hash are

@@ -81,8 +81,8 @@ func TestLoadValidFixtures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(flows) != 3 {
-		t.Errorf("loaded %d flows, want 3", len(flows))
+	if len(flows) != 4 {
+		t.Errorf("loaded %d flows, want 4", len(flows))
 	}
 }
 

@@ -47,12 +47,13 @@ func Parse(file string, data []byte, reg *connectors.Registry) (*Flow, error) {
 // `flow:` references.
 func parse(file string, data []byte, reg *connectors.Registry) (*Flow, *parser) {
 	p := &parser{
-		file:   file,
-		reg:    reg,
-		ids:    map[string]*Step{},
-		meta:   map[*Step]*stepMeta{},
-		conns:  map[string]string{},
-		inputs: map[string]bool{},
+		file:    file,
+		reg:     reg,
+		ids:     map[string]*Step{},
+		meta:    map[*Step]*stepMeta{},
+		conns:   map[string]string{},
+		inputs:  map[string]bool{},
+		compile: CompileExpr,
 	}
 	root := p.document(data)
 	if root == nil {
@@ -82,6 +83,9 @@ type parser struct {
 	compensating map[*Step]bool
 	refs         []flowRef
 	idPos        Pos
+	// compile compiles expressions: CompileExpr, or CompileTriggerExpr
+	// while decoding triggers.
+	compile func(string, Pos) (*Expr, error)
 }
 
 // stepMeta is what the checks after decoding need to know of a step.
@@ -441,7 +445,7 @@ func (p *parser) expr(n *yaml.Node, path string, m *stepMeta, want int) *Expr {
 		p.errorf(n, path, "YAML read %s as a tag: quote the expression, or write \"not x\" instead of \"!x\"", tag)
 		return nil
 	}
-	e, err := CompileExpr(n.Value, posOf(n))
+	e, err := p.compile(n.Value, posOf(n))
 	if err != nil {
 		p.errorf(n, path, "%s", err)
 		return nil
@@ -491,7 +495,7 @@ func (p *parser) value(n *yaml.Node, path string, m *stepMeta) *Value {
 		if !isStr || n.ShortTag() != "!!str" {
 			return &Value{Pos: pos, Literal: lit}
 		}
-		v, err := StringValue(s, pos)
+		v, err := stringValue(s, pos, p.compile)
 		if err != nil {
 			p.errorf(n, path, "%s", err)
 			return nil

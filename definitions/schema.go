@@ -141,6 +141,17 @@ func schema() obj {
 					"rate_limit":      obj{"type": "string", "pattern": `^\s*[0-9]*\.?[0-9]+\s*/\s*[smh]\s*$`, "description": "Requests per second, minute or hour: 10/s, 600/m, 1000/h."},
 					"max_concurrency": obj{"type": "integer", "minimum": 1},
 				})},
+			"trigger": closed("What starts the flow's runs.", nil, obj{
+				"webhook": webhookSchema(true),
+			}),
+			"events": obj{"type": "array", "description": "Webhooks delivered to waiting runs as events.",
+				"items": closed("", []string{"name", "webhook", "run"}, obj{
+					"name":    obj{"type": "string", "minLength": 1, "description": "The event name wait steps wait for."},
+					"webhook": webhookSchema(false),
+					"run":     described(ref("expression"), "The dedupe key of the run to wake (over body, headers, query)."),
+					"key":     described(ref("expression"), "The correlation key; default the run key."),
+					"data":    described(ref("value"), "What the wait step outputs; default the body."),
+				})},
 			"steps": ref("steps"),
 		},
 		"$defs": obj{
@@ -166,4 +177,30 @@ func schema() obj {
 			}),
 		},
 	}
+}
+
+// webhookSchema describes a webhook; starts says whether it starts runs
+// (dedupe and input apply) or routes events.
+func webhookSchema(starts bool) obj {
+	props := obj{
+		"path": obj{"type": "string", "pattern": `^/hooks/[^\s?#]*$`},
+		"verify": closed("How the signature is verified.", []string{"scheme", "secrets"}, obj{
+			"scheme":           obj{"enum": verifySchemes},
+			"secrets":          obj{"type": "array", "minItems": 1, "items": ref("secretRef"), "description": "Several during a rotation."},
+			"tolerance":        ref("duration"),
+			"header":           obj{"type": "string"},
+			"algorithm":        obj{"enum": []string{"sha256", "sha1", "sha512"}},
+			"encoding":         obj{"enum": []string{"hex", "base64"}},
+			"prefix":           obj{"type": "string"},
+			"template":         obj{"type": "string"},
+			"timestamp_header": obj{"type": "string"},
+		}),
+		"filter":   described(ref("expression"), "Deliveries for which it is false are answered 200 and dropped."),
+		"max_body": obj{"type": "integer", "minimum": 1, "default": DefaultMaxBody},
+	}
+	if starts {
+		props["dedupe"] = described(ref("expression"), "Names the delivery; default the provider's delivery ID.")
+		props["input"] = described(ref("value"), "The flow's input, over body, headers and query; default the body.")
+	}
+	return closed("", []string{"path", "verify"}, props)
 }

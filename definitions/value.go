@@ -35,8 +35,12 @@ type Entry struct {
 // StringValue builds the Value of one string scalar, compiling any
 // `${{ }}` expressions in it.
 func StringValue(s string, pos Pos) (*Value, error) {
+	return stringValue(s, pos, CompileExpr)
+}
+
+func stringValue(s string, pos Pos, compile func(string, Pos) (*Expr, error)) (*Value, error) {
 	if inner, ok := wholeTemplate(strings.TrimSpace(s)); ok {
-		e, err := CompileExpr(inner, pos)
+		e, err := compile(inner, pos)
 		if err != nil {
 			return nil, err
 		}
@@ -62,7 +66,7 @@ func StringValue(s string, pos Pos) (*Value, error) {
 		if j < 0 {
 			return nil, fmt.Errorf("unclosed ${{ in %q", s)
 		}
-		e, err := CompileExpr(rest[i+3:i+j], pos)
+		e, err := compile(rest[i+3:i+j], pos)
 		if err != nil {
 			return nil, err
 		}
@@ -85,13 +89,18 @@ func wholeTemplate(s string) (string, bool) {
 }
 
 // Eval evaluates the value in env. Maps become map[string]any, lists []any.
-func (v *Value) Eval(env *Env) (any, error) {
+func (v *Value) Eval(env *Env) (any, error) { return v.eval(env) }
+
+// EvalTrigger evaluates a trigger's mapping.
+func (v *Value) EvalTrigger(env *TriggerEnv) (any, error) { return v.eval(env) }
+
+func (v *Value) eval(env any) (any, error) {
 	if v == nil {
 		return nil, nil
 	}
 	switch {
 	case v.Expr != nil:
-		return v.Expr.Eval(env)
+		return v.Expr.run(env)
 	case v.Parts != nil:
 		var b strings.Builder
 		for _, p := range v.Parts {
@@ -99,7 +108,7 @@ func (v *Value) Eval(env *Env) (any, error) {
 				b.WriteString(p.Text)
 				continue
 			}
-			x, err := p.Expr.Eval(env)
+			x, err := p.Expr.run(env)
 			if err != nil {
 				return nil, err
 			}
@@ -111,7 +120,7 @@ func (v *Value) Eval(env *Env) (any, error) {
 	case v.IsMap:
 		out := make(map[string]any, len(v.Map))
 		for _, e := range v.Map {
-			x, err := e.Value.Eval(env)
+			x, err := e.Value.eval(env)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", e.Key, err)
 			}
@@ -121,7 +130,7 @@ func (v *Value) Eval(env *Env) (any, error) {
 	case v.IsList:
 		out := make([]any, len(v.List))
 		for i, item := range v.List {
-			x, err := item.Eval(env)
+			x, err := item.eval(env)
 			if err != nil {
 				return nil, fmt.Errorf("[%d]: %w", i, err)
 			}
