@@ -277,7 +277,7 @@ func freePort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func addr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
+func localAddr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
 
 // runResult is what `relay run --wait --output json` prints.
 type runResult struct {
@@ -290,10 +290,10 @@ type runResult struct {
 
 func TestDevStartsAndServes(t *testing.T) {
 	port, uiPort, httpPort, apiPort := freePort(t), freePort(t), freePort(t), freePort(t)
-	api := "http://" + addr(apiPort)
+	api := "http://" + localAddr(apiPort)
 	dev := startRelay(t, "relay dev", t.TempDir(), nil, "dev", "--ephemeral",
 		"--port", strconv.Itoa(port), "--ui-port", strconv.Itoa(uiPort), "--temporal-http-port", strconv.Itoa(httpPort),
-		"--http-addr", addr(apiPort), "--definitions", repoFile(t, "definitions/flows"))
+		"--http-addr", localAddr(apiPort), "--definitions", repoFile(t, "definitions/flows"))
 	ready := dev.waitReady(t, api+"/readyz")
 	t.Logf("relay dev: /readyz answered 200 %s after the process started", ready.Round(time.Millisecond))
 	if ready > waitLimit {
@@ -301,12 +301,12 @@ func TestDevStartsAndServes(t *testing.T) {
 	}
 
 	t.Run("http", func(t *testing.T) {
-		resp, body := get(t, api+"/healthz")
+		resp, body := httpGet(t, api+"/healthz")
 		var health map[string]string
 		if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &health) != nil || health["status"] != "ok" {
 			t.Errorf("/healthz = %d %s", resp.StatusCode, body)
 		}
-		resp, body = get(t, api+"/no/such/thing")
+		resp, body = httpGet(t, api+"/no/such/thing")
 		var e struct {
 			Error     struct{ Code, Message string } `json:"error"`
 			RequestID string                         `json:"request_id"`
@@ -317,7 +317,7 @@ func TestDevStartsAndServes(t *testing.T) {
 		if e.RequestID == "" || e.RequestID != resp.Header.Get("X-Request-Id") || e.Error.Code != "not_found" {
 			t.Errorf("unknown path: body %s, X-Request-Id %q", body, resp.Header.Get("X-Request-Id"))
 		}
-		if resp, body := get(t, "http://"+addr(uiPort)+"/"); resp.StatusCode != http.StatusOK {
+		if resp, body := httpGet(t, "http://"+localAddr(uiPort)+"/"); resp.StatusCode != http.StatusOK {
 			t.Errorf("Web UI / = %d %.200s", resp.StatusCode, body)
 		}
 	})
@@ -326,11 +326,11 @@ func TestDevStartsAndServes(t *testing.T) {
 		out := dev.stdout.String()
 		for _, want := range []string{
 			"relay dev is ready in",
-			"Temporal frontend  " + addr(port) + "  (namespace default, store in memory (--ephemeral))",
-			"Temporal Web UI    http://" + addr(uiPort),
+			"Temporal frontend  " + localAddr(port) + "  (namespace default, store in memory (--ephemeral))",
+			"Temporal Web UI    http://" + localAddr(uiPort),
 			"relay HTTP         " + api + "  (/healthz, /readyz)",
 			"flows              hello, http-check",
-			"Try it:\n  go run ./cmd/relay run hello --input-json '{\"name\":\"Ada\"}' --wait",
+			"Try it:\n  go run ./cmd/relay run hello --input-json '{\"name\":\"Ada\"}' --wait --address " + localAddr(port) + "\n",
 			"Press Ctrl-C to stop.",
 		} {
 			if !strings.Contains(out, want) {
@@ -342,7 +342,7 @@ func TestDevStartsAndServes(t *testing.T) {
 	// Without a definitions folder in the working directory, the CLI uses
 	// the flows bundled in the binary.
 	cwd := t.TempDir()
-	temporal := []string{"--address", addr(port)}
+	temporal := []string{"--address", localAddr(port)}
 	var hello runResult
 	t.Run("run hello", func(t *testing.T) {
 		relayJSON(t, cwd, &hello, append([]string{"run", "hello", "--input-json", `{"name":"Ada"}`, "--wait"}, temporal...)...)
@@ -389,7 +389,7 @@ func TestDevStartsAndServes(t *testing.T) {
 	}
 }
 
-func get(t *testing.T, url string) (*http.Response, []byte) {
+func httpGet(t *testing.T, url string) (*http.Response, []byte) {
 	t.Helper()
 	hc := &http.Client{Timeout: 10 * time.Second}
 	resp, err := hc.Get(url)
@@ -431,17 +431,17 @@ func TestDevSurvivesKill9(t *testing.T) {
 	dataDir := t.TempDir()
 	port, httpPort, apiPort := freePort(t), freePort(t), freePort(t)
 	args := []string{"dev", "--data-dir", dataDir, "--definitions", defs, "--ui-port", "-1",
-		"--port", strconv.Itoa(port), "--temporal-http-port", strconv.Itoa(httpPort), "--http-addr", addr(apiPort)}
-	readyz := "http://" + addr(apiPort) + "/readyz"
+		"--port", strconv.Itoa(port), "--temporal-http-port", strconv.Itoa(httpPort), "--http-addr", localAddr(apiPort)}
+	readyz := "http://" + localAddr(apiPort) + "/readyz"
 
 	first := startRelay(t, "relay dev (first)", t.TempDir(), nil, args...)
 	t.Logf("file-backed relay dev ready in %s", first.waitReady(t, readyz).Round(time.Millisecond))
 	cwd := t.TempDir()
-	temporal := []string{"--address", addr(port), "--definitions", defs}
+	temporal := []string{"--address", localAddr(port), "--definitions", defs}
 	relayOK(t, cwd, append([]string{"run", "nap", "--id", "nap-1"}, temporal...)...)
 	relayOK(t, cwd, append([]string{"run", "await-payment", "--id", "await-1"}, temporal...)...)
 
-	c := dialTemporal(t, addr(port))
+	c := dialTemporal(t, localAddr(port))
 	waitStep(t, c, "nap-1", "nap", workflows.StatusRunning)
 	waitStep(t, c, "await-1", "paid", workflows.StatusWaiting)
 	first.kill(t)
@@ -462,7 +462,7 @@ func TestDevSurvivesKill9(t *testing.T) {
 		t.Errorf("nap-1 result = %+v", nap.Result)
 	}
 
-	c = dialTemporal(t, addr(port))
+	c = dialTemporal(t, localAddr(port))
 	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
 	defer cancel()
 	err := c.SignalWorkflow(ctx, "await-1", "", workflows.EventSignal, workflows.Event{Name: "payment.succeeded", Data: map[string]any{"amount": 42}})
@@ -575,9 +575,9 @@ func TestWorkerAndServeAgainstCluster(t *testing.T) {
 	apiPort := freePort(t)
 	// serve learns where Temporal is from the environment alone.
 	s := startRelay(t, "relay serve", cwd, []string{"TEMPORAL_ADDRESS=" + frontend, "TEMPORAL_NAMESPACE=" + srv.Namespace()},
-		"serve", "--http-addr", addr(apiPort))
-	t.Logf("relay serve ready in %s", s.waitReady(t, "http://"+addr(apiPort)+"/readyz").Round(time.Millisecond))
-	if want := fmt.Sprintf("relay serving http://%s against %s (namespace default)\n", addr(apiPort), frontend); s.stdout.String() != want {
+		"serve", "--http-addr", localAddr(apiPort))
+	t.Logf("relay serve ready in %s", s.waitReady(t, "http://"+localAddr(apiPort)+"/readyz").Round(time.Millisecond))
+	if want := fmt.Sprintf("relay serving http://%s against %s (namespace default)\n", localAddr(apiPort), frontend); s.stdout.String() != want {
 		t.Errorf("serve stdout = %q, want %q", s.stdout.String(), want)
 	}
 
