@@ -17,8 +17,10 @@ import (
 type Server struct {
 	// Ready reports whether relay can take work (Temporal reachable, worker
 	// polling); nil means always ready.
-	Ready  func(ctx context.Context) error
-	Logger *slog.Logger
+	Ready func(ctx context.Context) error
+	// Webhooks, if set, receives every request under /hooks/.
+	Webhooks http.Handler
+	Logger   *slog.Logger
 }
 
 // Handler returns the server's routes wrapped in request-ID middleware.
@@ -28,6 +30,9 @@ func (s *Server) Handler() http.Handler {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
+	if s.Webhooks != nil {
+		mux.Handle("/hooks/", s.Webhooks)
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, http.StatusNotFound, "not_found", "no such endpoint")
 	})

@@ -19,6 +19,8 @@ import (
 	"github.com/relay-dev/relay/apiserver"
 	"github.com/relay-dev/relay/devserver"
 	"github.com/relay-dev/relay/runs"
+	"github.com/relay-dev/relay/secrets"
+	"github.com/relay-dev/relay/triggers"
 	"github.com/relay-dev/relay/worker"
 )
 
@@ -61,7 +63,7 @@ Runs in flight survive a restart on the same data dir.`,
 				return err
 			}
 			defer c.Close()
-			rt, err := startRuntime(ctx, c, cat, httpAddr, taskQueue, logger)
+			rt, err := startRuntime(ctx, c, runtimeOptions{catalog: cat, worker: true, webhooks: true, httpAddr: httpAddr, taskQueue: taskQueue, namespace: srv.Namespace()}, logger)
 			if err != nil {
 				return err
 			}
@@ -91,7 +93,8 @@ Runs in flight survive a restart on the same data dir.`,
   Temporal Web UI    %s
   relay HTTP         http://%s  (/healthz, /readyz)
   flows              %s  (from %s)
-`, time.Since(started).Round(time.Millisecond), srv.FrontendAddress(), srv.Namespace(), store, ui, rt.addr, strings.Join(cat.ids(), ", "), cat.source)
+  webhooks           %s
+`, time.Since(started).Round(time.Millisecond), srv.FrontendAddress(), srv.Namespace(), store, ui, rt.addr, strings.Join(cat.ids(), ", "), cat.source, hookList(rt))
 			if refused > 0 {
 				fmt.Fprintf(a.stdout, "  REFUSED            %d definition file(s): see the errors above\n", refused)
 			}
@@ -117,14 +120,25 @@ Runs in flight survive a restart on the same data dir.`,
 
 // runtime is a running worker and HTTP server.
 type runtime struct {
-	addr string
-	stop func()
+	addr  string
+	hooks []string
+	stop  func()
 }
 
-// startRuntime starts a worker (when cat is non-nil) and relay's HTTP
-// server (when httpAddr is set). readyz answers once Temporal is reachable
+type runtimeOptions struct {
+	catalog   *catalog
+	worker    bool // run a worker for the catalog's connectors and flows
+	webhooks  bool // receive the catalog's webhooks
+	httpAddr  string
+	taskQueue string
+	namespace string
+}
+
+// startRuntime starts a worker and relay's HTTP server (when httpAddr is
+// set) with the webhook receiver. readyz answers once Temporal is reachable
 // and the worker polls.
-func startRuntime(ctx context.Context, c client.Client, cat *catalog, httpAddr, taskQueue string, logger *slog.Logger) (*runtime, error) {
+func startRuntime(ctx context.Context, c client.Client, o runtimeOptions, logger *slog.Logger) (*runtime, error) {
+	cat, httpAddr, taskQueue := o.catalog, o.httpAddr, o.taskQueue
 	var stops []func()
 	rt := &runtime{stop: func() {
 		for i := len(stops) - 1; i >= 0; i-- {
@@ -132,7 +146,7 @@ func startRuntime(ctx context.Context, c client.Client, cat *catalog, httpAddr, 
 		}
 	}}
 	var polling atomic.Bool
-	if cat != nil {
+	if o.worker {
 		w, err := worker.New(c, worker.Options{TaskQueue: taskQueue, Registry: cat.registry, Flows: cat.list(), Logger: logger})
 		if err != nil {
 			return nil, err
@@ -150,11 +164,21 @@ func startRuntime(ctx context.Context, c client.Client, cat *catalog, httpAddr, 
 		if _, err := c.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
 			return fmt.Errorf("temporal is not reachable: %w", err)
 		}
-		if cat != nil && !polling.Load() {
+		if o.worker && !polling.Load() {
 			return errors.New("worker is not polling")
 		}
 		return nil
 	}}
+	if o.webhooks {
+		rc := &runs.Client{Temporal: c, Namespace: o.namespace, TaskQueue: taskQueue, Flows: cat.flows}
+		recv, err := triggers.NewReceiver(cat.list(), rc, secrets.Resolve, logger)
+		if err != nil {
+			rt.stop()
+			return nil, err
+		}
+		api.Webhooks = recv
+		rt.hooks = recv.Paths()
+	}
 	ln, err := net.Listen("tcp", httpAddr)
 	if err != nil {
 		rt.stop()
@@ -173,4 +197,15 @@ func startRuntime(ctx context.Context, c client.Client, cat *catalog, httpAddr, 
 		_ = hs.Shutdown(sctx)
 	})
 	return rt, nil
+}
+
+func hookList(rt *runtime) string {
+	if len(rt.hooks) == 0 {
+		return "none"
+	}
+	out := make([]string, len(rt.hooks))
+	for i, h := range rt.hooks {
+		out[i] = "http://" + rt.addr + h
+	}
+	return strings.Join(out, ", ")
 }

@@ -31,7 +31,7 @@ like; they share the work through the task queue.`,
 				return err
 			}
 			defer c.Close()
-			rt, err := startRuntime(ctx, c, cat, httpAddr, t.taskQueue, logger)
+			rt, err := startRuntime(ctx, c, runtimeOptions{catalog: cat, worker: true, httpAddr: httpAddr, taskQueue: t.taskQueue, namespace: t.namespace}, logger)
 			if err != nil {
 				return err
 			}
@@ -63,7 +63,8 @@ own: run as many as you like behind a load balancer.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx := cmd.Context()
 			logger := a.logger()
-			if _, _, err := f.load(a.stderr); err != nil {
+			cat, _, err := f.load(a.stderr)
+			if err != nil {
 				return err
 			}
 			c, err := t.dial(logger)
@@ -71,7 +72,7 @@ own: run as many as you like behind a load balancer.`,
 				return err
 			}
 			defer c.Close()
-			rt, err := startRuntime(ctx, c, nil, httpAddr, t.taskQueue, logger)
+			rt, err := startRuntime(ctx, c, runtimeOptions{catalog: cat, webhooks: true, httpAddr: httpAddr, taskQueue: t.taskQueue, namespace: t.namespace}, logger)
 			if err != nil {
 				return err
 			}

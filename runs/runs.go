@@ -52,6 +52,11 @@ type Run struct {
 type StartOptions struct {
 	// WorkflowID defaults to "<flow>/<random UUID>".
 	WorkflowID string
+	// Dedupe refuses a second run with the same workflow ID, running or
+	// closed, with *serviceerror.WorkflowExecutionAlreadyStarted.
+	Dedupe bool
+	// Trigger is the delivery that starts the run, kept in its history.
+	Trigger *workflows.TriggerEvent
 }
 
 // Input pins a flow and every flow its `flow:` steps may start, and binds
@@ -102,16 +107,23 @@ func (c *Client) Start(ctx context.Context, flow *definitions.Flow, input map[st
 	if err != nil {
 		return Run{}, err
 	}
+	in.Trigger = opts.Trigger
 	id := opts.WorkflowID
 	if id == "" {
 		id = flow.ID + "/" + uuid.NewString()
 	}
-	we, err := c.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
+	so := client.StartWorkflowOptions{
 		ID:                    id,
 		TaskQueue:             c.TaskQueue,
 		TypedSearchAttributes: temporal.NewSearchAttributes(flowKey.ValueSet(flow.ID)),
 		Memo:                  map[string]any{"flow_version": flow.Version, "definition_hash": flow.Source.Hash},
-	}, workflows.RunWorkflow, in)
+	}
+	if opts.Dedupe {
+		so.WorkflowIDReusePolicy = enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE
+		so.WorkflowIDConflictPolicy = enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL
+		so.WorkflowExecutionErrorWhenAlreadyStarted = true
+	}
+	we, err := c.Temporal.ExecuteWorkflow(ctx, so, workflows.RunWorkflow, in)
 	if err != nil {
 		return Run{}, fmt.Errorf("starting flow %s: %w", flow.ID, err)
 	}

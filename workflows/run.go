@@ -5,6 +5,7 @@
 package workflows
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sync"
@@ -49,6 +50,17 @@ type RunInput struct {
 	// Batch, when set, makes this run one batch of a large foreach of its
 	// parent rather than a whole flow.
 	Batch *Batch `json:"batch,omitempty"`
+	// Trigger is the delivery that started the run, kept in its history so
+	// the run can be replayed with its original payload.
+	Trigger *TriggerEvent `json:"trigger,omitempty"`
+}
+
+// TriggerEvent is a webhook delivery as it arrived, without credentials.
+type TriggerEvent struct {
+	Path     string            `json:"path"`
+	Delivery string            `json:"delivery"`
+	Headers  map[string]string `json:"headers,omitempty"`
+	Body     json.RawMessage   `json:"body"`
 }
 
 // Batch is a slice of a foreach's items run as a child workflow, so a
@@ -81,6 +93,9 @@ type RunResult struct {
 
 // Event is what EventSignal carries.
 type Event struct {
+	// ID is the delivery's ID; an event whose ID the run has seen is
+	// dropped, so a redelivered webhook wakes nothing twice.
+	ID string `json:"id,omitempty"`
 	// Name is matched against a wait step's `event:`.
 	Name string `json:"name"`
 	// Key is matched against a wait step's `correlation:` value.

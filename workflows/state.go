@@ -101,6 +101,7 @@ type runner struct {
 	compensations   []compensation
 	events          workflow.ReceiveChannel
 	pending         []Event // received, not yet consumed by a wait
+	seenEvents      map[string]bool
 }
 
 func newRunner(ctx workflow.Context, in *Interpreter, flow *definitions.Flow, input RunInput) *runner {
@@ -126,6 +127,7 @@ func newRunner(ctx workflow.Context, in *Interpreter, flow *definitions.Flow, in
 		root:            root,
 		vars:            vars,
 		events:          workflow.GetSignalChannel(ctx, EventSignal),
+		seenEvents:      map[string]bool{},
 	}
 }
 

@@ -417,6 +417,12 @@ func (r *runner) receiveEvents(ctx workflow.Context) {
 			if !r.events.Receive(gctx, &ev) {
 				return
 			}
+			if ev.ID != "" {
+				if r.seenEvents[ev.ID] {
+					continue
+				}
+				r.seenEvents[ev.ID] = true
+			}
 			r.pending = append(r.pending, ev)
 		}
 	})

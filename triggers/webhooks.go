@@ -1,0 +1,373 @@
+// Package triggers turns partner webhooks into runs: it verifies each
+// delivery's signature over the raw bytes, names it by its dedupe key, and
+// starts exactly one run per key, or delivers it to the run that waits for
+// it. It answers 2xx only once Temporal has accepted the start or the
+// signal, and keeps no state of its own.
+package triggers
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"go.temporal.io/api/serviceerror"
+
+	"github.com/relay-dev/relay/apiserver"
+	"github.com/relay-dev/relay/definitions"
+	"github.com/relay-dev/relay/runs"
+	"github.com/relay-dev/relay/triggers/verify"
+	"github.com/relay-dev/relay/workflows"
+)
+
+// Receiver serves every webhook path the loaded flows declare.
+type Receiver struct {
+	runs   *runs.Client
+	logger *slog.Logger
+	paths  map[string]*pathRoutes
+}
+
+// pathRoutes is everything listening on one path. All routes of a path
+// share one verification, so the signature is checked once.
+type pathRoutes struct {
+	path     string
+	scheme   string
+	verifier verify.Verifier
+	// unusable says why the verifier could not be built (a secret that does
+	// not resolve): deliveries are answered 503 so the partner retries.
+	unusable error
+	maxBody  int64
+	start    *startRoute
+	events   []*eventRoute
+	verifyOf definitions.Verify
+}
+
+type startRoute struct {
+	flow *definitions.Flow
+	hook *definitions.Webhook
+}
+
+type eventRoute struct {
+	flow  *definitions.Flow
+	route *definitions.EventRoute
+}
+
+// NewReceiver builds the receiver for flows. resolve maps secret references
+// to values. It refuses two flows starting runs on one path, and routes on
+// one path that verify differently.
+func NewReceiver(flows []*definitions.Flow, rc *runs.Client, resolve func(string) (string, error), logger *slog.Logger) (*Receiver, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	r := &Receiver{runs: rc, logger: logger, paths: map[string]*pathRoutes{}}
+	at := func(f *definitions.Flow, h *definitions.Webhook) (*pathRoutes, error) {
+		pr := r.paths[h.Path]
+		if pr == nil {
+			pr = &pathRoutes{path: h.Path, scheme: h.Verify.Scheme, maxBody: h.MaxBody, verifyOf: h.Verify}
+			pr.verifier, pr.unusable = buildVerifier(h.Verify, resolve)
+			if pr.unusable != nil {
+				logger.Error("webhook path refuses deliveries until its secret resolves", "path", h.Path, "flow", f.ID, "err", pr.unusable)
+			}
+			r.paths[h.Path] = pr
+			return pr, nil
+		}
+		if !sameVerify(pr.verifyOf, h.Verify) {
+			return nil, fmt.Errorf("webhook path %s: flow %s verifies deliveries differently from another route on the same path", h.Path, f.ID)
+		}
+		pr.maxBody = max(pr.maxBody, h.MaxBody)
+		return pr, nil
+	}
+	for _, f := range flows {
+		if f.Trigger != nil && f.Trigger.Webhook != nil {
+			pr, err := at(f, f.Trigger.Webhook)
+			if err != nil {
+				return nil, err
+			}
+			if pr.start != nil {
+				return nil, fmt.Errorf("webhook path %s: flows %s and %s both start runs from it", pr.path, pr.start.flow.ID, f.ID)
+			}
+			pr.start = &startRoute{flow: f, hook: f.Trigger.Webhook}
+		}
+		for _, ev := range f.Events {
+			pr, err := at(f, ev.Webhook)
+			if err != nil {
+				return nil, err
+			}
+			pr.events = append(pr.events, &eventRoute{flow: f, route: ev})
+		}
+	}
+	return r, nil
+}
+
+// Paths lists the paths served, sorted.
+func (r *Receiver) Paths() []string {
+	out := make([]string, 0, len(r.paths))
+	for p := range r.paths {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func buildVerifier(v definitions.Verify, resolve func(string) (string, error)) (verify.Verifier, error) {
+	cfg := verify.Config{
+		Scheme: v.Scheme, Tolerance: v.Tolerance, Header: v.Header, Algorithm: v.Algorithm,
+		Encoding: v.Encoding, Prefix: v.Prefix, Template: v.Template, TimestampHeader: v.TimestampHeader,
+	}
+	for _, ref := range v.Secrets {
+		s, err := resolve(ref)
+		if err != nil {
+			return nil, fmt.Errorf("resolving webhook secret: %w", err)
+		}
+		cfg.Secrets = append(cfg.Secrets, s)
+	}
+	return verify.New(cfg)
+}
+
+func sameVerify(a, b definitions.Verify) bool {
+	ja, _ := json.Marshal(a)
+	jb, _ := json.Marshal(b)
+	return string(ja) == string(jb)
+}
+
+// ServeHTTP answers a delivery. Order of checks: unknown path 404, body
+// over the limit 413, bad signature 401, malformed JSON 400, filtered out
+// 200, Temporal unavailable 503; otherwise 202 once Temporal accepted the
+// run or the event, or 200 for a delivery already seen.
+func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	pr := r.paths[req.URL.Path]
+	if pr == nil {
+		apiserver.WriteError(w, req, http.StatusNotFound, "not_found", "no such endpoint")
+		return
+	}
+	if req.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		apiserver.WriteError(w, req, http.StatusMethodNotAllowed, "method_not_allowed", "webhooks are POSTed")
+		return
+	}
+	if req.ContentLength > pr.maxBody {
+		apiserver.WriteError(w, req, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body exceeds %d bytes", pr.maxBody))
+		return
+	}
+	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, pr.maxBody))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			apiserver.WriteError(w, req, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body exceeds %d bytes", pr.maxBody))
+			return
+		}
+		apiserver.WriteError(w, req, http.StatusBadRequest, "bad_request", "reading body failed")
+		return
+	}
+	if pr.unusable != nil {
+		w.Header().Set("Retry-After", "60")
+		apiserver.WriteError(w, req, http.StatusServiceUnavailable, "not_configured", "this endpoint's signing secret is not available")
+		return
+	}
+	if err := pr.verifier.Verify(req.Header, body); err != nil {
+		apiserver.WriteError(w, req, http.StatusUnauthorized, "invalid_signature", err.Error())
+		return
+	}
+	var parsed any
+	if err := json.Unmarshal(body, &parsed); err != nil {
+		apiserver.WriteError(w, req, http.StatusBadRequest, "invalid_json", "body is not valid JSON")
+		return
+	}
+	env := &definitions.TriggerEnv{Body: parsed, Headers: firstValues(req.Header), Query: firstValues(req.URL.Query())}
+	delivery := r.deliveryID(pr, req.Header, body)
+	ctx, cancel := context.WithTimeout(req.Context(), 15*time.Second)
+	defer cancel()
+
+	var answered bool
+	if pr.start != nil {
+		answered = r.start(ctx, w, req, pr.start, env, body, delivery)
+	}
+	if !answered && len(pr.events) > 0 {
+		r.deliver(ctx, w, req, pr.events, env, delivery)
+		return
+	}
+	if !answered {
+		apiserver.WriteJSON(w, http.StatusOK, map[string]string{"status": "ignored", "request_id": apiserver.RequestID(req)})
+	}
+}
+
+// deliveryID is the provider's delivery ID, or the body's hash when the
+// scheme carries none (a redelivery has the same body).
+func (r *Receiver) deliveryID(pr *pathRoutes, h http.Header, body []byte) string {
+	id := verify.DeliveryID(pr.scheme, h)
+	if id == "" && pr.scheme == "stripe" {
+		id = verify.StripeEventID(body)
+	}
+	if id == "" {
+		sum := sha256.Sum256(body)
+		id = "sha256-" + hex.EncodeToString(sum[:16])
+	}
+	return id
+}
+
+// start starts the route's flow; it reports false when the filter dropped
+// the delivery and nothing was answered yet.
+func (r *Receiver) start(ctx context.Context, w http.ResponseWriter, req *http.Request, sr *startRoute, env *definitions.TriggerEnv, body []byte, delivery string) bool {
+	if sr.hook.Filter != nil {
+		ok, err := sr.hook.Filter.BoolTrigger(env)
+		if err != nil {
+			apiserver.WriteError(w, req, http.StatusUnprocessableEntity, "filter_failed", err.Error())
+			return true
+		}
+		if !ok {
+			return false
+		}
+	}
+	key := delivery
+	if sr.hook.Dedupe != nil {
+		v, err := sr.hook.Dedupe.EvalTrigger(env)
+		if err != nil || v == nil || fmt.Sprint(v) == "" {
+			apiserver.WriteError(w, req, http.StatusUnprocessableEntity, "no_dedupe_key", fmt.Sprintf("dedupe %q gave no key", sr.hook.Dedupe.Source))
+			return true
+		}
+		key = fmt.Sprint(v)
+	}
+	input, err := triggerInput(sr.hook, env)
+	if err != nil {
+		apiserver.WriteError(w, req, http.StatusUnprocessableEntity, "invalid_input", err.Error())
+		return true
+	}
+	if _, err := sr.flow.BindInput(input); err != nil {
+		apiserver.WriteError(w, req, http.StatusUnprocessableEntity, "invalid_input", err.Error())
+		return true
+	}
+	run, err := r.runs.Start(ctx, sr.flow, input, runs.StartOptions{
+		WorkflowID: sr.flow.ID + "/" + key,
+		Dedupe:     true,
+		Trigger:    &workflows.TriggerEvent{Path: sr.hook.Path, Delivery: delivery, Headers: safeHeaders(req.Header), Body: json.RawMessage(body)},
+	})
+	var dup *serviceerror.WorkflowExecutionAlreadyStarted
+	switch {
+	case errors.As(err, &dup):
+		apiserver.WriteJSON(w, http.StatusOK, map[string]string{"status": "duplicate", "workflow_id": sr.flow.ID + "/" + key, "run_id": dup.RunId, "request_id": apiserver.RequestID(req)})
+	case err != nil:
+		r.logger.Error("starting run from webhook", "path", sr.hook.Path, "flow", sr.flow.ID, "request_id", apiserver.RequestID(req), "err", err)
+		w.Header().Set("Retry-After", "5")
+		apiserver.WriteError(w, req, http.StatusServiceUnavailable, "unavailable", "the run could not be started; retry later")
+	default:
+		apiserver.WriteJSON(w, http.StatusAccepted, map[string]string{"status": "started", "workflow_id": run.WorkflowID, "run_id": run.RunID, "request_id": apiserver.RequestID(req)})
+	}
+	return true
+}
+
+func triggerInput(h *definitions.Webhook, env *definitions.TriggerEnv) (map[string]any, error) {
+	if h.Input == nil {
+		m, ok := env.Body.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("body is not a JSON object and the webhook has no input mapping")
+		}
+		return m, nil
+	}
+	v, err := h.Input.EvalTrigger(env)
+	if err != nil {
+		return nil, fmt.Errorf("input mapping: %w", err)
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, fmt.Errorf("input mapping gave %T, want a mapping", v)
+	}
+	return m, nil
+}
+
+// deliver signals every matching event route's run.
+func (r *Receiver) deliver(ctx context.Context, w http.ResponseWriter, req *http.Request, routes []*eventRoute, env *definitions.TriggerEnv, delivery string) {
+	var delivered []string
+	for _, er := range routes {
+		ev := er.route
+		if f := ev.Webhook.Filter; f != nil {
+			ok, err := f.BoolTrigger(env)
+			if err != nil || !ok {
+				continue
+			}
+		}
+		runKey, err := ev.Run.EvalTrigger(env)
+		if err != nil || runKey == nil || fmt.Sprint(runKey) == "" {
+			apiserver.WriteError(w, req, http.StatusUnprocessableEntity, "no_run_key", fmt.Sprintf("event %s: run %q gave no key", ev.Name, ev.Run.Source))
+			return
+		}
+		key := fmt.Sprint(runKey)
+		if ev.Key != nil {
+			k, err := ev.Key.EvalTrigger(env)
+			if err != nil {
+				apiserver.WriteError(w, req, http.StatusUnprocessableEntity, "no_event_key", err.Error())
+				return
+			}
+			key = fmt.Sprint(k)
+		}
+		data := env.Body
+		if ev.Data != nil {
+			if data, err = ev.Data.EvalTrigger(env); err != nil {
+				apiserver.WriteError(w, req, http.StatusUnprocessableEntity, "invalid_data", err.Error())
+				return
+			}
+		}
+		workflowID := er.flow.ID + "/" + fmt.Sprint(runKey)
+		err = r.runs.Temporal.SignalWorkflow(ctx, workflowID, "", workflows.EventSignal, workflows.Event{ID: delivery, Name: ev.Name, Key: key, Data: data})
+		var nf *serviceerror.NotFound
+		switch {
+		case errors.As(err, &nf):
+			// The run may not have started yet: the partner retries later.
+			apiserver.WriteError(w, req, http.StatusConflict, "no_waiting_run", fmt.Sprintf("no run %s is open to receive %s yet", workflowID, ev.Name))
+			return
+		case err != nil:
+			r.logger.Error("delivering event", "event", ev.Name, "workflow_id", workflowID, "request_id", apiserver.RequestID(req), "err", err)
+			w.Header().Set("Retry-After", "5")
+			apiserver.WriteError(w, req, http.StatusServiceUnavailable, "unavailable", "the event could not be delivered; retry later")
+			return
+		}
+		delivered = append(delivered, workflowID)
+	}
+	if len(delivered) == 0 {
+		apiserver.WriteJSON(w, http.StatusOK, map[string]string{"status": "ignored", "request_id": apiserver.RequestID(req)})
+		return
+	}
+	apiserver.WriteJSON(w, http.StatusAccepted, map[string]any{"status": "delivered", "workflow_ids": delivered, "request_id": apiserver.RequestID(req)})
+}
+
+func firstValues(h map[string][]string) map[string]string {
+	out := make(map[string]string, len(h))
+	for k, vs := range h {
+		if len(vs) > 0 {
+			out[k] = vs[0]
+		}
+	}
+	return out
+}
+
+// secretHeaders are never kept with a delivery.
+var secretHeaders = []string{"authorization", "cookie", "proxy-authorization", "x-api-key"}
+
+// safeHeaders keeps a delivery's headers for its run's history, without
+// credentials. Signatures are kept: they prove nothing without the secret.
+func safeHeaders(h http.Header) map[string]string {
+	out := map[string]string{}
+	for k, vs := range h {
+		lk := strings.ToLower(k)
+		if len(vs) == 0 || strings.Contains(lk, "token") || strings.Contains(lk, "secret") {
+			continue
+		}
+		secret := false
+		for _, s := range secretHeaders {
+			if lk == s {
+				secret = true
+			}
+		}
+		if !secret {
+			out[k] = vs[0]
+		}
+	}
+	return out
+}
