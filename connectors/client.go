@@ -119,8 +119,10 @@ func NewClient(cfg ConnectionConfig, resolve func(ref string) (string, error), o
 		opts.Timeout = cfg.Timeout
 	}
 	if cfg.BaseURL != "" {
-		if u, err := url.Parse(cfg.BaseURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("base_url %q is not an absolute http(s) URL", cfg.BaseURL)
+		// Connectors that speak other protocols (smtp) read the base URL
+		// themselves; the client only needs it for HTTP requests.
+		if u, err := url.Parse(cfg.BaseURL); err != nil || u.Host == "" {
+			return nil, fmt.Errorf("base_url %q is not an absolute URL", cfg.BaseURL)
 		}
 	}
 	c := &Client{baseURL: cfg.BaseURL, headers: http.Header{}, opts: opts, now: time.Now}

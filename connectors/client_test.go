@@ -448,7 +448,7 @@ func TestNewClientErrors(t *testing.T) {
 		cfg  ConnectionConfig
 		want string
 	}{
-		{name: "bad base URL", cfg: ConnectionConfig{BaseURL: "example.com/api"}, want: `base_url "example.com/api" is not an absolute http(s) URL`},
+		{name: "bad base URL", cfg: ConnectionConfig{BaseURL: "example.com/api"}, want: `base_url "example.com/api" is not an absolute URL`},
 		{name: "unknown auth kind", cfg: ConnectionConfig{Auth: &AuthConfig{Kind: "digest"}}, want: `unknown auth kind "digest" (use api_key, bearer, basic, oauth2_client_credentials or hmac)`},
 		{name: "missing secret reference", cfg: ConnectionConfig{Auth: &AuthConfig{Kind: AuthBearer}}, want: `auth kind bearer needs token (a secret reference such as env:NAME)`},
 		{name: "secret does not resolve", cfg: ConnectionConfig{Auth: &AuthConfig{Kind: AuthBasic, Username: "u", Password: "env:MISSING"}}, want: `auth password: no such secret env:MISSING`},

@@ -8,6 +8,7 @@ package connectors
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"sync"
 )
@@ -21,6 +22,17 @@ type Connector struct {
 	Summary string
 	// Actions lists what a step may call, in the order they are documented.
 	Actions []*Action
+	// URLSchemes are the base_url schemes the connector speaks; nil means
+	// http and https.
+	URLSchemes []string
+}
+
+// AcceptsScheme reports whether a base_url with the scheme suits c.
+func (c *Connector) AcceptsScheme(scheme string) bool {
+	if c.URLSchemes == nil {
+		return scheme == "http" || scheme == "https"
+	}
+	return slices.Contains(c.URLSchemes, scheme)
 }
 
 // Action is one operation of a connector.

@@ -1,10 +1,16 @@
 package e2e_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,8 +20,12 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/relay-dev/relay/activities"
+	"github.com/relay-dev/relay/apiserver"
 	"github.com/relay-dev/relay/connectors"
 	"github.com/relay-dev/relay/connectors/builtin"
+	"github.com/relay-dev/relay/definitions"
+	"github.com/relay-dev/relay/triggers"
+	"github.com/relay-dev/relay/triggers/verify"
 	"github.com/relay-dev/relay/worker"
 	"github.com/relay-dev/relay/workflows"
 )
@@ -132,4 +142,116 @@ func BenchmarkFiveSteps(b *testing.B) {
 			b.ReportMetric(relayRate/goRate, "ratio")
 		})
 	}
+}
+
+// BenchmarkWebhookIngest sends signed webhooks to the receiver, each a new
+// delivery, at several concurrencies, against a bare ExecuteWorkflow loop
+// starting the same runs on the same server, and reports both rates, their
+// ratio and the receiver's p50/p99 latency. Every 202 is checked to have
+// started exactly one run.
+//
+//	go test ./e2e -run '^$' -bench WebhookIngest -benchtime 200x
+func BenchmarkWebhookIngest(b *testing.B) {
+	b.Setenv("E2E_SHOP_SECRET", shopSecret)
+	e := startEnv(b, "", nil)
+	flow := e.load(b, webhookFlow, "")
+	secretsByRef := map[string]string{"env:E2E_SHOP_SECRET": shopSecret, "env:E2E_STRIPE_SECRET": stripeSecret}
+	recv, err := triggers.NewReceiver([]*definitions.Flow{flow}, e.runs, func(ref string) (string, error) { return secretsByRef[ref], nil }, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := httptest.NewServer((&apiserver.Server{Webhooks: recv}).Handler())
+	defer srv.Close()
+	httpClient := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 128}}
+	cfg := verify.Config{Scheme: "standard_webhooks", Secrets: []string{shopSecret}}
+	ctx := context.Background()
+	prefix := 0
+	for _, conc := range []int{1, 16, 64} {
+		b.Run(fmt.Sprintf("c%d", conc), func(b *testing.B) {
+			prefix++
+			n := b.N
+			hookLatencies := make([]time.Duration, n)
+			var accepted, lost atomic.Int64
+			hook := func(i int) {
+				body := order(fmt.Sprintf("bench-%d-%d", prefix, i), "order.created")
+				h, err := verify.Sign(cfg, body, time.Now(), fmt.Sprintf("msg_%d_%d", prefix, i))
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				req, _ := http.NewRequest(http.MethodPost, srv.URL+"/hooks/shop/orders", bytes.NewReader(body))
+				for k, vs := range h {
+					req.Header[k] = vs
+				}
+				t0 := time.Now()
+				resp, err := httpClient.Do(req)
+				if err != nil {
+					lost.Add(1)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				hookLatencies[i] = time.Since(t0)
+				if resp.StatusCode == http.StatusAccepted {
+					accepted.Add(1)
+				} else {
+					lost.Add(1)
+				}
+			}
+			bare := func(i int) {
+				in, err := e.runs.Input(flow, map[string]any{"order_id": fmt.Sprint(i), "total": 1.0})
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				if _, err := e.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprintf("bare-%d-%d", prefix, i), TaskQueue: worker.DefaultTaskQueue}, workflows.RunWorkflow, in); err != nil {
+					b.Error(err)
+				}
+			}
+			b.ResetTimer()
+			hookTime := runConcurrently(n, conc, hook)
+			bareTime := runConcurrently(n, conc, bare)
+			b.StopTimer()
+			if accepted.Load() != int64(n) || lost.Load() != 0 {
+				b.Fatalf("%d deliveries: %d accepted, %d lost", n, accepted.Load(), lost.Load())
+			}
+			// Every accepted delivery has exactly one run.
+			for i := range n {
+				if _, err := e.client.DescribeWorkflowExecution(ctx, fmt.Sprintf("shop-order/bench-%d-%d", prefix, i), ""); err != nil {
+					b.Fatalf("delivery %d accepted but its run is missing: %v", i, err)
+				}
+			}
+			slices.Sort(hookLatencies)
+			hookRate := float64(n) / hookTime.Seconds()
+			bareRate := float64(n) / bareTime.Seconds()
+			b.ReportMetric(hookRate, "webhooks/s")
+			b.ReportMetric(bareRate, "bare-starts/s")
+			b.ReportMetric(hookRate/bareRate, "ratio")
+			b.ReportMetric(float64(hookLatencies[n/2].Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(hookLatencies[n*99/100].Microseconds())/1000, "p99-ms")
+		})
+	}
+}
+
+// runConcurrently calls fn(0..n-1) from conc goroutines and returns the
+// time it took.
+func runConcurrently(n, conc int, fn func(i int)) time.Duration {
+	t0 := time.Now()
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range conc {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				fn(i)
+			}
+		}()
+	}
+	wg.Wait()
+	return time.Since(t0)
 }

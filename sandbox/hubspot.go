@@ -1,3 +1,558 @@
 package sandbox
 
-func (s *Server) hubspotRoutes() {}
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/mail"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// HubSpot CRM v3 objects (contacts, companies, deals) and v4 default
+// associations, under /hubspot. Requests need `Authorization: Bearer
+// pat-…`. Counters: hubspot.<type>.created, hubspot.<type>.updated,
+// hubspot.associations.created.
+
+// hubspotMu makes check-then-write sequences atomic (unique contact emails,
+// associations created once), as HubSpot's own store does.
+var hubspotMu sync.Mutex
+
+// hubspotTypes maps the names HubSpot accepts for an object type to its
+// plural name.
+var hubspotTypes = map[string]string{
+	"contacts": "contacts", "contact": "contacts", "0-1": "contacts",
+	"companies": "companies", "company": "companies", "0-2": "companies",
+	"deals": "deals", "deal": "deals", "0-3": "deals",
+}
+
+// hubspotDefaultProps are the properties a search returns when it names none.
+var hubspotDefaultProps = map[string][]string{
+	"contacts":  {"createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"},
+	"companies": {"createdate", "domain", "hs_lastmodifieddate", "hs_object_id", "name"},
+	"deals":     {"amount", "closedate", "createdate", "dealname", "dealstage", "hs_lastmodifieddate", "hs_object_id", "pipeline"},
+}
+
+// hubspotDealStages are the stages of the default deal pipeline.
+var hubspotDealStages = []string{"appointmentscheduled", "qualifiedtobuy", "presentationscheduled", "decisionmakerboughtin", "contractsent", "closedwon", "closedlost"}
+
+// hubspotAssociationTypes are HubSpot's default (unlabelled) association
+// type IDs, by direction.
+var hubspotAssociationTypes = map[[2]string]int{
+	{"contacts", "companies"}: 279, {"companies", "contacts"}: 280,
+	{"deals", "contacts"}: 3, {"contacts", "deals"}: 4,
+	{"deals", "companies"}: 341, {"companies", "deals"}: 342,
+}
+
+func (s *Server) hubspotRoutes() {
+	s.mux.HandleFunc("POST /hubspot/crm/v3/objects/{type}/search", s.hubspotAuth(s.hubspotSearch))
+	s.mux.HandleFunc("POST /hubspot/crm/v3/objects/{type}", s.hubspotAuth(s.hubspotCreate))
+	s.mux.HandleFunc("GET /hubspot/crm/v3/objects/{type}/{id}", s.hubspotAuth(s.hubspotGet))
+	s.mux.HandleFunc("PATCH /hubspot/crm/v3/objects/{type}/{id}", s.hubspotAuth(s.hubspotUpdate))
+	s.mux.HandleFunc("PUT /hubspot/crm/v4/objects/{from}/{fromID}/associations/default/{to}/{toID}", s.hubspotAuth(s.hubspotAssociate))
+	s.mux.HandleFunc("GET /hubspot/crm/v4/objects/{from}/{fromID}/associations/{to}", s.hubspotAuth(s.hubspotAssociations))
+	s.mux.HandleFunc("/hubspot/", s.hubspotAuth(func(w http.ResponseWriter, r *http.Request, _ []byte) {
+		s.hubspotFail(w, http.StatusNotFound, "OBJECT_NOT_FOUND", fmt.Sprintf("No route for %s %s", r.Method, strings.TrimPrefix(r.URL.Path, "/hubspot")))
+	}))
+}
+
+// hubspotError is HubSpot's error object.
+func (s *Server) hubspotError(category, message string) map[string]any {
+	id := s.NewID("hubspot.correlation")
+	n, _ := strconv.Atoi(id[strings.LastIndexByte(id, '_')+1:])
+	return map[string]any{
+		"status":        "error",
+		"message":       message,
+		"correlationId": fmt.Sprintf("00000000-0000-4000-8000-%012d", n),
+		"category":      category,
+	}
+}
+
+func (s *Server) hubspotFail(w http.ResponseWriter, status int, category, message string) {
+	WriteJSON(w, status, s.hubspotError(category, message))
+}
+
+// hubspotAuth checks the private-app token and reads the body.
+func (s *Server) hubspotAuth(h func(w http.ResponseWriter, r *http.Request, body []byte)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || !strings.HasPrefix(token, "pat-") || len(token) <= len("pat-") {
+			s.hubspotFail(w, http.StatusUnauthorized, "INVALID_AUTHENTICATION",
+				"Authentication credentials not found. This API supports private app tokens: send Authorization: Bearer pat-...")
+			return
+		}
+		body, err := ReadBody(r)
+		if err != nil {
+			s.hubspotFail(w, http.StatusBadRequest, "VALIDATION_ERROR", "reading the request body: "+err.Error())
+			return
+		}
+		h(w, r, body)
+	}
+}
+
+func hubspotNow() string { return time.Now().UTC().Format("2006-01-02T15:04:05.000Z") }
+
+// hubspotType resolves an object type from the path, or answers 400.
+func (s *Server) hubspotType(w http.ResponseWriter, name string) (string, bool) {
+	typ, ok := hubspotTypes[strings.ToLower(name)]
+	if !ok {
+		s.hubspotFail(w, http.StatusBadRequest, "VALIDATION_ERROR", fmt.Sprintf("Unable to infer object type from: %s", name))
+	}
+	return typ, ok
+}
+
+// hubspotProps decodes `{"properties": {...}}` into HubSpot's string values.
+func hubspotProps(body []byte) (map[string]string, error) {
+	var in struct {
+		Properties map[string]any `json:"properties"`
+	}
+	if err := json.Unmarshal(body, &in); err != nil {
+		return nil, fmt.Errorf("invalid input JSON: %v", err)
+	}
+	out := make(map[string]string, len(in.Properties))
+	for k, v := range in.Properties {
+		switch v := v.(type) {
+		case nil:
+			out[k] = ""
+		case string:
+			out[k] = v
+		case bool:
+			out[k] = strconv.FormatBool(v)
+		case float64:
+			out[k] = strconv.FormatFloat(v, 'f', -1, 64)
+		default:
+			return nil, fmt.Errorf("property values were not valid: %s must be a string, number or boolean", k)
+		}
+	}
+	return out, nil
+}
+
+// hubspotValidate checks property values the way HubSpot does for the
+// properties the sandbox knows; it returns a message or "".
+func hubspotValidate(typ string, props map[string]string) string {
+	var bad []string
+	invalid := func(name, code, msg string) {
+		b, _ := json.Marshal(map[string]any{"isValid": false, "message": msg, "error": code, "name": name})
+		bad = append(bad, string(b))
+	}
+	switch typ {
+	case "contacts":
+		if email, ok := props["email"]; ok && email != "" {
+			if a, err := mail.ParseAddress(email); err != nil || a.Address != email || !strings.Contains(email[strings.IndexByte(email, '@'):], ".") {
+				invalid("email", "INVALID_EMAIL", fmt.Sprintf("Email address %s is invalid", email))
+			}
+		}
+	case "deals":
+		if v, ok := props["amount"]; ok && v != "" {
+			if _, err := strconv.ParseFloat(v, 64); err != nil {
+				invalid("amount", "INVALID_FLOAT", fmt.Sprintf("%s was not a valid number.", v))
+			}
+		}
+		if v, ok := props["pipeline"]; ok && v != "default" {
+			invalid("pipeline", "INVALID_OPTION", fmt.Sprintf("%s was not one of the allowed options: [default]", v))
+		}
+		if v, ok := props["dealstage"]; ok && !slices.Contains(hubspotDealStages, v) {
+			invalid("dealstage", "INVALID_OPTION", fmt.Sprintf("%s was not one of the allowed options: [%s]", v, strings.Join(hubspotDealStages, ", ")))
+		}
+	}
+	if len(bad) == 0 {
+		return ""
+	}
+	return "Property values were not valid: [" + strings.Join(bad, ",") + "]"
+}
+
+// hubspotConflict returns the contact other than self holding email, if any.
+func (s *Server) hubspotConflict(email, self string) string {
+	if email == "" {
+		return ""
+	}
+	found := s.Find("hubspot.contacts", func(o map[string]any) bool {
+		props, _ := o["properties"].(map[string]any)
+		return o["id"] != self && strings.EqualFold(fmt.Sprint(props["email"]), email)
+	})
+	if len(found) == 0 {
+		return ""
+	}
+	return found[0]["id"].(string)
+}
+
+func (s *Server) hubspotCreate(w http.ResponseWriter, r *http.Request, body []byte) {
+	typ, ok := s.hubspotType(w, r.PathValue("type"))
+	if !ok {
+		return
+	}
+	s.Mutate(w, r, "hubspot", body, func() (int, any) {
+		props, err := hubspotProps(body)
+		if err != nil {
+			return http.StatusBadRequest, s.hubspotError("VALIDATION_ERROR", err.Error())
+		}
+		if typ == "contacts" && props["email"] != "" {
+			props["email"] = strings.ToLower(props["email"])
+		}
+		if msg := hubspotValidate(typ, props); msg != "" {
+			return http.StatusBadRequest, s.hubspotError("VALIDATION_ERROR", msg)
+		}
+		hubspotMu.Lock()
+		defer hubspotMu.Unlock()
+		if typ == "contacts" {
+			if existing := s.hubspotConflict(props["email"], ""); existing != "" {
+				return http.StatusConflict, s.hubspotError("CONFLICT", "Contact already exists. Existing ID: "+existing)
+			}
+		}
+		idn := s.NewID("hubspot." + typ)
+		n, _ := strconv.Atoi(idn[strings.LastIndexByte(idn, '_')+1:])
+		id, now := strconv.Itoa(100+n), hubspotNow()
+		stored := map[string]any{}
+		for k, v := range props {
+			if v != "" {
+				stored[k] = v
+			}
+		}
+		stored["hs_object_id"], stored["createdate"], stored["lastmodifieddate"] = id, now, now
+		if typ != "contacts" {
+			stored["hs_lastmodifieddate"] = now
+		}
+		obj := map[string]any{"id": id, "properties": stored, "createdAt": now, "updatedAt": now, "archived": false}
+		s.Put("hubspot."+typ, id, obj)
+		s.Count("hubspot." + typ + ".created")
+		return http.StatusCreated, obj
+	})
+}
+
+func (s *Server) hubspotGet(w http.ResponseWriter, r *http.Request, _ []byte) {
+	typ, ok := s.hubspotType(w, r.PathValue("type"))
+	if !ok {
+		return
+	}
+	obj := s.Get("hubspot."+typ, r.PathValue("id"))
+	if obj == nil {
+		s.hubspotFail(w, http.StatusNotFound, "OBJECT_NOT_FOUND", "Object not found.  objectId are usually numeric.")
+		return
+	}
+	WriteJSON(w, http.StatusOK, obj)
+}
+
+func (s *Server) hubspotUpdate(w http.ResponseWriter, r *http.Request, body []byte) {
+	typ, ok := s.hubspotType(w, r.PathValue("type"))
+	if !ok {
+		return
+	}
+	id := r.PathValue("id")
+	s.Mutate(w, r, "hubspot", body, func() (int, any) {
+		props, err := hubspotProps(body)
+		if err != nil {
+			return http.StatusBadRequest, s.hubspotError("VALIDATION_ERROR", err.Error())
+		}
+		if typ == "contacts" && props["email"] != "" {
+			props["email"] = strings.ToLower(props["email"])
+		}
+		if msg := hubspotValidate(typ, props); msg != "" {
+			return http.StatusBadRequest, s.hubspotError("VALIDATION_ERROR", msg)
+		}
+		hubspotMu.Lock()
+		defer hubspotMu.Unlock()
+		obj := s.Get("hubspot."+typ, id)
+		if obj == nil {
+			return http.StatusNotFound, s.hubspotError("OBJECT_NOT_FOUND", "Object not found.  objectId are usually numeric.")
+		}
+		if typ == "contacts" {
+			if existing := s.hubspotConflict(props["email"], id); existing != "" {
+				return http.StatusConflict, s.hubspotError("CONFLICT", "A contact with the email '"+props["email"]+"' already exists. Existing ID: "+existing)
+			}
+		}
+		stored, _ := obj["properties"].(map[string]any)
+		if stored == nil {
+			stored = map[string]any{}
+		}
+		for k, v := range props {
+			if v == "" {
+				delete(stored, k)
+			} else {
+				stored[k] = v
+			}
+		}
+		now := hubspotNow()
+		stored["lastmodifieddate"] = now
+		if typ != "contacts" {
+			stored["hs_lastmodifieddate"] = now
+		}
+		obj["properties"], obj["updatedAt"] = stored, now
+		s.Put("hubspot."+typ, id, obj)
+		s.Count("hubspot." + typ + ".updated")
+		return http.StatusOK, obj
+	})
+}
+
+type hubspotFilter struct {
+	PropertyName string `json:"propertyName"`
+	Operator     string `json:"operator"`
+	Value        any    `json:"value"`
+	Values       []any  `json:"values"`
+	HighValue    any    `json:"highValue"`
+}
+
+func (f hubspotFilter) match(props map[string]any) (bool, error) {
+	v, has := props[f.PropertyName].(string)
+	want := fmt.Sprint(f.Value)
+	num := func(a, b string) (float64, float64, bool) {
+		x, err1 := strconv.ParseFloat(a, 64)
+		y, err2 := strconv.ParseFloat(b, 64)
+		return x, y, err1 == nil && err2 == nil
+	}
+	switch f.Operator {
+	case "EQ":
+		return has && strings.EqualFold(v, want), nil
+	case "NEQ":
+		return !has || !strings.EqualFold(v, want), nil
+	case "HAS_PROPERTY":
+		return has && v != "", nil
+	case "NOT_HAS_PROPERTY":
+		return !has || v == "", nil
+	case "IN", "NOT_IN":
+		in := slices.ContainsFunc(f.Values, func(e any) bool { return has && strings.EqualFold(v, fmt.Sprint(e)) })
+		return in == (f.Operator == "IN"), nil
+	case "CONTAINS_TOKEN":
+		return has && strings.Contains(strings.ToLower(v), strings.ToLower(strings.Trim(want, "*"))), nil
+	case "LT", "LTE", "GT", "GTE":
+		x, y, ok := num(v, want)
+		if !has || !ok {
+			return false, nil
+		}
+		switch f.Operator {
+		case "LT":
+			return x < y, nil
+		case "LTE":
+			return x <= y, nil
+		case "GT":
+			return x > y, nil
+		default:
+			return x >= y, nil
+		}
+	case "BETWEEN":
+		x, lo, ok1 := num(v, want)
+		_, hi, ok2 := num(v, fmt.Sprint(f.HighValue))
+		return has && ok1 && ok2 && x >= lo && x <= hi, nil
+	}
+	return false, fmt.Errorf("unsupported filter operator %q", f.Operator)
+}
+
+func (s *Server) hubspotSearch(w http.ResponseWriter, r *http.Request, body []byte) {
+	typ, ok := s.hubspotType(w, r.PathValue("type"))
+	if !ok {
+		return
+	}
+	var in struct {
+		FilterGroups []struct {
+			Filters []hubspotFilter `json:"filters"`
+		} `json:"filterGroups"`
+		Properties []string          `json:"properties"`
+		Sorts      []json.RawMessage `json:"sorts"`
+		Limit      int               `json:"limit"`
+		After      string            `json:"after"`
+	}
+	if len(body) > 0 {
+		if err := json.Unmarshal(body, &in); err != nil {
+			s.hubspotFail(w, http.StatusBadRequest, "VALIDATION_ERROR", "Invalid input JSON: "+err.Error())
+			return
+		}
+	}
+	if in.Limit <= 0 {
+		in.Limit = 10
+	}
+	if in.Limit > 200 {
+		s.hubspotFail(w, http.StatusBadRequest, "VALIDATION_ERROR", "limit must be at most 200")
+		return
+	}
+	var matchErr error
+	found := s.Find("hubspot."+typ, func(o map[string]any) bool {
+		if len(in.FilterGroups) == 0 {
+			return true
+		}
+		props, _ := o["properties"].(map[string]any)
+		for _, g := range in.FilterGroups {
+			all := true
+			for _, f := range g.Filters {
+				ok, err := f.match(props)
+				if err != nil {
+					matchErr = err
+				}
+				all = all && ok
+			}
+			if all {
+				return true
+			}
+		}
+		return false
+	})
+	if matchErr != nil {
+		s.hubspotFail(w, http.StatusBadRequest, "VALIDATION_ERROR", matchErr.Error())
+		return
+	}
+	numID := func(o map[string]any) int { n, _ := strconv.Atoi(fmt.Sprint(o["id"])); return n }
+	slices.SortStableFunc(found, func(a, b map[string]any) int { return cmp.Compare(numID(a), numID(b)) })
+	for i := len(in.Sorts) - 1; i >= 0; i-- {
+		prop, desc, err := hubspotSort(in.Sorts[i])
+		if err != nil {
+			s.hubspotFail(w, http.StatusBadRequest, "VALIDATION_ERROR", err.Error())
+			return
+		}
+		slices.SortStableFunc(found, func(a, b map[string]any) int {
+			pa, _ := a["properties"].(map[string]any)
+			pb, _ := b["properties"].(map[string]any)
+			c := cmp.Compare(fmt.Sprint(pa[prop]), fmt.Sprint(pb[prop]))
+			if x, y, ok := hubspotNumbers(pa[prop], pb[prop]); ok {
+				c = cmp.Compare(x, y)
+			}
+			if desc {
+				return -c
+			}
+			return c
+		})
+	}
+	start, _ := strconv.Atoi(in.After)
+	start = min(max(start, 0), len(found))
+	end := min(start+in.Limit, len(found))
+	want := in.Properties
+	if len(want) == 0 {
+		want = hubspotDefaultProps[typ]
+	} else {
+		want = append(slices.Clip(want), "createdate", "hs_object_id", "lastmodifieddate")
+	}
+	results := make([]any, 0, end-start)
+	for _, o := range found[start:end] {
+		props, _ := o["properties"].(map[string]any)
+		shown := map[string]any{}
+		for _, p := range want {
+			shown[p] = props[p] // null when unset, as HubSpot answers
+		}
+		o["properties"] = shown
+		results = append(results, o)
+	}
+	out := map[string]any{"total": len(found), "results": results}
+	if end < len(found) {
+		out["paging"] = map[string]any{"next": map[string]any{"after": strconv.Itoa(end)}}
+	}
+	WriteJSON(w, http.StatusOK, out)
+}
+
+// hubspotSort reads one sort: "prop", "-prop" or {propertyName, direction}.
+func hubspotSort(raw json.RawMessage) (prop string, desc bool, err error) {
+	var name string
+	if json.Unmarshal(raw, &name) == nil {
+		prop, desc = strings.CutPrefix(name, "-")
+		return prop, desc, nil
+	}
+	var obj struct {
+		PropertyName string `json:"propertyName"`
+		Direction    string `json:"direction"`
+	}
+	if err := json.Unmarshal(raw, &obj); err != nil || obj.PropertyName == "" {
+		return "", false, fmt.Errorf("invalid sort %s", raw)
+	}
+	switch obj.Direction {
+	case "", "ASCENDING":
+		return obj.PropertyName, false, nil
+	case "DESCENDING":
+		return obj.PropertyName, true, nil
+	}
+	return "", false, fmt.Errorf("invalid sort direction %q", obj.Direction)
+}
+
+func hubspotNumbers(a, b any) (float64, float64, bool) {
+	x, err1 := strconv.ParseFloat(fmt.Sprint(a), 64)
+	y, err2 := strconv.ParseFloat(fmt.Sprint(b), 64)
+	return x, y, err1 == nil && err2 == nil
+}
+
+// hubspotAssociationKey names an association the same from either side.
+func hubspotAssociationKey(typeA, idA, typeB, idB string) string {
+	a, b := typeA+":"+idA, typeB+":"+idB
+	if b < a {
+		a, b = b, a
+	}
+	return a + "|" + b
+}
+
+func (s *Server) hubspotAssociate(w http.ResponseWriter, r *http.Request, body []byte) {
+	from, ok := s.hubspotType(w, r.PathValue("from"))
+	if !ok {
+		return
+	}
+	to, ok := s.hubspotType(w, r.PathValue("to"))
+	if !ok {
+		return
+	}
+	fromID, toID := r.PathValue("fromID"), r.PathValue("toID")
+	s.Mutate(w, r, "hubspot", body, func() (int, any) {
+		forward, ok1 := hubspotAssociationTypes[[2]string{from, to}]
+		backward, ok2 := hubspotAssociationTypes[[2]string{to, from}]
+		if !ok1 || !ok2 {
+			return http.StatusBadRequest, s.hubspotError("VALIDATION_ERROR", fmt.Sprintf("No default association type between %s and %s", from, to))
+		}
+		for _, o := range [][2]string{{from, fromID}, {to, toID}} {
+			if s.Get("hubspot."+o[0], o[1]) == nil {
+				return http.StatusNotFound, s.hubspotError("OBJECT_NOT_FOUND", fmt.Sprintf("No %s with ID %s exists", strings.TrimSuffix(o[0], "s"), o[1]))
+			}
+		}
+		now := hubspotNow()
+		hubspotMu.Lock()
+		key := hubspotAssociationKey(from, fromID, to, toID)
+		if s.Get("hubspot.associations", key) == nil {
+			s.Put("hubspot.associations", key, map[string]any{
+				"from_type": from, "from_id": fromID, "to_type": to, "to_id": toID,
+				"from_type_id": forward, "to_type_id": backward, "createdAt": now,
+			})
+			s.Count("hubspot.associations.created")
+		}
+		hubspotMu.Unlock()
+		spec := func(id int) map[string]any {
+			return map[string]any{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": id}
+		}
+		return http.StatusOK, map[string]any{
+			"status": "COMPLETE",
+			"results": []any{
+				map[string]any{"from": map[string]any{"id": fromID}, "to": map[string]any{"id": toID}, "associationSpec": spec(forward)},
+				map[string]any{"from": map[string]any{"id": toID}, "to": map[string]any{"id": fromID}, "associationSpec": spec(backward)},
+			},
+			"startedAt":   now,
+			"completedAt": now,
+		}
+	})
+}
+
+func (s *Server) hubspotAssociations(w http.ResponseWriter, r *http.Request, _ []byte) {
+	from, ok := s.hubspotType(w, r.PathValue("from"))
+	if !ok {
+		return
+	}
+	to, ok := s.hubspotType(w, r.PathValue("to"))
+	if !ok {
+		return
+	}
+	fromID := r.PathValue("fromID")
+	var results []any
+	for _, a := range s.Find("hubspot.associations", nil) {
+		var other string
+		switch {
+		case a["from_type"] == from && a["from_id"] == fromID && a["to_type"] == to:
+			other = a["to_id"].(string)
+		case a["to_type"] == from && a["to_id"] == fromID && a["from_type"] == to:
+			other = a["from_id"].(string)
+		default:
+			continue
+		}
+		n, _ := strconv.Atoi(other)
+		results = append(results, map[string]any{
+			"toObjectId":       n,
+			"associationTypes": []any{map[string]any{"category": "HUBSPOT_DEFINED", "typeId": hubspotAssociationTypes[[2]string{from, to}], "label": nil}},
+		})
+	}
+	if results == nil {
+		results = []any{}
+	}
+	WriteJSON(w, http.StatusOK, map[string]any{"results": results})
+}

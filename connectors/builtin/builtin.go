@@ -3,7 +3,13 @@ package builtin
 
 import (
 	"github.com/relay-dev/relay/connectors"
+	"github.com/relay-dev/relay/connectors/easypost"
+	"github.com/relay-dev/relay/connectors/erpnext"
 	"github.com/relay-dev/relay/connectors/httpconnector"
+	"github.com/relay-dev/relay/connectors/hubspot"
+	"github.com/relay-dev/relay/connectors/slack"
+	"github.com/relay-dev/relay/connectors/smtp"
+	"github.com/relay-dev/relay/connectors/stripe"
 )
 
 // Registry returns a new registry holding every built-in connector. Adding a
@@ -11,5 +17,11 @@ import (
 func Registry() *connectors.Registry {
 	return new(connectors.Registry).MustRegister(
 		httpconnector.Connector(),
+		hubspot.Connector(),
+		erpnext.Connector(),
+		easypost.Connector(),
+		slack.Connector(),
+		smtp.Connector(),
+		stripe.Connector(),
 	)
 }

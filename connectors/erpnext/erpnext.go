@@ -1,0 +1,568 @@
+// Package erpnext is the `erpnext` connector: customers, sales orders and
+// sales invoices through the Frappe REST API of an ERPNext site
+// (`/api/resource/<DocType>`, `/api/method/...`).
+//
+// ERPNext does not honour idempotency keys (they are sent anyway, and the
+// sandbox honours them), so the actions that create look first for what an
+// earlier attempt may have created: a customer by email, a sales order by
+// po_no, an invoice by its sales order.
+//
+// Failures whose body is Frappe's error object (`{"exc_type", "exception",
+// "_server_messages"}`) become errors of type `erpnext.<exc_type>`
+// (`erpnext.ValidationError`, `erpnext.LinkValidationError`,
+// `erpnext.DoesNotExistError`, ...). Whether an error is retryable comes
+// from the HTTP status, as for every connector: Frappe answers validation
+// failures with 417, which is permanent; 429 and 5xx keep the client's type
+// (`http.429`, `http.500`) and Retry-After.
+package erpnext
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/relay-dev/relay/connectors"
+)
+
+// Connector returns the `erpnext` connector.
+func Connector() *connectors.Connector {
+	return &connectors.Connector{
+		Name: "erpnext",
+		Summary: "ERPNext (Frappe REST): customers, sales orders, sales invoices. base_url is the site (https://erp.example.com). " +
+			"Auth is the header `Authorization: token <api_key>:<api_secret>`: auth: {kind: api_key, name: Authorization, key: env:ERPNEXT_TOKEN} " +
+			"with ERPNEXT_TOKEN set to the whole value, `token <api_key>:<api_secret>`.",
+		Actions: []*connectors.Action{
+			action(&connectors.Action{
+				Name: "upsert_customer",
+				Summary: "Return the customer with this email, or create it; " +
+					"the output is {name, customer_name, email, created}. Without an email a customer is always created.",
+				Params: []connectors.Param{
+					{Name: "customer_name", Type: "string", Required: true, Summary: "Full name of the customer."},
+					{Name: "email", Type: "string", Summary: "Email; finds an existing customer (by email_id) before creating one."},
+					{Name: "customer_group", Type: "string", Default: "Individual", Summary: "Customer Group."},
+					{Name: "territory", Type: "string", Default: "All Territories", Summary: "Territory."},
+				},
+			}, upsertCustomer),
+			action(&connectors.Action{
+				Name: "create_sales_order",
+				Summary: "Create and submit a sales order, unless one with the same po_no for the customer exists (not cancelled); " +
+					"the output is {name, customer, po_no, status, docstatus, transaction_date, delivery_date, currency, grand_total, created}.",
+				Params: []connectors.Param{
+					{Name: "customer", Type: "string", Required: true, Summary: "Customer name (the `name` output of upsert_customer)."},
+					{Name: "items", Type: "array", Required: true, Summary: "Lines: [{item_code, qty, rate}, ...]; other Sales Order Item fields pass through."},
+					{Name: "delivery_date", Type: "string", Required: true, Summary: "Delivery date, YYYY-MM-DD."},
+					{Name: "po_no", Type: "string", Summary: "The customer's (shop's) order ID; makes the action idempotent."},
+					{Name: "currency", Type: "string", Summary: "Currency code; the customer's or company's by default."},
+				},
+			}, createSalesOrder),
+			action(&connectors.Action{
+				Name: "cancel_sales_order",
+				Summary: "Cancel a submitted sales order (frappe.client.cancel); cancelling a cancelled one succeeds. " +
+					"The output is the sales order as for create_sales_order, without created.",
+				Params: []connectors.Param{
+					{Name: "name", Type: "string", Required: true, Summary: "The sales order's name."},
+				},
+			}, cancelSalesOrder),
+			action(&connectors.Action{
+				Name: "create_invoice",
+				Summary: "Create and submit a sales invoice, unless one (not cancelled) already bills the sales order; " +
+					"the output is {name, customer, sales_order, status, docstatus, posting_date, due_date, currency, grand_total, outstanding_amount, created}.",
+				Params: []connectors.Param{
+					{Name: "customer", Type: "string", Required: true, Summary: "Customer name."},
+					{Name: "items", Type: "array", Required: true, Summary: "Lines: [{item_code, qty, rate}, ...]; each is linked to sales_order."},
+					{Name: "sales_order", Type: "string", Summary: "The sales order billed; makes the action idempotent."},
+				},
+			}, createInvoice),
+			action(&connectors.Action{
+				Name:    "get_invoice",
+				Summary: "Read a sales invoice: the fields of create_invoice's output (without created) and its items.",
+				Short:   true,
+				Params: []connectors.Param{
+					{Name: "name", Type: "string", Required: true, Summary: "The invoice's name."},
+				},
+			}, getInvoice),
+		},
+	}
+}
+
+// action completes a with a Do that checks the call, applies defaults and
+// hands typed parameters to do.
+func action(a *connectors.Action, do func(ctx context.Context, c *api, p params) (any, error)) *connectors.Action {
+	a.Do = func(ctx context.Context, call *connectors.Call) (any, error) {
+		if call.Client == nil {
+			return nil, connectors.Permanent("invalid_connection", "erpnext.%s on connection %q: no client", a.Name, call.Connection)
+		}
+		if call.Config.BaseURL == "" {
+			return nil, connectors.Permanent("invalid_connection", "erpnext.%s on connection %q: base_url is not set (the ERPNext site, e.g. https://erp.example.com)", a.Name, call.Connection)
+		}
+		p, err := connectors.ParamDefaults(a, call.Params)
+		if err != nil {
+			return nil, err
+		}
+		return do(ctx, &api{call: call}, params{action: a.Name, m: p})
+	}
+	return a
+}
+
+var (
+	customerFields   = []string{"name", "customer_name", "email_id"}
+	salesOrderFields = []string{"name", "customer", "po_no", "status", "docstatus", "transaction_date", "delivery_date", "currency", "grand_total"}
+	invoiceFields    = []string{"name", "customer", "status", "docstatus", "posting_date", "due_date", "currency", "grand_total", "outstanding_amount"}
+	itemFields       = []string{"item_code", "qty", "rate", "amount", "sales_order"}
+)
+
+func upsertCustomer(ctx context.Context, c *api, p params) (any, error) {
+	name, err := p.str("customer_name", true)
+	if err != nil {
+		return nil, err
+	}
+	email, err := p.str("email", false)
+	if err != nil {
+		return nil, err
+	}
+	group, err := p.str("customer_group", true)
+	if err != nil {
+		return nil, err
+	}
+	territory, err := p.str("territory", true)
+	if err != nil {
+		return nil, err
+	}
+	out := func(doc map[string]any, created bool) any {
+		return map[string]any{"name": doc["name"], "customer_name": doc["customer_name"], "email": doc["email_id"], "created": created}
+	}
+	if email != "" {
+		found, err := c.first(ctx, "Customer", [][]any{{"email_id", "=", email}}, customerFields)
+		if err != nil {
+			return nil, err
+		}
+		if found != nil {
+			return out(found, false), nil
+		}
+	}
+	doc := map[string]any{"customer_name": name, "customer_group": group, "territory": territory}
+	if email != "" {
+		doc["email_id"] = email
+	}
+	created, err := c.insert(ctx, "Customer", doc)
+	if err != nil {
+		return nil, err
+	}
+	return out(created, true), nil
+}
+
+func createSalesOrder(ctx context.Context, c *api, p params) (any, error) {
+	customer, err := p.str("customer", true)
+	if err != nil {
+		return nil, err
+	}
+	items, err := p.items("items")
+	if err != nil {
+		return nil, err
+	}
+	delivery, err := p.str("delivery_date", true)
+	if err != nil {
+		return nil, err
+	}
+	poNo, err := p.str("po_no", false)
+	if err != nil {
+		return nil, err
+	}
+	currency, err := p.str("currency", false)
+	if err != nil {
+		return nil, err
+	}
+	if poNo != "" {
+		found, err := c.first(ctx, "Sales Order", [][]any{{"po_no", "=", poNo}, {"customer", "=", customer}, {"docstatus", "<", 2}}, salesOrderFields)
+		if err != nil {
+			return nil, err
+		}
+		if found != nil {
+			return withCreated(pick(found, salesOrderFields), false), nil
+		}
+	}
+	doc := map[string]any{"customer": customer, "delivery_date": delivery, "items": items, "docstatus": 1}
+	if poNo != "" {
+		doc["po_no"] = poNo
+	}
+	if currency != "" {
+		doc["currency"] = currency
+	}
+	created, err := c.insert(ctx, "Sales Order", doc)
+	if err != nil {
+		return nil, err
+	}
+	return withCreated(pick(created, salesOrderFields), true), nil
+}
+
+func cancelSalesOrder(ctx context.Context, c *api, p params) (any, error) {
+	name, err := p.str("name", true)
+	if err != nil {
+		return nil, err
+	}
+	var out struct {
+		Message map[string]any `json:"message"`
+	}
+	err = c.send(ctx, http.MethodPost, "/api/method/frappe.client.cancel", nil, map[string]any{"doctype": "Sales Order", "name": name}, c.call.IdempotencyKey, &out)
+	if err == nil {
+		if out.Message == nil {
+			return nil, connectors.Permanent("erpnext.invalid_response", "erpnext frappe.client.cancel %q: answer has no message", name)
+		}
+		return pick(out.Message, salesOrderFields), nil
+	}
+	// Frappe refuses to cancel a cancelled document: if an earlier
+	// attempt (or someone else) cancelled it, that is success.
+	if ce, ok := connectors.AsError(err); ok && ce.Type == "erpnext.ValidationError" {
+		doc, gerr := c.get(ctx, "Sales Order", name)
+		if gerr == nil && docstatus(doc) == 2 {
+			return pick(doc, salesOrderFields), nil
+		}
+	}
+	return nil, err
+}
+
+func createInvoice(ctx context.Context, c *api, p params) (any, error) {
+	customer, err := p.str("customer", true)
+	if err != nil {
+		return nil, err
+	}
+	items, err := p.items("items")
+	if err != nil {
+		return nil, err
+	}
+	order, err := p.str("sales_order", false)
+	if err != nil {
+		return nil, err
+	}
+	out := func(doc map[string]any, created bool) any {
+		inv := withCreated(pick(doc, invoiceFields), created)
+		inv["sales_order"] = nil
+		if order != "" {
+			inv["sales_order"] = order
+		}
+		return inv
+	}
+	if order != "" {
+		found, err := c.first(ctx, "Sales Invoice", [][]any{{"Sales Invoice Item", "sales_order", "=", order}, {"docstatus", "<", 2}}, invoiceFields)
+		if err != nil {
+			return nil, err
+		}
+		if found != nil {
+			return out(found, false), nil
+		}
+		for _, it := range items {
+			row := it.(map[string]any)
+			if _, ok := row["sales_order"]; !ok {
+				row["sales_order"] = order
+			}
+		}
+	}
+	created, err := c.insert(ctx, "Sales Invoice", map[string]any{"customer": customer, "items": items, "docstatus": 1})
+	if err != nil {
+		return nil, err
+	}
+	return out(created, true), nil
+}
+
+func getInvoice(ctx context.Context, c *api, p params) (any, error) {
+	name, err := p.str("name", true)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := c.get(ctx, "Sales Invoice", name)
+	if err != nil {
+		return nil, err
+	}
+	inv := pick(doc, invoiceFields)
+	var order any
+	items := []any{}
+	rows, _ := doc["items"].([]any)
+	for _, r := range rows {
+		if row, ok := r.(map[string]any); ok {
+			items = append(items, pick(row, itemFields))
+			if order == nil && row["sales_order"] != nil && row["sales_order"] != "" {
+				order = row["sales_order"]
+			}
+		}
+	}
+	inv["sales_order"], inv["items"] = order, items
+	return inv, nil
+}
+
+// pick copies fields of doc; absent ones are null.
+func pick(doc map[string]any, fields []string) map[string]any {
+	out := make(map[string]any, len(fields)+1)
+	for _, f := range fields {
+		out[f] = doc[f]
+	}
+	return out
+}
+
+func withCreated(m map[string]any, created bool) map[string]any {
+	m["created"] = created
+	return m
+}
+
+func docstatus(doc map[string]any) int {
+	switch v := doc["docstatus"].(type) {
+	case float64:
+		return int(v)
+	case string:
+		n, _ := strconv.Atoi(v)
+		return n
+	}
+	return 0
+}
+
+// api sends the requests of one call.
+type api struct {
+	call *connectors.Call
+}
+
+func resource(doctype string) string { return "/api/resource/" + url.PathEscape(doctype) }
+
+// first returns the oldest document matching filters, with fields, or nil.
+func (c *api) first(ctx context.Context, doctype string, filters [][]any, fields []string) (map[string]any, error) {
+	f, _ := json.Marshal(filters)
+	fl, _ := json.Marshal(fields)
+	q := url.Values{"filters": {string(f)}, "fields": {string(fl)}, "order_by": {"creation asc"}, "limit_page_length": {"1"}}
+	var out struct {
+		Data []map[string]any `json:"data"`
+	}
+	if err := c.send(ctx, http.MethodGet, resource(doctype), q, nil, "", &out); err != nil {
+		return nil, err
+	}
+	if len(out.Data) == 0 {
+		return nil, nil
+	}
+	return out.Data[0], nil
+}
+
+func (c *api) get(ctx context.Context, doctype, name string) (map[string]any, error) {
+	var out struct {
+		Data map[string]any `json:"data"`
+	}
+	if err := c.send(ctx, http.MethodGet, resource(doctype)+"/"+url.PathEscape(name), nil, nil, "", &out); err != nil {
+		return nil, err
+	}
+	if out.Data == nil {
+		return nil, connectors.Permanent("erpnext.invalid_response", "erpnext GET %s %q: answer has no data", doctype, name)
+	}
+	return out.Data, nil
+}
+
+// insert creates a document; docstatus 1 in doc submits it in the same
+// request.
+func (c *api) insert(ctx context.Context, doctype string, doc map[string]any) (map[string]any, error) {
+	var out struct {
+		Data map[string]any `json:"data"`
+	}
+	if err := c.send(ctx, http.MethodPost, resource(doctype), nil, doc, c.call.IdempotencyKey, &out); err != nil {
+		return nil, err
+	}
+	if out.Data == nil || out.Data["name"] == nil {
+		return nil, connectors.Permanent("erpnext.invalid_response", "erpnext POST %s: answer has no document name", doctype)
+	}
+	return out.Data, nil
+}
+
+// send sends a request and decodes the JSON answer into out. key is sent
+// as Idempotency-Key on POST.
+func (c *api) send(ctx context.Context, method, path string, query url.Values, body any, key string, out any) error {
+	req := &connectors.Request{Method: method, Path: path, Query: query, Header: http.Header{"Accept": {"application/json"}}}
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return connectors.Permanent("invalid_params", "erpnext %s %s: encoding the body: %v", method, path, err)
+		}
+		req.Body, req.ContentType = b, "application/json"
+	}
+	if method == http.MethodPost || method == http.MethodPatch {
+		req.IdempotencyKey = key
+	}
+	resp, err := c.call.Client.Do(ctx, req)
+	if err != nil {
+		return partnerError(err, method, path)
+	}
+	if err := json.Unmarshal(resp.Body, out); err != nil {
+		return connectors.Permanent("erpnext.invalid_response", "erpnext %s %s: answer is not the expected JSON: %v", method, path, err)
+	}
+	return nil
+}
+
+// frappeError is the body of a failed Frappe request.
+type frappeError struct {
+	ExcType        string `json:"exc_type"`
+	Exception      string `json:"exception"`
+	ServerMessages string `json:"_server_messages"`
+}
+
+var (
+	// excClass finds the exception class in "frappe.exceptions.X: message".
+	excClass = regexp.MustCompile(`^(?:[A-Za-z_][A-Za-z0-9_]*\.)*([A-Za-z_][A-Za-z0-9_]*)(?::\s*|$)`)
+	tags     = regexp.MustCompile(`<[^>]*>`)
+)
+
+// kind is the exception's class name.
+func (e frappeError) kind() string {
+	if e.ExcType != "" {
+		return e.ExcType
+	}
+	if m := excClass.FindStringSubmatch(e.Exception); m != nil {
+		return m[1]
+	}
+	return ""
+}
+
+// message is what Frappe told the user, without HTML.
+func (e frappeError) message() string {
+	var raw, msgs []string
+	if json.Unmarshal([]byte(e.ServerMessages), &raw) == nil {
+		for _, r := range raw {
+			var m struct {
+				Message string `json:"message"`
+			}
+			if json.Unmarshal([]byte(r), &m) == nil && m.Message != "" {
+				msgs = append(msgs, tags.ReplaceAllString(m.Message, ""))
+			}
+		}
+	}
+	if len(msgs) > 0 {
+		return strings.Join(msgs, "; ")
+	}
+	if loc := excClass.FindStringIndex(e.Exception); loc != nil && loc[1] < len(e.Exception) {
+		return e.Exception[loc[1]:]
+	}
+	return e.Exception
+}
+
+// partnerError names a failed call by Frappe's exception type. Errors
+// without Frappe's error body are returned unchanged.
+func partnerError(err error, method, path string) error {
+	ce, ok := connectors.AsError(err)
+	if !ok || ce.Status == 0 {
+		return err
+	}
+	var b frappeError
+	if json.Unmarshal(ce.Body, &b) != nil || b.kind() == "" {
+		return err
+	}
+	out := *ce
+	if !out.Retryable {
+		out.Type = "erpnext." + b.kind()
+	}
+	out.Message = fmt.Sprintf("erpnext %s %s: %d %s", method, path, ce.Status, b.kind())
+	if msg := b.message(); msg != "" {
+		out.Message += ": " + clip(msg)
+	}
+	return &out
+}
+
+// clip shortens a partner's message for an error.
+func clip(s string) string {
+	const limit = 512
+	if len(s) <= limit {
+		return s
+	}
+	cut := limit
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// params reads an action's evaluated parameters.
+type params struct {
+	action string
+	m      map[string]any
+}
+
+func (p params) invalid(name, want string, v any) error {
+	return connectors.Permanent("invalid_params", "erpnext.%s: %s must be %s, got %T", p.action, name, want, v)
+}
+
+// str returns a string parameter; absent is "" unless required.
+func (p params) str(name string, required bool) (string, error) {
+	switch v := p.m[name].(type) {
+	case nil:
+		if required {
+			return "", connectors.Permanent("invalid_params", "erpnext.%s: %s is required", p.action, name)
+		}
+		return "", nil
+	case string:
+		if required && strings.TrimSpace(v) == "" {
+			return "", connectors.Permanent("invalid_params", "erpnext.%s: %s is empty", p.action, name)
+		}
+		return v, nil
+	default:
+		return "", p.invalid(name, "a string", v)
+	}
+}
+
+// number reads a number given as a number or a numeric string.
+func number(v any) (float64, bool) {
+	switch v := v.(type) {
+	case float64:
+		return v, true
+	case int:
+		return float64(v), true
+	case int64:
+		return float64(v), true
+	case json.Number:
+		f, err := v.Float64()
+		return f, err == nil
+	case string:
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		return f, err == nil
+	}
+	return 0, false
+}
+
+// items returns a copy of the lines [{item_code, qty, rate, ...}]: item_code
+// and qty are required, qty and rate are numbers, other fields pass through.
+func (p params) items(name string) ([]any, error) {
+	var list []any
+	switch v := p.m[name].(type) {
+	case []any:
+		list = v
+	case []map[string]any:
+		for _, m := range v {
+			list = append(list, m)
+		}
+	}
+	if len(list) == 0 {
+		return nil, p.invalid(name, "a non-empty array of {item_code, qty, rate}", p.m[name])
+	}
+	out := make([]any, len(list))
+	for i, e := range list {
+		at := fmt.Sprintf("%s[%d]", name, i)
+		m, ok := e.(map[string]any)
+		if !ok {
+			return nil, p.invalid(at, "an object {item_code, qty, rate}", e)
+		}
+		row := maps.Clone(m)
+		if code, ok := m["item_code"].(string); !ok || strings.TrimSpace(code) == "" {
+			return nil, p.invalid(at+".item_code", "a non-empty string", m["item_code"])
+		}
+		for _, k := range []string{"qty", "rate"} {
+			v, present := m[k]
+			if !present && k == "rate" {
+				continue
+			}
+			n, ok := number(v)
+			if !ok {
+				return nil, p.invalid(at+"."+k, "a number", v)
+			}
+			row[k] = n
+		}
+		out[i] = row
+	}
+	return out, nil
+}

@@ -1,0 +1,482 @@
+// Package hubspot is the `hubspot` connector: contacts, deals and
+// associations in a CRM shaped like HubSpot CRM v3 (associations v4),
+// authenticated with a private-app token as a bearer token.
+//
+// Failures whose body is HubSpot's error object
+// (`{"status":"error","message","category","correlationId"}`) become errors
+// of type `hubspot.<category>` (`hubspot.VALIDATION_ERROR`,
+// `hubspot.CONFLICT`, `hubspot.OBJECT_NOT_FOUND`, ...). Whether an error is
+// retryable comes from the HTTP status, as for every connector: 429 and 5xx
+// keep the client's type (`http.429`, `http.503`) and Retry-After, and 423
+// Locked, which HubSpot sends when one record gets too many writes at once,
+// is retried after two seconds.
+package hubspot
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/relay-dev/relay/connectors"
+)
+
+// DefaultBaseURL is used when the connection has no base_url.
+const DefaultBaseURL = "https://api.hubapi.com"
+
+// Connector returns the `hubspot` connector.
+func Connector() *connectors.Connector {
+	return &connectors.Connector{
+		Name: "hubspot",
+		Summary: "HubSpot CRM v3: find and upsert contacts, create deals, associate records. " +
+			"Auth: bearer with a private-app token (auth: {kind: bearer, token: env:HUBSPOT_TOKEN}); base_url defaults to " + DefaultBaseURL + ".",
+		Actions: []*connectors.Action{
+			action(&connectors.Action{
+				Name:    "search_contact_by_email",
+				Summary: "Find the contact with this email; the output is the contact {id, properties, createdAt, updatedAt} or null.",
+				Short:   true,
+				Params: []connectors.Param{
+					{Name: "email", Type: "string", Required: true, Summary: "Email address to look for (HubSpot compares it case-insensitively)."},
+					{Name: "properties", Type: "array", Summary: "Extra property names to return besides email, firstname, lastname and phone."},
+				},
+			}, searchContactByEmail),
+			action(&connectors.Action{
+				Name: "upsert_contact",
+				Summary: "Create the contact with this email, or update it if HubSpot already has one; " +
+					"the output is the contact {id, properties, createdAt, updatedAt, created}.",
+				Params: []connectors.Param{
+					{Name: "email", Type: "string", Required: true, Summary: "The contact's email, its unique key in HubSpot."},
+					{Name: "firstname", Type: "string", Summary: "First name."},
+					{Name: "lastname", Type: "string", Summary: "Last name."},
+					{Name: "phone", Type: "string", Summary: "Phone number."},
+					{Name: "properties", Type: "object", Summary: "Other contact properties by internal name; the named parameters above win."},
+				},
+			}, upsertContact),
+			action(&connectors.Action{
+				Name:    "create_deal",
+				Summary: "Create a deal; the output is the deal {id, properties, createdAt, updatedAt}.",
+				Params: []connectors.Param{
+					{Name: "dealname", Type: "string", Required: true, Summary: "The deal's name."},
+					{Name: "amount", Type: "number", Summary: "The deal's amount (a number or a numeric string)."},
+					{Name: "pipeline", Type: "string", Default: "default", Summary: "Pipeline ID."},
+					{Name: "dealstage", Type: "string", Default: "appointmentscheduled", Summary: "Stage ID within the pipeline."},
+					{Name: "properties", Type: "object", Summary: "Other deal properties by internal name; the named parameters above win."},
+				},
+			}, createDeal),
+			action(&connectors.Action{
+				Name:    "associate",
+				Summary: "Associate two records with HubSpot's default association type (v4); associating twice is harmless.",
+				Params: []connectors.Param{
+					{Name: "from_type", Type: "string", Required: true, Summary: "Object type of the first record: contacts, deals, companies, ..."},
+					{Name: "from_id", Type: "string", Required: true, Summary: "ID of the first record."},
+					{Name: "to_type", Type: "string", Required: true, Summary: "Object type of the second record."},
+					{Name: "to_id", Type: "string", Required: true, Summary: "ID of the second record."},
+				},
+			}, associate),
+		},
+	}
+}
+
+// action completes a with a Do that checks the call, applies defaults and
+// hands typed parameters to do.
+func action(a *connectors.Action, do func(ctx context.Context, c *api, p params) (any, error)) *connectors.Action {
+	a.Do = func(ctx context.Context, call *connectors.Call) (any, error) {
+		if call.Client == nil {
+			return nil, connectors.Permanent("invalid_connection", "hubspot.%s on connection %q: no client", a.Name, call.Connection)
+		}
+		p, err := connectors.ParamDefaults(a, call.Params)
+		if err != nil {
+			return nil, err
+		}
+		return do(ctx, &api{call: call}, params{action: a.Name, m: p})
+	}
+	return a
+}
+
+// contactProperties are returned by searches besides those asked for.
+var contactProperties = []string{"email", "firstname", "lastname", "phone"}
+
+func searchContactByEmail(ctx context.Context, c *api, p params) (any, error) {
+	email, err := p.str("email", true)
+	if err != nil {
+		return nil, err
+	}
+	extra, err := p.strings("properties")
+	if err != nil {
+		return nil, err
+	}
+	found, err := c.findContact(ctx, email, append(slices.Clip(contactProperties), extra...), c.call.IdempotencyKey)
+	if found == nil || err != nil {
+		return nil, err // a nil map would be a typed nil in the output
+	}
+	return found, nil
+}
+
+// findContact returns the oldest contact with the email, or nil.
+func (c *api) findContact(ctx context.Context, email string, props []string, key string) (map[string]any, error) {
+	body := map[string]any{
+		"filterGroups": []any{map[string]any{"filters": []any{
+			map[string]any{"propertyName": "email", "operator": "EQ", "value": email},
+		}}},
+		"properties": props,
+		"sorts":      []any{map[string]any{"propertyName": "createdate", "direction": "ASCENDING"}},
+		"limit":      1,
+	}
+	var out struct {
+		Results []map[string]any `json:"results"`
+	}
+	// A search changes nothing; the key only lets the client retry it.
+	if err := c.send(ctx, http.MethodPost, "/crm/v3/objects/contacts/search", body, key, &out); err != nil {
+		return nil, err
+	}
+	if len(out.Results) == 0 {
+		return nil, nil
+	}
+	return record(out.Results[0])
+}
+
+// existingID finds the ID HubSpot names in a 409 on a contact create.
+var existingID = regexp.MustCompile(`Existing ID: ?(\d+)`)
+
+// upsertContact creates first and updates on HubSpot's 409 CONFLICT, which
+// names the existing contact. Searching first would not be safer: the
+// search index lags writes by seconds, so a contact created by an earlier
+// attempt may not be found yet, while the uniqueness of emails is enforced
+// at once.
+func upsertContact(ctx context.Context, c *api, p params) (any, error) {
+	email, err := p.str("email", true)
+	if err != nil {
+		return nil, err
+	}
+	props, err := p.properties("properties")
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range []string{"firstname", "lastname", "phone"} {
+		v, err := p.str(name, false)
+		if err != nil {
+			return nil, err
+		}
+		if v != "" {
+			props[name] = v
+		}
+	}
+	props["email"] = email
+	body := map[string]any{"properties": props}
+
+	var created map[string]any
+	err = c.send(ctx, http.MethodPost, "/crm/v3/objects/contacts", body, c.call.IdempotencyKey, &created)
+	if err == nil {
+		return withCreated(created, true)
+	}
+	ce, ok := connectors.AsError(err)
+	if !ok || ce.Type != "hubspot.CONFLICT" {
+		return nil, err
+	}
+	id := ""
+	if m := existingID.FindStringSubmatch(ce.Message); m != nil {
+		id = m[1]
+	} else {
+		found, serr := c.findContact(ctx, email, contactProperties, subKey(c.call.IdempotencyKey, "search"))
+		if serr != nil {
+			return nil, serr
+		}
+		if found == nil {
+			return nil, err
+		}
+		id = found["id"].(string)
+	}
+	// The create's key already holds the 409, so the update has its own,
+	// derived from it: stable across attempts too.
+	var updated map[string]any
+	if err := c.send(ctx, http.MethodPatch, "/crm/v3/objects/contacts/"+url.PathEscape(id), body, subKey(c.call.IdempotencyKey, "update"), &updated); err != nil {
+		return nil, err
+	}
+	return withCreated(updated, false)
+}
+
+func createDeal(ctx context.Context, c *api, p params) (any, error) {
+	props, err := p.properties("properties")
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range []string{"dealname", "pipeline", "dealstage"} {
+		v, err := p.str(name, name == "dealname")
+		if err != nil {
+			return nil, err
+		}
+		if v != "" {
+			props[name] = v
+		}
+	}
+	if amount, ok, err := p.number("amount"); err != nil {
+		return nil, err
+	} else if ok {
+		props["amount"] = strconv.FormatFloat(amount, 'f', -1, 64)
+	}
+	var deal map[string]any
+	if err := c.send(ctx, http.MethodPost, "/crm/v3/objects/deals", map[string]any{"properties": props}, c.call.IdempotencyKey, &deal); err != nil {
+		return nil, err
+	}
+	return record(deal)
+}
+
+func associate(ctx context.Context, c *api, p params) (any, error) {
+	var parts [4]string
+	for i, name := range []string{"from_type", "from_id", "to_type", "to_id"} {
+		v, err := p.id(name)
+		if err != nil {
+			return nil, err
+		}
+		parts[i] = url.PathEscape(v)
+	}
+	path := fmt.Sprintf("/crm/v4/objects/%s/%s/associations/default/%s/%s", parts[0], parts[1], parts[2], parts[3])
+	var out map[string]any
+	if err := c.send(ctx, http.MethodPut, path, nil, "", &out); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// record is the output shape of a contact or deal.
+func record(obj map[string]any) (map[string]any, error) {
+	id, ok := obj["id"].(string)
+	if !ok || id == "" {
+		return nil, connectors.Permanent("hubspot.invalid_response", "hubspot answered without a record id")
+	}
+	props, _ := obj["properties"].(map[string]any)
+	if props == nil {
+		props = map[string]any{}
+	}
+	return map[string]any{"id": id, "properties": props, "createdAt": obj["createdAt"], "updatedAt": obj["updatedAt"]}, nil
+}
+
+func withCreated(obj map[string]any, created bool) (any, error) {
+	rec, err := record(obj)
+	if err != nil {
+		return nil, err
+	}
+	rec["created"] = created
+	return rec, nil
+}
+
+// subKey derives the idempotency key of a secondary request of an action.
+func subKey(key, what string) string {
+	if key == "" {
+		return ""
+	}
+	return key + "/" + what
+}
+
+// api sends the requests of one call.
+type api struct {
+	call *connectors.Call
+}
+
+// send sends a JSON request and decodes the JSON answer into out. key is
+// sent as Idempotency-Key on POST and PATCH.
+func (c *api) send(ctx context.Context, method, path string, body any, key string, out any) error {
+	req := &connectors.Request{Method: method, Path: path, Header: http.Header{"Accept": {"application/json"}}}
+	if c.call.Config.BaseURL == "" {
+		req.Path = DefaultBaseURL + path
+	}
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return connectors.Permanent("invalid_params", "hubspot %s %s: encoding the body: %v", method, path, err)
+		}
+		req.Body, req.ContentType = b, "application/json"
+	}
+	if method == http.MethodPost || method == http.MethodPatch {
+		req.IdempotencyKey = key
+	}
+	resp, err := c.call.Client.Do(ctx, req)
+	if err != nil {
+		return partnerError(err, method, path)
+	}
+	if err := json.Unmarshal(resp.Body, out); err != nil {
+		return connectors.Permanent("hubspot.invalid_response", "hubspot %s %s: answer is not the expected JSON: %v", method, path, err)
+	}
+	return nil
+}
+
+// errorBody is HubSpot's error object.
+type errorBody struct {
+	Status        string `json:"status"`
+	Message       string `json:"message"`
+	Category      string `json:"category"`
+	CorrelationID string `json:"correlationId"`
+}
+
+// lockedWait is how long HubSpot asks clients to wait after a 423.
+const lockedWait = 2 * time.Second
+
+// partnerError names a failed call by HubSpot's error category. Errors
+// without HubSpot's error body are returned unchanged.
+func partnerError(err error, method, path string) error {
+	ce, ok := connectors.AsError(err)
+	if !ok || ce.Status == 0 {
+		return err
+	}
+	var b errorBody
+	if json.Unmarshal(ce.Body, &b) != nil || b.Category == "" {
+		return err
+	}
+	out := *ce
+	if ce.Status == http.StatusLocked {
+		out.Retryable, out.RetryAfter = true, max(ce.RetryAfter, lockedWait)
+	}
+	if !out.Retryable {
+		out.Type = "hubspot." + b.Category
+	}
+	out.Message = fmt.Sprintf("hubspot %s %s: %d %s: %s", method, path, ce.Status, b.Category, clip(cmp.Or(b.Message, "no message")))
+	if b.CorrelationID != "" {
+		out.Message += " (correlation ID " + b.CorrelationID + ")"
+	}
+	return &out
+}
+
+// clip shortens a partner's message for an error.
+func clip(s string) string {
+	const limit = 512
+	if len(s) <= limit {
+		return s
+	}
+	cut := limit
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
+
+// params reads an action's evaluated parameters.
+type params struct {
+	action string
+	m      map[string]any
+}
+
+func (p params) invalid(name, want string, v any) error {
+	return connectors.Permanent("invalid_params", "hubspot.%s: %s must be %s, got %T", p.action, name, want, v)
+}
+
+// str returns a string parameter; absent is "" unless required.
+func (p params) str(name string, required bool) (string, error) {
+	switch v := p.m[name].(type) {
+	case nil:
+		if required {
+			return "", connectors.Permanent("invalid_params", "hubspot.%s: %s is required", p.action, name)
+		}
+		return "", nil
+	case string:
+		if required && strings.TrimSpace(v) == "" {
+			return "", connectors.Permanent("invalid_params", "hubspot.%s: %s is empty", p.action, name)
+		}
+		return v, nil
+	default:
+		return "", p.invalid(name, "a string", v)
+	}
+}
+
+// id returns a required identifier: a non-empty string or an integer.
+func (p params) id(name string) (string, error) {
+	switch v := p.m[name].(type) {
+	case string:
+		if v = strings.TrimSpace(v); v != "" {
+			return v, nil
+		}
+	case float64:
+		if v == float64(int64(v)) {
+			return strconv.FormatInt(int64(v), 10), nil
+		}
+	case int:
+		return strconv.Itoa(v), nil
+	case int64:
+		return strconv.FormatInt(v, 10), nil
+	}
+	return "", p.invalid(name, "a non-empty string or an integer", p.m[name])
+}
+
+// number returns an optional number, given as a number or numeric string.
+func (p params) number(name string) (float64, bool, error) {
+	switch v := p.m[name].(type) {
+	case nil:
+		return 0, false, nil
+	case float64:
+		return v, true, nil
+	case int:
+		return float64(v), true, nil
+	case int64:
+		return float64(v), true, nil
+	case json.Number:
+		f, err := v.Float64()
+		return f, err == nil, err
+	case string:
+		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
+		if err != nil {
+			return 0, false, p.invalid(name, "a number", v)
+		}
+		return f, true, nil
+	default:
+		return 0, false, p.invalid(name, "a number", v)
+	}
+}
+
+// strings returns an optional array of strings.
+func (p params) strings(name string) ([]string, error) {
+	v, ok := p.m[name]
+	if !ok || v == nil {
+		return nil, nil
+	}
+	list, ok := v.([]any)
+	if !ok {
+		return nil, p.invalid(name, "an array of strings", v)
+	}
+	out := make([]string, 0, len(list))
+	for _, e := range list {
+		s, ok := e.(string)
+		if !ok {
+			return nil, p.invalid(name+" items", "strings", e)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// properties returns an optional object of property values as HubSpot
+// stores them: strings (null clears a property).
+func (p params) properties(name string) (map[string]any, error) {
+	out := map[string]any{}
+	v, ok := p.m[name]
+	if !ok || v == nil {
+		return out, nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return nil, p.invalid(name, "an object", v)
+	}
+	for k, e := range m {
+		switch e := e.(type) {
+		case nil:
+			out[k] = ""
+		case string:
+			out[k] = e
+		case bool:
+			out[k] = strconv.FormatBool(e)
+		case float64:
+			out[k] = strconv.FormatFloat(e, 'f', -1, 64)
+		case int, int64, json.Number:
+			out[k] = fmt.Sprint(e)
+		default:
+			return nil, p.invalid(name+"."+k, "a string, number, boolean or null", e)
+		}
+	}
+	return out, nil
+}
