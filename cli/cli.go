@@ -55,6 +55,8 @@ Check definitions with:                 relay validate definitions/`,
 		a.schemaCommand(),
 		a.runCommand(),
 		a.runsCommand(),
+		a.sandboxCommand(),
+		a.schedulesCommand(),
 	)
 	return root
 }

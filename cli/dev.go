@@ -30,6 +30,8 @@ func (a *app) devCommand() *cobra.Command {
 		opts      devserver.Options
 		httpAddr  string
 		taskQueue string
+		noSandbox bool
+		sf        sandboxFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -43,6 +45,10 @@ Runs in flight survive a restart on the same data dir.`,
 			ctx := cmd.Context()
 			started := time.Now()
 			logger := a.logger()
+			var credentials []string
+			if !noSandbox {
+				credentials = setDevCredentials()
+			}
 			cat, refused, err := f.load(a.stderr)
 			if err != nil {
 				return err
@@ -68,6 +74,18 @@ Runs in flight survive a restart on the same data dir.`,
 				return err
 			}
 			defer rt.stop()
+			sandboxLine := "off (--no-sandbox)"
+			if !noSandbox {
+				sb, err := sf.start("http://"+rt.addr, a)
+				if err != nil {
+					return fmt.Errorf("starting the partner sandbox (or pass --no-sandbox): %w", err)
+				}
+				defer sb.Stop()
+				sandboxLine = fmt.Sprintf("http://%s, SMTP %s", sb.HTTPAddr(), sb.SMTPAddr())
+				if len(credentials) > 0 {
+					sandboxLine += fmt.Sprintf("  (set sandbox credentials: %s)", strings.Join(credentials, ", "))
+				}
+			}
 
 			store := "in memory (--ephemeral)"
 			if !opts.Ephemeral {
@@ -94,11 +112,16 @@ Runs in flight survive a restart on the same data dir.`,
   relay HTTP         http://%s  (/healthz, /readyz)
   flows              %s  (from %s)
   webhooks           %s
-`, time.Since(started).Round(time.Millisecond), srv.FrontendAddress(), srv.Namespace(), store, ui, rt.addr, strings.Join(cat.ids(), ", "), cat.source, hookList(rt))
+  partner sandbox    %s
+`, time.Since(started).Round(time.Millisecond), srv.FrontendAddress(), srv.Namespace(), store, ui, rt.addr, strings.Join(cat.ids(), ", "), cat.source, hookList(rt), sandboxLine)
 			if refused > 0 {
 				fmt.Fprintf(a.stdout, "  REFUSED            %d definition file(s): see the errors above\n", refused)
 			}
-			fmt.Fprintf(a.stdout, "\nTry it:\n  go run ./cmd/relay run %s\n\nPress Ctrl-C to stop.\n", example)
+			fmt.Fprintf(a.stdout, "\nTry it:\n  go run ./cmd/relay run %s\n", example)
+			if _, ok := cat.flows["order-to-invoice"]; ok && !noSandbox && rt.addr == "127.0.0.1:8080" {
+				fmt.Fprintf(a.stdout, "  go run ./cmd/relay sandbox order    # a signed shop order starts order-to-invoice\n")
+			}
+			fmt.Fprintf(a.stdout, "\nPress Ctrl-C to stop.\n")
 			<-ctx.Done()
 			fmt.Fprintln(a.stdout, "relay dev: stopping")
 			return nil
@@ -115,6 +138,8 @@ Runs in flight survive a restart on the same data dir.`,
 	fl.StringVar(&opts.Namespace, "namespace", "default", "Temporal namespace")
 	fl.StringVar(&httpAddr, "http-addr", "127.0.0.1:8080", "relay HTTP server address")
 	fl.StringVar(&taskQueue, "task-queue", worker.DefaultTaskQueue, "task queue of the worker")
+	fl.BoolVar(&noSandbox, "no-sandbox", false, "do not start the partner sandbox")
+	sf.register(cmd, "sandbox-")
 	return cmd
 }
 
@@ -178,6 +203,7 @@ func startRuntime(ctx context.Context, c client.Client, o runtimeOptions, logger
 		}
 		api.Webhooks = recv
 		rt.hooks = recv.Paths()
+		reconcileSchedules(ctx, c, rc, cat.list(), logger)
 	}
 	ln, err := net.Listen("tcp", httpAddr)
 	if err != nil {

@@ -293,7 +293,8 @@ func TestDevStartsAndServes(t *testing.T) {
 	api := "http://" + localAddr(apiPort)
 	dev := startRelay(t, "relay dev", t.TempDir(), nil, "dev", "--ephemeral",
 		"--port", strconv.Itoa(port), "--ui-port", strconv.Itoa(uiPort), "--temporal-http-port", strconv.Itoa(httpPort),
-		"--http-addr", localAddr(apiPort), "--definitions", repoFile(t, "definitions/flows"))
+		"--http-addr", localAddr(apiPort), "--definitions", repoFile(t, "definitions/flows"),
+		"--sandbox-addr", localAddr(freePort(t)), "--sandbox-smtp-addr", localAddr(freePort(t)))
 	ready := dev.waitReady(t, api+"/readyz")
 	t.Logf("relay dev: /readyz answered 200 %s after the process started", ready.Round(time.Millisecond))
 	if ready > waitLimit {
@@ -431,7 +432,7 @@ func TestDevSurvivesKill9(t *testing.T) {
 	dataDir := t.TempDir()
 	port, httpPort, apiPort := freePort(t), freePort(t), freePort(t)
 	args := []string{"dev", "--data-dir", dataDir, "--definitions", defs, "--ui-port", "-1",
-		"--port", strconv.Itoa(port), "--temporal-http-port", strconv.Itoa(httpPort), "--http-addr", localAddr(apiPort)}
+		"--port", strconv.Itoa(port), "--temporal-http-port", strconv.Itoa(httpPort), "--http-addr", localAddr(apiPort), "--no-sandbox"}
 	readyz := "http://" + localAddr(apiPort) + "/readyz"
 
 	first := startRelay(t, "relay dev (first)", t.TempDir(), nil, args...)
