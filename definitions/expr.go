@@ -55,7 +55,8 @@ func exprOptions(env any) []expr.Option {
 	return []expr.Option{
 		expr.Env(env),
 		expr.MaxNodes(maxExprNodes),
-		expr.Timezone("UTC"),
+		// No expr.Timezone: date() without a zone already parses as UTC
+		// (time.Parse), and the timezone patcher breaks date() in expr 1.17.
 		expr.DisableBuiltin("now"),
 		expr.DisableBuiltin("keys"),
 		expr.DisableBuiltin("values"),

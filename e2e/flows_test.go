@@ -268,17 +268,23 @@ func TestOrderFlow(t *testing.T) {
 // partner token.
 func assertNoSecretInHistory(t *testing.T, e *env, workflowID string) {
 	t.Helper()
+	if strings.Contains(historyJSON(t, e, workflowID), partnerToken) {
+		t.Errorf("history of %s contains the partner token", workflowID)
+	}
+}
+
+// historyJSON is every event of a run's history as JSON.
+func historyJSON(t *testing.T, e *env, workflowID string) string {
+	t.Helper()
 	h := history(t, e, workflowID)
+	if len(h.Events) == 0 {
+		t.Fatalf("history of %s is empty", workflowID)
+	}
 	b, err := protojson.Marshal(h)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(string(b), partnerToken) {
-		t.Errorf("history of %s contains the partner token", workflowID)
-	}
-	if len(h.Events) == 0 {
-		t.Errorf("history of %s is empty", workflowID)
-	}
+	return string(b)
 }
 
 func history(t *testing.T, e *env, workflowID string) *historypb.History {
