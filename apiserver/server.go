@@ -108,19 +108,20 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// ErrorBody is the JSON of every error response.
+// ErrorBody is the JSON of every error response:
+// {"error":{"code","message","request_id"}}.
 type ErrorBody struct {
-	Error     ErrorDetail `json:"error"`
-	RequestID string      `json:"request_id"`
+	Error ErrorDetail `json:"error"`
 }
 
 // ErrorDetail is the error inside ErrorBody.
 type ErrorDetail struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Code      string `json:"code"`
+	Message   string `json:"message"`
+	RequestID string `json:"request_id"`
 }
 
 // WriteError writes a JSON error carrying the request ID.
 func WriteError(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
-	WriteJSON(w, status, ErrorBody{Error: ErrorDetail{Code: code, Message: msg}, RequestID: RequestID(r)})
+	WriteJSON(w, status, ErrorBody{Error: ErrorDetail{Code: code, Message: msg, RequestID: RequestID(r)}})
 }

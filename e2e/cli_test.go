@@ -309,13 +309,15 @@ func TestDevStartsAndServes(t *testing.T) {
 		}
 		resp, body = httpGet(t, api+"/no/such/thing")
 		var e struct {
-			Error     struct{ Code, Message string } `json:"error"`
-			RequestID string                         `json:"request_id"`
+			Error struct {
+				Code, Message string
+				RequestID     string `json:"request_id"`
+			} `json:"error"`
 		}
 		if err := json.Unmarshal(body, &e); err != nil || resp.StatusCode != http.StatusNotFound {
 			t.Fatalf("unknown path = %d %s", resp.StatusCode, body)
 		}
-		if e.RequestID == "" || e.RequestID != resp.Header.Get("X-Request-Id") || e.Error.Code != "not_found" {
+		if e.Error.RequestID == "" || e.Error.RequestID != resp.Header.Get("X-Request-Id") || e.Error.Code != "not_found" {
 			t.Errorf("unknown path: body %s, X-Request-Id %q", body, resp.Header.Get("X-Request-Id"))
 		}
 		if resp, body := httpGet(t, "http://"+localAddr(uiPort)+"/"); resp.StatusCode != http.StatusOK {

@@ -147,8 +147,8 @@ func TestWebhooks(t *testing.T) {
 				if status != tt.status || errBody["code"] != tt.code {
 					t.Errorf("got %d %v, want %d %s", status, body, tt.status, tt.code)
 				}
-				if body["request_id"] == "" || body["request_id"] != header.Get(apiserver.RequestIDHeader) {
-					t.Errorf("request_id %v, header %q", body["request_id"], header.Get(apiserver.RequestIDHeader))
+				if errBody["request_id"] == "" || errBody["request_id"] != header.Get(apiserver.RequestIDHeader) {
+					t.Errorf("request_id %v, header %q", errBody["request_id"], header.Get(apiserver.RequestIDHeader))
 				}
 			})
 		}
