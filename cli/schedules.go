@@ -100,7 +100,7 @@ func (a *app) schedulesListCommand() *cobra.Command {
 					}
 				}
 				next, last := "-", "-"
-				if len(s.NextRuns) > 0 {
+				if len(s.NextRuns) > 0 && !s.Paused {
 					next = s.NextRuns[0].Local().Format(time.DateTime)
 				}
 				if n := len(s.RecentRuns); n > 0 {

@@ -118,6 +118,14 @@ func (p *parser) inputDecls(n *yaml.Node, path string) []*Input {
 
 var connectionFields = []string{"connector", "base_url", "auth", "headers", "timeout", "rate_limit", "max_concurrency"}
 
+// connectorOf returns the registered connector of a connection, or nil.
+func (p *parser) connectorOf(c *Connection) *connectors.Connector {
+	if p.reg == nil || c.Config.Connector == "" {
+		return nil
+	}
+	return p.reg.Lookup(c.Config.Connector)
+}
+
 func (p *parser) connections(n *yaml.Node, path string, f *Flow) {
 	fields, ok := p.mapping(n, path)
 	if !ok {
@@ -152,9 +160,16 @@ func (p *parser) connections(n *yaml.Node, path string, f *Flow) {
 		}
 		if x, ok := have["base_url"]; ok {
 			if s, ok := p.str(x.val, join(cpath, "base_url")); ok {
-				if u, err := url.Parse(s); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+				u, err := url.Parse(s)
+				conn := p.connectorOf(c)
+				switch {
+				case err != nil || u.Host == "":
+					p.errorf(deref(x.val), join(cpath, "base_url"), "invalid base_url %q: use an absolute URL such as https://api.example.com", s)
+				case conn != nil && !conn.AcceptsScheme(u.Scheme):
+					p.errorf(deref(x.val), join(cpath, "base_url"), "base_url %q: connector %s does not speak %s URLs", s, conn.Name, u.Scheme)
+				case conn == nil && u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "smtp" && u.Scheme != "smtps":
 					p.errorf(deref(x.val), join(cpath, "base_url"), "invalid base_url %q: use an absolute http or https URL such as https://api.example.com", s)
-				} else {
+				default:
 					c.Config.BaseURL = s
 				}
 			}

@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/relay-dev/relay/connectors/builtin"
 )
 
 func writeFiles(t *testing.T, dir string, files map[string]string) {
@@ -81,13 +83,13 @@ func TestLoadValidFixtures(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(flows) != 4 {
-		t.Errorf("loaded %d flows, want 4", len(flows))
+	if len(flows) != 5 {
+		t.Errorf("loaded %d flows, want 5", len(flows))
 	}
 }
 
 func TestBundled(t *testing.T) {
-	flows, err := LoadFS(Bundled(), testRegistry())
+	flows, err := LoadFS(Bundled(), builtin.Registry())
 	if err != nil {
 		t.Fatal(err)
 	}

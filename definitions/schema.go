@@ -134,7 +134,7 @@ func schema() obj {
 			"connections": obj{"type": "object", "propertyNames": ref("identifier"), "description": "Connections to partner APIs, by name.",
 				"additionalProperties": closed("", []string{"connector"}, obj{
 					"connector":       obj{"type": "string", "minLength": 1, "description": "A registered connector, such as http."},
-					"base_url":        obj{"type": "string", "pattern": `^https?://[^/\s]+`},
+					"base_url":        obj{"type": "string", "pattern": `^(https?|smtps?)://[^/\s]+`},
 					"auth":            obj{"oneOf": authKindsList},
 					"headers":         obj{"type": "object", "additionalProperties": obj{"type": "string"}},
 					"timeout":         ref("duration"),
@@ -142,7 +142,8 @@ func schema() obj {
 					"max_concurrency": obj{"type": "integer", "minimum": 1},
 				})},
 			"trigger": closed("What starts the flow's runs.", nil, obj{
-				"webhook": webhookSchema(true),
+				"webhook":  webhookSchema(true),
+				"schedule": scheduleSchema(),
 			}),
 			"events": obj{"type": "array", "description": "Webhooks delivered to waiting runs as events.",
 				"items": closed("", []string{"name", "webhook", "run"}, obj{
@@ -203,4 +204,22 @@ func webhookSchema(starts bool) obj {
 		props["input"] = described(ref("value"), "The flow's input, over body, headers and query; default the body.")
 	}
 	return closed("", []string{"path", "verify"}, props)
+}
+
+// scheduleSchema describes trigger.schedule.
+func scheduleSchema() obj {
+	sch := closed("Starts runs at set times, through a Temporal Schedule.", nil, obj{
+		"cron":             obj{"type": "string", "pattern": `^\s*(@\w+|\S+(\s+\S+){4})\s*$`, "description": "Five fields: minute hour day-of-month month day-of-week, or @hourly, @daily, @weekly, @monthly, @yearly."},
+		"interval":         described(ref("duration"), "Start a run this often (whole seconds, at least 1s)."),
+		"offset":           described(ref("duration"), "Shift each interval from the Unix epoch by this much."),
+		"timezone":         obj{"type": "string", "minLength": 1, "default": DefaultTimezone, "description": "IANA time zone the cron expression is read in."},
+		"overlap":          obj{"enum": ScheduleOverlaps, "default": OverlapSkip, "description": "What happens when a run is due while the last one still runs."},
+		"catchup_window":   described(ref("duration"), "How late a run missed during an outage may still start; default Temporal's (one year)."),
+		"pause_on_failure": obj{"type": "boolean", "default": false},
+		"jitter":           described(ref("duration"), "Delay each run by a random time up to this."),
+		"input":            obj{"type": "object", "description": "The input of every run; static, no expressions."},
+	})
+	sch["oneOf"] = []any{obj{"required": []string{"cron"}}, obj{"required": []string{"interval"}}}
+	sch["dependentRequired"] = obj{"offset": []string{"interval"}, "timezone": []string{"cron"}}
+	return sch
 }

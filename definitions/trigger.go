@@ -1,6 +1,8 @@
 package definitions
 
 import (
+	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -13,6 +15,9 @@ import (
 type Trigger struct {
 	// Webhook starts one run per verified delivery.
 	Webhook *Webhook
+	// Schedule starts runs at set times, through a Temporal Schedule that
+	// relay reconciles from the definitions.
+	Schedule *Schedule
 }
 
 // Webhook is a signed partner webhook relay receives at Path.
@@ -64,7 +69,7 @@ const DefaultMaxBody = 1 << 20
 
 var (
 	verifySchemes  = []string{"standard_webhooks", "stripe", "github", "shopify", "slack", "hmac"}
-	triggerFields  = []string{"webhook"}
+	triggerFields  = []string{"webhook", "schedule"}
 	webhookFields  = []string{"path", "verify", "dedupe", "filter", "input", "max_body"}
 	verifyFields   = []string{"scheme", "secrets", "tolerance", "header", "algorithm", "encoding", "prefix", "template", "timestamp_header"}
 	eventFields    = []string{"name", "webhook", "run", "key", "data"}
@@ -80,6 +85,9 @@ func (p *parser) trigger(n *yaml.Node, path string) *Trigger {
 	t := &Trigger{}
 	if fd, ok := have["webhook"]; ok {
 		t.Webhook = p.webhook(fd.val, join(path, "webhook"), webhookFields)
+	}
+	if fd, ok := have["schedule"]; ok {
+		t.Schedule = p.schedule(fd.val, join(path, "schedule"))
 	}
 	return t
 }
@@ -222,4 +230,315 @@ func (p *parser) events(n *yaml.Node, path string) []*EventRoute {
 		out = append(out, e)
 	}
 	return out
+}
+
+// Schedule starts a flow's runs at set times: on a cron calendar or every
+// fixed interval. Exactly one of Cron and Interval is set.
+type Schedule struct {
+	// Cron is five fields (minute hour day-of-month month day-of-week) or a
+	// shorthand such as @daily, read in Timezone.
+	Cron string
+	// Interval starts a run every Interval, Offset after each multiple of
+	// Interval since the Unix epoch (1h with offset 5m: at every xx:05).
+	Interval time.Duration
+	Offset   time.Duration
+	// Timezone is the IANA zone Cron is read in; UTC unless set.
+	Timezone string
+	// Overlap is what happens when a run is due while the last one still
+	// runs; one of ScheduleOverlaps, skip unless set.
+	Overlap string
+	// CatchupWindow bounds how late a run missed during an outage may still
+	// start; zero leaves Temporal's default (one year).
+	CatchupWindow time.Duration
+	// PauseOnFailure pauses the schedule when a run fails.
+	PauseOnFailure bool
+	// Jitter delays each run by a random time up to Jitter.
+	Jitter time.Duration
+	// Input is the input of every run; it holds no expressions.
+	Input map[string]any
+	Pos   Pos
+}
+
+// Overlap policies of a schedule, as Temporal names them.
+const (
+	OverlapSkip           = "skip"
+	OverlapBufferOne      = "buffer_one"
+	OverlapBufferAll      = "buffer_all"
+	OverlapCancelOther    = "cancel_other"
+	OverlapTerminateOther = "terminate_other"
+	OverlapAllowAll       = "allow_all"
+)
+
+// ScheduleOverlaps lists the overlap policies a schedule may name.
+var ScheduleOverlaps = []string{OverlapSkip, OverlapBufferOne, OverlapBufferAll, OverlapCancelOther, OverlapTerminateOther, OverlapAllowAll}
+
+// DefaultTimezone is a schedule's time zone unless it names one.
+const DefaultTimezone = "UTC"
+
+// MinCatchupWindow is the shortest catchup window Temporal honours; shorter
+// ones are silently raised to it, so relay refuses them.
+const MinCatchupWindow = 10 * time.Second
+
+var (
+	scheduleFields = []string{"cron", "interval", "offset", "timezone", "overlap", "catchup_window", "pause_on_failure", "jitter", "input"}
+	cronShorthands = []string{"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
+	monthNames     = []string{"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"}
+	monthLong      = []string{"january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"}
+	dayNames       = []string{"sun", "mon", "tue", "wed", "thu", "fri", "sat"}
+	dayLong        = []string{"sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday"}
+)
+
+func (p *parser) schedule(n *yaml.Node, path string) *Schedule {
+	fields, ok := p.mapping(n, path)
+	if !ok {
+		return nil
+	}
+	have := p.checkFields(fields, path, scheduleFields)
+	s := &Schedule{Timezone: DefaultTimezone, Overlap: OverlapSkip, Pos: posOf(deref(n))}
+	cron, hasCron := have["cron"]
+	interval, hasInterval := have["interval"]
+	switch {
+	case hasCron && hasInterval:
+		p.errorf(interval.key, join(path, "interval"), "a schedule has either cron or interval, not both")
+	case !hasCron && !hasInterval:
+		p.errorf(deref(n), path, "a schedule needs cron (such as \"0 6 * * *\") or interval (such as 15m)")
+	}
+	if hasCron {
+		cpath := join(path, "cron")
+		if c, ok := p.nonEmptyStr(cron.val, cpath); ok {
+			if msg := checkCron(c); msg != "" {
+				p.errorf(deref(cron.val), cpath, "invalid cron %q: %s", c, msg)
+			} else {
+				s.Cron = strings.Join(strings.Fields(c), " ")
+			}
+		}
+	}
+	if hasInterval {
+		s.Interval, _ = p.wholeSeconds(interval.val, join(path, "interval"))
+	}
+	if fd, ok := have["offset"]; ok {
+		opath := join(path, "offset")
+		switch d, ok := p.wholeSeconds(fd.val, opath); {
+		case !ok:
+		case !hasInterval:
+			p.errorf(fd.key, opath, "offset applies to interval only; a cron expression says its own minute")
+		case s.Interval > 0 && d >= s.Interval:
+			p.errorf(deref(fd.val), opath, "offset %s must be shorter than the interval %s", strings.TrimSpace(deref(fd.val).Value), strings.TrimSpace(deref(interval.val).Value))
+		default:
+			s.Offset = d
+		}
+	}
+	if fd, ok := have["timezone"]; ok {
+		tpath := join(path, "timezone")
+		if tz, ok := p.nonEmptyStr(fd.val, tpath); ok {
+			switch _, err := time.LoadLocation(tz); {
+			case err != nil || tz == "Local":
+				p.errorf(deref(fd.val), tpath, "unknown time zone %q: use an IANA name such as Europe/Berlin, America/New_York or UTC", tz)
+			case hasInterval && !hasCron:
+				p.errorf(fd.key, tpath, "timezone applies to cron only; an interval counts from the Unix epoch (use offset to shift it)")
+			default:
+				s.Timezone = tz
+			}
+		}
+	}
+	if fd, ok := have["overlap"]; ok {
+		if o, ok := p.str(fd.val, join(path, "overlap")); ok {
+			if contains(ScheduleOverlaps, o) {
+				s.Overlap = o
+			} else {
+				p.errorf(deref(fd.val), join(path, "overlap"), "unknown overlap policy %q; policies: %s", o, strings.Join(ScheduleOverlaps, ", "))
+			}
+		}
+	}
+	if fd, ok := have["catchup_window"]; ok {
+		if d, ok := p.duration(fd.val, join(path, "catchup_window")); ok {
+			if d < MinCatchupWindow {
+				p.errorf(deref(fd.val), join(path, "catchup_window"), "catchup_window must be at least %s (Temporal's minimum), got %s", MinCatchupWindow, d)
+			} else {
+				s.CatchupWindow = d
+			}
+		}
+	}
+	if fd, ok := have["pause_on_failure"]; ok {
+		s.PauseOnFailure, _ = p.boolean(fd.val, join(path, "pause_on_failure"))
+	}
+	if fd, ok := have["jitter"]; ok {
+		s.Jitter, _ = p.duration(fd.val, join(path, "jitter"))
+	}
+	if fd, ok := have["input"]; ok {
+		s.Input = p.scheduleInput(fd.val, join(path, "input"))
+	}
+	return s
+}
+
+// wholeSeconds reads a duration of at least one second with no fraction
+// of a second: Temporal counts schedule intervals in seconds.
+func (p *parser) wholeSeconds(n *yaml.Node, path string) (time.Duration, bool) {
+	d, ok := p.duration(n, path)
+	if !ok {
+		return 0, false
+	}
+	if d < time.Second || d%time.Second != 0 {
+		p.errorf(deref(n), path, "must be whole seconds, at least 1s, got %s", deref(n).Value)
+		return 0, false
+	}
+	return d, true
+}
+
+// scheduleInput reads a schedule's static input. Inputs the flow does not
+// declare are refused here; types and required inputs are checked with the
+// flow's BindInput when the schedule is reconciled.
+func (p *parser) scheduleInput(n *yaml.Node, path string) map[string]any {
+	fields, ok := p.mapping(n, path)
+	if !ok {
+		return nil
+	}
+	out := make(map[string]any, len(fields))
+	for _, fd := range fields {
+		ipath := join(path, fd.name)
+		if !p.inputs[fd.name] {
+			list := "the flow declares no inputs"
+			if len(p.inputs) > 0 {
+				list = "inputs: " + strings.Join(sortedNames(p.inputs), ", ")
+			}
+			p.errorf(fd.key, ipath, "input %q is not declared by the flow; %s", fd.name, list)
+			continue
+		}
+		v, ok := p.plain(fd.val, ipath)
+		if !ok {
+			continue
+		}
+		if at := exprIn(fd.val, ipath); at != nil {
+			p.errorf(at.node, at.path, "a schedule's input is static: ${{ }} is not evaluated here (a scheduled run has no event to read)")
+			continue
+		}
+		out[fd.name] = v
+	}
+	return out
+}
+
+type nodeAt struct {
+	node *yaml.Node
+	path string
+}
+
+// exprIn finds the first string under n that holds "${{".
+func exprIn(n *yaml.Node, path string) *nodeAt {
+	n = deref(n)
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.ShortTag() == "!!str" && strings.Contains(n.Value, "${{") {
+			return &nodeAt{node: n, path: path}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if at := exprIn(n.Content[i+1], join(path, deref(n.Content[i]).Value)); at != nil {
+				return at
+			}
+		}
+	case yaml.SequenceNode:
+		for i, item := range n.Content {
+			if at := exprIn(item, index(path, i)); at != nil {
+				return at
+			}
+		}
+	}
+	return nil
+}
+
+// cronField is one field of a five-field cron expression.
+type cronField struct {
+	name       string
+	min, max   int
+	short, lng []string // names of the values from min (months) or 0 (days)
+}
+
+var cronLayout = []cronField{
+	{name: "minute", min: 0, max: 59},
+	{name: "hour", min: 0, max: 23},
+	{name: "day of month", min: 1, max: 31},
+	{name: "month", min: 1, max: 12, short: monthNames, lng: monthLong},
+	{name: "day of week", min: 0, max: 7, short: dayNames, lng: dayLong},
+}
+
+// checkCron returns what is wrong with a cron expression, or "". It
+// accepts what Temporal's parser accepts for five fields: *, values,
+// ranges a-b, steps */n, a/n and a-b/n, lists with commas, month and
+// weekday names (jan, january, mon, monday), 0 or 7 for Sunday.
+func checkCron(expr string) string {
+	s := strings.TrimSpace(expr)
+	switch {
+	case strings.HasPrefix(s, "TZ=") || strings.HasPrefix(s, "CRON_TZ="):
+		return "set the time zone with timezone:, not inside the expression"
+	case strings.HasPrefix(s, "@every"):
+		return "for a fixed period use interval: instead"
+	case strings.HasPrefix(s, "@"):
+		if contains(cronShorthands, s) {
+			return ""
+		}
+		return "unknown shorthand; shorthands: " + strings.Join(cronShorthands, ", ")
+	}
+	fields := strings.Fields(s)
+	if len(fields) != 5 {
+		return fmt.Sprintf("has %d fields, want 5: minute hour day-of-month month day-of-week (with no seconds or year field, which tools read differently)", len(fields))
+	}
+	for i, f := range fields {
+		if msg := cronLayout[i].check(f); msg != "" {
+			return msg
+		}
+	}
+	return ""
+}
+
+func (c cronField) check(field string) string {
+	for _, part := range strings.Split(field, ",") {
+		base, step, hasStep := strings.Cut(part, "/")
+		if hasStep {
+			n, err := strconv.Atoi(step)
+			if err != nil || n < 1 {
+				return fmt.Sprintf("%s step %q must be a whole number of at least 1", c.name, step)
+			}
+		}
+		if base == "*" {
+			continue
+		}
+		lo, hi, isRange := strings.Cut(base, "-")
+		a, msg := c.value(lo)
+		if msg != "" {
+			return msg
+		}
+		if !isRange {
+			continue
+		}
+		b, msg := c.value(hi)
+		if msg != "" {
+			return msg
+		}
+		if b < a {
+			return fmt.Sprintf("%s range %q ends before it starts", c.name, base)
+		}
+	}
+	return ""
+}
+
+// value reads one value of the field: a number in range or a name.
+func (c cronField) value(s string) (int, string) {
+	lower := strings.ToLower(s)
+	for i := range c.short {
+		if lower == c.short[i] || lower == c.lng[i] {
+			if c.name == "month" {
+				return i + 1, ""
+			}
+			return i, ""
+		}
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < c.min || n > c.max {
+		hint := ""
+		if c.short != nil {
+			hint = " or a name such as " + c.short[1]
+		}
+		return 0, fmt.Sprintf("%s %q must be %d-%d%s", c.name, s, c.min, c.max, hint)
+	}
+	return n, ""
 }
