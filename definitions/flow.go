@@ -188,6 +188,13 @@ const (
 	OnErrorFail     OnErrorAction = "fail"
 	OnErrorContinue OnErrorAction = "continue"
 	OnErrorGoto     OnErrorAction = "goto"
+	// OnErrorPark keeps the run open, parked, until an operator retries
+	// the step, skips it with an output, or cancels the run.
+	OnErrorPark OnErrorAction = "park"
+	// OnErrorHalt fails the run at once without running compensations, so
+	// it can be replayed from this step with the earlier steps' effects
+	// intact.
+	OnErrorHalt OnErrorAction = "halt"
 )
 
 // OnError is a step's `on_error:` (or a wait's `on_timeout:`). The zero

@@ -165,7 +165,7 @@ func schema() obj {
 			"steps":      obj{"type": "array", "minItems": 1, "items": ref("step")},
 			"step":       step,
 			"onError": obj{"oneOf": []any{
-				obj{"enum": []string{"fail", "continue"}},
+				obj{"enum": []string{"fail", "continue", "halt", "park"}},
 				closed("", []string{"goto"}, obj{"goto": ref("identifier")}),
 			}},
 			"retry": closed("Retry policy of a call or flow step.", nil, obj{

@@ -528,9 +528,21 @@ func (p *parser) onError(n *yaml.Node, path, name string, m *stepMeta) OnError {
 				return OnError{Action: OnErrorFail}
 			case "continue":
 				return OnError{Action: OnErrorContinue}
+			case "park":
+				if name == "on_error" {
+					return OnError{Action: OnErrorPark}
+				}
+			case "halt":
+				if name == "on_error" {
+					return OnError{Action: OnErrorHalt}
+				}
 			}
 		}
-		p.errorf(n, path, "invalid %s %q: use fail, continue or {goto: <step id>}", name, n.Value)
+		if name == "on_error" {
+			p.errorf(n, path, "invalid %s %q: use fail, continue, halt, park or {goto: <step id>}", name, n.Value)
+		} else {
+			p.errorf(n, path, "invalid %s %q: use fail, continue or {goto: <step id>}", name, n.Value)
+		}
 	case yaml.MappingNode:
 		fields, _ := p.mapping(n, path)
 		have := p.checkFields(fields, path, []string{"goto"})

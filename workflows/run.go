@@ -53,6 +53,20 @@ type RunInput struct {
 	// Trigger is the delivery that started the run, kept in its history so
 	// the run can be replayed with its original payload.
 	Trigger *TriggerEvent `json:"trigger,omitempty"`
+	// Replay, when set, makes this run a replay of another: the steps
+	// before Replay.From take their recorded outputs instead of running.
+	Replay *Replay `json:"replay,omitempty"`
+}
+
+// Replay says what a replay reuses from the run it replays.
+type Replay struct {
+	// Original is the replayed run's workflow ID.
+	Original string `json:"original"`
+	// From is the top-level step the replay starts at.
+	From string `json:"from"`
+	// Steps are the original run's step views by step ID, for every step
+	// that ran before From.
+	Steps map[string]definitions.StepView `json:"steps"`
 }
 
 // TriggerEvent is a webhook delivery as it arrived, without credentials.
@@ -131,12 +145,29 @@ func (in *Interpreter) Run(ctx workflow.Context, input RunInput) (*RunResult, er
 	if err := workflow.SetQueryHandler(ctx, StepsQuery, r.queryRecords); err != nil {
 		return nil, fmt.Errorf("registering query %s: %w", StepsQuery, err)
 	}
+	if err := r.registerParkUpdates(ctx); err != nil {
+		return nil, err
+	}
+	r.upserts = workflow.GetVersion(ctx, searchAttributesChange, workflow.DefaultVersion, 1) >= 1
 	if input.Batch != nil {
 		return r.runBatch(ctx, input.Batch)
 	}
-	runErr := r.runSteps(ctx, r.root, flow.Steps, "", false)
+	steps := flow.Steps
+	if input.Replay != nil {
+		from, err := r.reuse(ctx, input.Replay)
+		if err != nil {
+			return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrorTypeInvalidRun, nil)
+		}
+		steps = flow.Steps[from:]
+	}
+	runErr := r.runSteps(ctx, r.root, steps, "", false)
 	if runErr != nil {
-		r.compensate(ctx)
+		var se *stepError
+		errors.As(runErr, &se)
+		r.recordFailure(ctx, se)
+		if se == nil || !se.Halt {
+			r.compensate(ctx)
+		}
 		return nil, r.failure(runErr)
 	}
 	return &RunResult{Outputs: r.root.outputs(), Vars: r.vars}, nil

@@ -26,7 +26,7 @@ type calls struct {
 	mu       sync.Mutex
 	names    []string
 	keys     map[string][]string // name -> idempotency keys, one per attempt
-	failures map[string]int      // idempotency key -> failures so far
+	failures map[string]int      // call name -> failures so far
 }
 
 func (c *calls) add(name, key string) {
@@ -49,7 +49,7 @@ func (c *calls) list() []string {
 func testRegistry(c *calls) *connectors.Registry {
 	name := func(call *connectors.Call) string { s, _ := call.Params["name"].(string); return s }
 	var params []connectors.Param
-	for _, p := range []string{"name", "email", "amount", "prev", "of", "paid", "value", "type", "failures"} {
+	for _, p := range []string{"name", "email", "amount", "prev", "of", "paid", "value", "type", "failures", "got"} {
 		params = append(params, connectors.Param{Name: p, Type: "any"})
 	}
 	return new(connectors.Registry).MustRegister(&connectors.Connector{
@@ -76,8 +76,8 @@ func testRegistry(c *calls) *connectors.Registry {
 					c.failures = map[string]int{}
 				}
 				want, _ := call.Params["failures"].(float64)
-				if c.failures[call.IdempotencyKey] < int(want) {
-					c.failures[call.IdempotencyKey]++
+				if c.failures[name(call)] < int(want) {
+					c.failures[name(call)]++
 					return nil, connectors.Transient("http.503", "partner unavailable")
 				}
 				return "ok", nil
@@ -515,3 +515,129 @@ steps:
 }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+func TestParkThenRetryOrSkip(t *testing.T) {
+	flow := header + `
+steps:
+  - id: charge
+    call: t.flaky
+    with: {name: charge, failures: 3}
+    retry: {max_attempts: 2, initial_interval: 1s}
+    on_error: park
+  - {id: after, call: t.echo, with: {name: after, got: "${{ steps.charge.output }}"}}
+`
+	tests := []struct {
+		name   string
+		update string
+		arg    workflows.StepAction
+		want   any // after's "got"
+	}{
+		{"retry succeeds with new keys", workflows.RetryStepUpdate, workflows.StepAction{}, "ok"},
+		{"skip with an output", workflows.SkipStepUpdate, workflows.StepAction{Step: "charge", Output: "manual"}, "manual"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			var rejected, accepted bool
+			h.env.RegisterDelayedCallback(func() {
+				// Not parked at a step of that name: the validator refuses.
+				h.env.UpdateWorkflow(tt.update, "bad", &testsuite.TestUpdateCallback{
+					OnReject: func(error) { rejected = true }, OnAccept: func() {}, OnComplete: func(any, error) {},
+				}, workflows.StepAction{Step: "nope"})
+				h.env.UpdateWorkflow(tt.update, "good", &testsuite.TestUpdateCallback{
+					OnReject: func(err error) { t.Errorf("update rejected: %v", err) }, OnAccept: func() { accepted = true }, OnComplete: func(any, error) {},
+				}, tt.arg)
+			}, time.Hour)
+			res, err := h.run(t, flow, nil)
+			if err != nil {
+				t.Fatalf("run failed: %v", err)
+			}
+			if !rejected || !accepted {
+				t.Errorf("rejected %v accepted %v", rejected, accepted)
+			}
+			if got := res.Outputs["after"].(map[string]any)["got"]; got != tt.want {
+				t.Errorf("after got %v, want %v", got, tt.want)
+			}
+			keys := h.calls.keys["charge"]
+			if tt.update == workflows.RetryStepUpdate && (len(keys) != 4 || keys[0] != keys[1] || keys[2] != keys[3] || keys[2] == keys[1]) {
+				t.Errorf("charge keys = %v: want two attempts with one key, then two with a fresh key after the retry", keys)
+			}
+		})
+	}
+}
+
+func TestHaltSkipsCompensation(t *testing.T) {
+	h := newHarness(t)
+	_, err := h.run(t, header+`
+steps:
+  - id: charge
+    call: t.echo
+    with: {name: charge}
+    compensate: [{id: refund, call: t.echo, with: {name: refund}}]
+  - {id: invoice, call: t.fail, with: {name: invoice, type: http.500}, retry: {max_attempts: 1}, on_error: halt}
+`, nil)
+	if err == nil {
+		t.Fatal("run succeeded, want a halt")
+	}
+	if got := h.calls.list(); !slices.Equal(got, []string{"charge", "invoice"}) {
+		t.Errorf("calls = %v: a halted run must not compensate", got)
+	}
+}
+
+func TestReplayReusesOutputs(t *testing.T) {
+	h := newHarness(t)
+	flow := header + `
+steps:
+  - {id: totals, set: {amount: 42}}
+  - id: charge
+    call: t.echo
+    with: {name: charge, amount: "${{ vars.amount }}"}
+    compensate: [{id: refund, call: t.echo, with: {name: refund, of: "${{ steps.charge.output.name }}"}}]
+  - {id: invoice, call: t.echo, with: {name: invoice, amount: "${{ steps.charge.output.amount }}"}}
+`
+	src := source(t, flow)
+	in := workflows.RunInput{Flow: src, Replay: &workflows.Replay{Original: "orig", From: "invoice", Steps: map[string]definitions.StepView{
+		"totals": {Status: workflows.StatusCompleted, Output: map[string]any{"amount": 42.0}},
+		"charge": {Status: workflows.StatusCompleted, Output: map[string]any{"name": "charge", "amount": 42.0}},
+	}}}
+	h.env.ExecuteWorkflow(workflows.RunWorkflow, in)
+	if err := h.env.GetWorkflowError(); err != nil {
+		t.Fatalf("replay failed: %v", err)
+	}
+	var res workflows.RunResult
+	if err := h.env.GetWorkflowResult(&res); err != nil {
+		t.Fatal(err)
+	}
+	if got := h.calls.list(); !slices.Equal(got, []string{"invoice"}) {
+		t.Errorf("calls = %v, want only invoice", got)
+	}
+	if res.Outputs["invoice"].(map[string]any)["amount"] != 42.0 || res.Vars["amount"] != 42.0 {
+		t.Errorf("replay outputs = %v vars = %v", res.Outputs, res.Vars)
+	}
+	st := statusOf(h.records(t))
+	if st["charge"] != workflows.StatusReused || st["invoice"] != workflows.StatusCompleted {
+		t.Errorf("records = %v", st)
+	}
+}
+
+func TestReplayedStepFailureCompensatesReusedSteps(t *testing.T) {
+	h := newHarness(t)
+	flow := header + `
+steps:
+  - id: charge
+    call: t.echo
+    with: {name: charge}
+    compensate: [{id: refund, call: t.echo, with: {name: refund, of: "${{ steps.charge.output.name }}"}}]
+  - {id: invoice, call: t.fail, with: {name: invoice, type: http.422}}
+`
+	in := workflows.RunInput{Flow: source(t, flow), Replay: &workflows.Replay{Original: "orig", From: "invoice", Steps: map[string]definitions.StepView{
+		"charge": {Status: workflows.StatusCompleted, Output: map[string]any{"name": "charge"}},
+	}}}
+	h.env.ExecuteWorkflow(workflows.RunWorkflow, in)
+	if h.env.GetWorkflowError() == nil {
+		t.Fatal("replay succeeded, want failure")
+	}
+	if got := h.calls.list(); !slices.Equal(got, []string{"invoice", "refund"}) {
+		t.Errorf("calls = %v, want invoice then the reused charge's refund", got)
+	}
+}

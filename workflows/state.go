@@ -18,6 +18,9 @@ const (
 	StatusFailed      = "failed"
 	StatusContinued   = "continued" // failed, and on_error: continue went on
 	StatusCompensated = "compensated"
+	StatusParked      = "parked"  // failed, waiting for an operator
+	StatusSkipped     = "skipped" // parked, then skipped by an operator
+	StatusReused      = "reused"  // a replay reused the original run's output
 )
 
 // maxRecordedIterations bounds how many foreach iterations keep their own
@@ -102,6 +105,15 @@ type runner struct {
 	events          workflow.ReceiveChannel
 	pending         []Event // received, not yet consumed by a wait
 	seenEvents      map[string]bool
+	// upserts says whether this run writes search attributes (see
+	// searchAttributesChange); state is the last RelayState written.
+	upserts bool
+	state   string
+	waiting int
+	parked  []*parkedStep
+	// retries counts operator retries of parked steps by path; each gets
+	// fresh idempotency keys so a partner's stored failure does not answer.
+	retries map[string]int
 }
 
 func newRunner(ctx workflow.Context, in *Interpreter, flow *definitions.Flow, input RunInput) *runner {
@@ -128,6 +140,7 @@ func newRunner(ctx workflow.Context, in *Interpreter, flow *definitions.Flow, in
 		vars:            vars,
 		events:          workflow.GetSignalChannel(ctx, EventSignal),
 		seenEvents:      map[string]bool{},
+		retries:         map[string]int{},
 	}
 }
 

@@ -33,6 +33,8 @@ type stepError struct {
 	Path string
 	Type string
 	Msg  string
+	// Halt ends the run without compensation (on_error: halt).
+	Halt bool
 }
 
 func (e *stepError) Error() string {
@@ -83,6 +85,21 @@ func (r *runner) runSteps(ctx workflow.Context, sc *scope, steps []*definitions.
 		switch handling.Action {
 		case definitions.OnErrorContinue:
 			i++
+		case definitions.OnErrorPark:
+			d, perr := r.park(ctx, sc, s, prefix+s.ID, asStepError(s, prefix+s.ID, err))
+			if perr != nil {
+				return perr
+			}
+			if d.skip {
+				sc.set(s.ID, definitions.StepView{Status: StatusCompleted, Output: d.output})
+				i++
+			} else {
+				r.retries[prefix+s.ID]++
+			}
+		case definitions.OnErrorHalt:
+			se := asStepError(s, prefix+s.ID, err)
+			se.Halt = true
+			return se
 		case definitions.OnErrorGoto:
 			jumps++
 			if jumps > maxJumps {
@@ -197,6 +214,9 @@ func (r *runner) exec(ctx workflow.Context, sc *scope, s *definitions.Step, path
 // idempotencyKey is stable for a step across attempts, worker crashes and
 // operator replays that keep the run's idempotency base.
 func (r *runner) idempotencyKey(path string) string {
+	if n := r.retries[path]; n > 0 {
+		path += "#retry-" + strconv.Itoa(n)
+	}
 	sum := sha256.Sum256([]byte(r.idempotencyBase + "\x00" + path))
 	return "relay-" + hex.EncodeToString(sum[:20])
 }
@@ -378,6 +398,12 @@ func (r *runner) wait(ctx workflow.Context, sc *scope, s *definitions.Step) (any
 		return -1
 	}
 	ready := func() bool { return match() >= 0 }
+	r.waiting++
+	r.refreshState(ctx)
+	defer func() {
+		r.waiting--
+		r.refreshState(ctx)
+	}()
 	if s.Wait.Timeout > 0 {
 		ok, err := workflow.AwaitWithTimeout(ctx, s.Wait.Timeout, ready)
 		if err != nil {
