@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/relay-dev/relay/apiserver"
@@ -54,7 +53,7 @@ Runs in flight survive a restart on the same data dir.`,
 				return err
 			}
 			opts.Logger = logger.With("component", "temporal-server")
-			opts.SearchAttributes = map[string]enumspb.IndexedValueType{runs.SearchAttributeFlow: enumspb.INDEXED_VALUE_TYPE_KEYWORD}
+			opts.SearchAttributes = runs.SearchAttributeTypes()
 			if opts.Ephemeral {
 				opts.DataDir = ""
 			}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -143,9 +144,16 @@ func failureText(err error) string {
 func (a *app) runsCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "runs",
-		Short: "List and inspect runs",
+		Short: "List, inspect, replay and fix runs",
 	}
-	cmd.AddCommand(a.runsListCommand(), a.runsShowCommand())
+	cmd.AddCommand(a.runsListCommand(), a.runsShowCommand(), a.runsReplayCommand(), a.runsRerunCommand(),
+		a.runsActionCommand("cancel", "Cancel a run; the compensations of its completed steps run", func(rc *runs.Client, cmd *cobra.Command, id string) error {
+			return rc.Cancel(cmd.Context(), id)
+		}),
+		a.runsActionCommand("retry-step", "Retry the step a parked run is parked at (with fresh idempotency keys)", func(rc *runs.Client, cmd *cobra.Command, id string) error {
+			return rc.RetryStep(cmd.Context(), id)
+		}),
+		a.runsSkipStepCommand())
 	return cmd
 }
 
@@ -155,6 +163,7 @@ func (a *app) runsListCommand() *cobra.Command {
 		f      flowFlags
 		filter runs.Filter
 		cursor string
+		since  time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:     "list",
@@ -169,6 +178,9 @@ func (a *app) runsListCommand() *cobra.Command {
 			defer closeFn()
 			if cursor != "" {
 				filter.Cursor = []byte(cursor)
+			}
+			if since > 0 {
+				filter.Since = time.Now().Add(-since)
 			}
 			list, next, err := rc.List(cmd.Context(), filter)
 			if err != nil {
@@ -198,7 +210,11 @@ func (a *app) runsListCommand() *cobra.Command {
 	t.register(cmd)
 	f.register(cmd)
 	cmd.Flags().StringVar(&filter.Flow, "flow", "", "only runs of this flow")
-	cmd.Flags().StringVar(&filter.Status, "status", "", "only runs with this status: running, completed, failed, cancelled, terminated, timed_out")
+	cmd.Flags().StringVar(&filter.Status, "status", "", "only runs with this status: running, waiting, parked, completed, failed, cancelled, terminated, timed_out")
+	cmd.Flags().DurationVar(&since, "since", 0, "only runs started this long ago or later (e.g. 2h)")
+	cmd.Flags().StringVar(&filter.FailedStep, "failed-step", "", "only runs that failed at this step")
+	cmd.Flags().StringVar(&filter.ErrorType, "error-type", "", "only runs that failed with this error type (e.g. http.503)")
+	cmd.Flags().StringVar(&filter.BusinessKey, "key", "", "only runs with this business key (e.g. the order ID)")
 	cmd.Flags().IntVar(&filter.PageSize, "limit", 50, "runs per page")
 	cmd.Flags().StringVar(&cursor, "cursor", "", "continue from a previous page")
 	return cmd
@@ -257,4 +273,225 @@ func (a *app) runsShowCommand() *cobra.Command {
 	t.register(cmd)
 	f.register(cmd)
 	return cmd
+}
+
+func (a *app) runsActionCommand(name, short string, do func(rc *runs.Client, cmd *cobra.Command, id string) error) *cobra.Command {
+	var (
+		t temporalFlags
+		f flowFlags
+	)
+	cmd := &cobra.Command{
+		Use:   name + " RUN",
+		Short: short,
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			rc, _, closeFn, err := a.runsClient(&t, &f)
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			if err := do(rc, cmd, args[0]); err != nil {
+				return err
+			}
+			return a.print(map[string]string{"run": args[0], "action": name, "status": "accepted"}, func(w io.Writer) {
+				fmt.Fprintf(w, "%s: %s accepted\n", args[0], name)
+			})
+		},
+	}
+	t.register(cmd)
+	f.register(cmd)
+	return cmd
+}
+
+func (a *app) runsSkipStepCommand() *cobra.Command {
+	var outputFile string
+	cmd := a.runsActionCommand("skip-step", "Complete the step a parked run is parked at with the output in --output-file, and go on", nil)
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		var output any
+		if outputFile != "" {
+			b, err := os.ReadFile(outputFile)
+			if err != nil {
+				return fmt.Errorf("reading the step output: %w", err)
+			}
+			if err := json.Unmarshal(b, &output); err != nil {
+				return fmt.Errorf("the step output must be JSON: %w", err)
+			}
+		}
+		return a.runsActionCommand("skip-step", "", func(rc *runs.Client, cmd *cobra.Command, id string) error {
+			return rc.SkipStep(cmd.Context(), id, output)
+		}).RunE(cmd, args)
+	}
+	cmd.Flags().StringVar(&outputFile, "output-file", "", "JSON file with the output the skipped step gives")
+	return cmd
+}
+
+func (a *app) runsRerunCommand() *cobra.Command {
+	var (
+		t   temporalFlags
+		f   flowFlags
+		yes bool
+	)
+	cmd := &cobra.Command{
+		Use:   "rerun RUN",
+		Short: "Start a run again from scratch with the same input: every side effect is repeated",
+		Long: `Start a run again from scratch with the same input. The new run has new
+idempotency keys, so partners see new requests: every side effect (payments,
+orders, emails) happens again. To finish a failed run without repeating what
+succeeded, use relay runs replay. Needs --yes.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !yes {
+				return fmt.Errorf("rerun repeats every side effect of %s under new idempotency keys; pass --yes if that is what you want (relay runs replay reuses what succeeded)", args[0])
+			}
+			rc, _, closeFn, err := a.runsClient(&t, &f)
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			run, err := rc.Rerun(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return a.print(run, func(w io.Writer) { fmt.Fprintln(w, run.WorkflowID) })
+		},
+	}
+	t.register(cmd)
+	f.register(cmd)
+	cmd.Flags().BoolVar(&yes, "yes", false, "confirm that side effects are repeated")
+	return cmd
+}
+
+func (a *app) runsReplayCommand() *cobra.Command {
+	var (
+		t         temporalFlags
+		f         flowFlags
+		opts      runs.ReplayOptions
+		bulk      runs.BulkReplayOptions
+		inputFile string
+		status    string
+		rate      string
+		stopAfter string
+	)
+	cmd := &cobra.Command{
+		Use:   "replay [RUN]",
+		Short: "Replay failed runs without repeating the side effects that succeeded",
+		Long: `Replay a failed run: a new run, linked to the old one, reuses the recorded
+outputs of the steps before the restart point (their partner calls are not
+made again) and runs the rest. The restart point defaults to the failed
+step. --definition current applies a fixed definition; --input patches the
+input; --dry-run prints the plan.
+
+Without RUN, replays every run that --flow and --status failed select,
+paced at --rate, --canary runs first, and stops by itself when more than
+--stop-after-failures of the replays fail.`,
+		Example: `  relay runs replay order-to-invoice/order-1001 --dry-run
+  relay runs replay order-to-invoice/order-1001 --definition current
+  relay runs replay --flow order-to-invoice --status failed --since 2h --failed-step invoice --rate 5/s --canary 3 --stop-after-failures 10%`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if inputFile != "" {
+				in, err := readInput(inputFile, "")
+				if err != nil {
+					return err
+				}
+				opts.Input = in
+			}
+			rc, _, closeFn, err := a.runsClient(&t, &f)
+			if err != nil {
+				return err
+			}
+			defer closeFn()
+			if len(args) == 1 {
+				plan, run, err := rc.Replay(cmd.Context(), args[0], opts)
+				out := struct {
+					Plan runs.ReplayPlan `json:"plan"`
+					Run  *runs.Run       `json:"run,omitempty"`
+				}{Plan: plan}
+				if run.WorkflowID != "" {
+					out.Run = &run
+				}
+				if perr := a.print(out, func(w io.Writer) { printPlan(w, plan, run) }); perr != nil {
+					return perr
+				}
+				return err
+			}
+			if bulk.Flow == "" || status != "failed" {
+				return fmt.Errorf("name a RUN, or select runs with --flow F --status failed")
+			}
+			if bulk.Rate, err = parseRate(rate); err != nil {
+				return err
+			}
+			if bulk.StopAfterFailures, err = parsePercent(stopAfter); err != nil {
+				return err
+			}
+			bulk.Replay = opts
+			asJSON, _ := a.json()
+			results, err := rc.BulkReplay(cmd.Context(), bulk, func(r runs.BulkResult) {
+				if !asJSON {
+					fmt.Fprintf(a.stdout, "%-10s %s %s %s\n", r.Status, r.Original, r.Replay, r.Reason)
+				}
+			})
+			if asJSON {
+				if perr := a.print(results, nil); perr != nil {
+					return perr
+				}
+			}
+			return err
+		},
+	}
+	t.register(cmd)
+	f.register(cmd)
+	fl := cmd.Flags()
+	fl.StringVar(&opts.From, "from", "", "top-level step to restart at (default: the failed step)")
+	fl.StringVar(&opts.Definition, "definition", "original", "original (the pinned definition) or current (the loaded one)")
+	fl.StringVar(&inputFile, "input", "", "JSON file merged over the original input")
+	fl.BoolVar(&opts.DryRun, "dry-run", false, "print the plan; start nothing")
+	fl.StringVar(&bulk.Flow, "flow", "", "bulk: the flow whose failed runs to replay")
+	fl.StringVar(&status, "status", "", "bulk: failed")
+	fl.DurationVar(&bulk.Since, "since", 0, "bulk: only runs started this long ago or later")
+	fl.StringVar(&bulk.FailedStep, "failed-step", "", "bulk: only runs that failed at this step")
+	fl.StringVar(&bulk.ErrorType, "error-type", "", "bulk: only runs that failed with this error type")
+	fl.StringVar(&rate, "rate", "5/s", "bulk: replays started per second (N/s or N/m)")
+	fl.IntVar(&bulk.Canary, "canary", 0, "bulk: replay this many first, and go on only if they complete")
+	fl.StringVar(&stopAfter, "stop-after-failures", "", "bulk: stop when more than this share of replays fail (e.g. 10%)")
+	return cmd
+}
+
+func printPlan(w io.Writer, plan runs.ReplayPlan, run runs.Run) {
+	fmt.Fprintf(w, "replay of %s from step %s\n", plan.Original, plan.From)
+	fmt.Fprintf(w, "  reused (no calls):  %s\n", strings.Join(plan.Reused, ", "))
+	fmt.Fprintf(w, "  run again:          %s\n", strings.Join(plan.Run, ", "))
+	fmt.Fprintf(w, "  partner calls:      %s\n", strings.Join(plan.Calls, ", "))
+	for _, p := range plan.Problems {
+		fmt.Fprintf(w, "  REFUSED: %s\n", p)
+	}
+	if run.WorkflowID != "" {
+		fmt.Fprintf(w, "started %s\n", run.WorkflowID)
+	}
+}
+
+func parseRate(s string) (float64, error) {
+	n, unit, _ := strings.Cut(strings.TrimSpace(s), "/")
+	v, err := strconv.ParseFloat(n, 64)
+	if err != nil || v <= 0 {
+		return 0, fmt.Errorf("bad --rate %q: write N/s or N/m", s)
+	}
+	switch unit {
+	case "", "s":
+		return v, nil
+	case "m":
+		return v / 60, nil
+	}
+	return 0, fmt.Errorf("bad --rate %q: write N/s or N/m", s)
+}
+
+func parsePercent(s string) (float64, error) {
+	if s == "" {
+		return 0, nil
+	}
+	v, err := strconv.ParseFloat(strings.TrimSuffix(s, "%"), 64)
+	if err != nil || v < 0 || v > 100 {
+		return 0, fmt.Errorf("bad --stop-after-failures %q: write a percentage such as 10%%", s)
+	}
+	return v / 100, nil
 }

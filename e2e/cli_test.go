@@ -20,7 +20,6 @@ import (
 	"testing"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/relay-dev/relay/devserver"
@@ -543,7 +542,7 @@ func TestValidateCommand(t *testing.T) {
 
 	t.Run("valid folder", func(t *testing.T) {
 		out := relayOK(t, repoFile(t, "definitions"), "validate", "flows")
-		if out != "ok  hello (flows/hello.yaml)\nok  http-check (flows/http-check.yaml)\n" {
+		if out != "ok  hello (flows/hello.yaml)\nok  http-check (flows/http-check.yaml)\nok  order-to-invoice (flows/order-to-invoice.yaml)\n" {
 			t.Errorf("relay validate flows:\n%s", out)
 		}
 	})
@@ -565,7 +564,7 @@ func TestWorkerAndServeAgainstCluster(t *testing.T) {
 	srv, err := devserver.Start(ctx, devserver.Options{
 		Ephemeral:        true,
 		UIPort:           devserver.UIDisabled,
-		SearchAttributes: map[string]enumspb.IndexedValueType{runs.SearchAttributeFlow: enumspb.INDEXED_VALUE_TYPE_KEYWORD},
+		SearchAttributes: runs.SearchAttributeTypes(),
 	})
 	if err != nil {
 		t.Fatalf("starting the cluster: %v", err)

@@ -18,7 +18,6 @@ import (
 	"testing"
 	"time"
 
-	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	sdkworker "go.temporal.io/sdk/worker"
 
@@ -49,7 +48,7 @@ func startEnv(t testing.TB, dataDir string, reg *connectors.Registry, register .
 		DataDir:          dataDir,
 		Ephemeral:        dataDir == "",
 		UIPort:           devserver.UIDisabled,
-		SearchAttributes: map[string]enumspb.IndexedValueType{runs.SearchAttributeFlow: enumspb.INDEXED_VALUE_TYPE_KEYWORD},
+		SearchAttributes: runs.SearchAttributeTypes(),
 	})
 	if err != nil {
 		t.Fatalf("starting embedded Temporal: %v", err)

@@ -24,12 +24,26 @@ import (
 )
 
 // SearchAttributeFlow is the keyword search attribute that carries a run's
-// flow ID. `relay dev` registers it; on a cluster, register it once with
+// flow ID. `relay dev` registers it and the others in
+// workflows.SearchAttributes; on a cluster, register each once with
 // `temporal operator search-attribute create --name RelayFlow --type Keyword`.
-const SearchAttributeFlow = "RelayFlow"
+const SearchAttributeFlow = workflows.SearchAttributeFlow
 
-// flowKey is the typed key of SearchAttributeFlow.
-var flowKey = temporal.NewSearchAttributeKeyKeyword(SearchAttributeFlow)
+var (
+	flowKey        = temporal.NewSearchAttributeKeyKeyword(SearchAttributeFlow)
+	businessKeyKey = temporal.NewSearchAttributeKeyKeyword(workflows.SearchAttributeBusinessKey)
+	replayOfKey    = temporal.NewSearchAttributeKeyKeyword(workflows.SearchAttributeReplayOf)
+)
+
+// SearchAttributeTypes are the search attributes to register on a
+// namespace, all keywords.
+func SearchAttributeTypes() map[string]enumspb.IndexedValueType {
+	out := map[string]enumspb.IndexedValueType{}
+	for _, name := range workflows.SearchAttributes {
+		out[name] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
+	}
+	return out
+}
 
 // Client starts and inspects runs.
 type Client struct {
@@ -57,6 +71,11 @@ type StartOptions struct {
 	Dedupe bool
 	// Trigger is the delivery that starts the run, kept in its history.
 	Trigger *workflows.TriggerEvent
+	// BusinessKey is searchable with Filter.BusinessKey (an order ID); by
+	// default the part of WorkflowID after "<flow>/".
+	BusinessKey string
+	// Replay makes the run a replay (see Client.Replay).
+	Replay *workflows.Replay
 }
 
 // Input pins a flow and every flow its `flow:` steps may start, and binds
@@ -108,14 +127,27 @@ func (c *Client) Start(ctx context.Context, flow *definitions.Flow, input map[st
 		return Run{}, err
 	}
 	in.Trigger = opts.Trigger
+	return c.start(ctx, flow, in, opts)
+}
+
+func (c *Client) start(ctx context.Context, flow *definitions.Flow, in workflows.RunInput, opts StartOptions) (Run, error) {
+	in.Replay = opts.Replay
 	id := opts.WorkflowID
 	if id == "" {
 		id = flow.ID + "/" + uuid.NewString()
 	}
+	key := opts.BusinessKey
+	if key == "" {
+		key = strings.TrimPrefix(id, flow.ID+"/")
+	}
+	attrs := []temporal.SearchAttributeUpdate{flowKey.ValueSet(flow.ID), businessKeyKey.ValueSet(key)}
+	if opts.Replay != nil {
+		attrs = append(attrs, replayOfKey.ValueSet(opts.Replay.Original))
+	}
 	so := client.StartWorkflowOptions{
 		ID:                    id,
 		TaskQueue:             c.TaskQueue,
-		TypedSearchAttributes: temporal.NewSearchAttributes(flowKey.ValueSet(flow.ID)),
+		TypedSearchAttributes: temporal.NewSearchAttributes(attrs...),
 		Memo:                  map[string]any{"flow_version": flow.Version, "definition_hash": flow.Source.Hash},
 	}
 	if opts.Dedupe {
@@ -142,7 +174,16 @@ func (c *Client) Result(ctx context.Context, workflowID string) (*workflows.RunR
 // Filter selects runs for List.
 type Filter struct {
 	Flow   string
-	Status string // running, completed, failed, cancelled, terminated, timed_out
+	Status string // running, waiting, parked, completed, failed, cancelled, terminated, timed_out
+	// Since keeps runs started at or after it; zero means any time.
+	Since      time.Time
+	Until      time.Time
+	FailedStep string
+	ErrorType  string
+	// BusinessKey is the run's dedupe key, such as an order ID.
+	BusinessKey string
+	// ReplayOf keeps the replays of one run.
+	ReplayOf string
 	// PageSize defaults to 50.
 	PageSize int
 	// Cursor continues a previous List.
@@ -151,16 +192,22 @@ type Filter struct {
 
 // Summary is one run as List shows it.
 type Summary struct {
-	WorkflowID string    `json:"workflow_id"`
-	RunID      string    `json:"run_id"`
-	Flow       string    `json:"flow"`
+	WorkflowID string `json:"workflow_id"`
+	RunID      string `json:"run_id"`
+	Flow       string `json:"flow"`
+	// Status is Temporal's, refined to waiting or parked for open runs.
 	Status     string    `json:"status"`
+	FailedStep string    `json:"failed_step,omitempty"`
+	ErrorType  string    `json:"error_type,omitempty"`
+	ReplayOf   string    `json:"replay_of,omitempty"`
 	StartedAt  time.Time `json:"started_at"`
 	ClosedAt   time.Time `json:"closed_at,omitzero"`
 }
 
 var statuses = map[string]string{
 	"running":    "Running",
+	"waiting":    "Running",
+	"parked":     "Running",
 	"completed":  "Completed",
 	"failed":     "Failed",
 	"cancelled":  "Canceled",
@@ -186,7 +233,27 @@ func (f Filter) Query() (string, error) {
 			return "", fmt.Errorf("unknown status %q (want one of %s)", f.Status, strings.Join(known, ", "))
 		}
 		clauses = append(clauses, fmt.Sprintf("ExecutionStatus = %q", s))
+		if st := strings.ToLower(f.Status); st == workflows.StateWaiting || st == workflows.StateParked {
+			clauses = append(clauses, fmt.Sprintf("%s = %q", workflows.SearchAttributeState, st))
+		}
 	}
+	for attr, v := range map[string]string{
+		workflows.SearchAttributeFailedStep:  f.FailedStep,
+		workflows.SearchAttributeErrorType:   f.ErrorType,
+		workflows.SearchAttributeBusinessKey: f.BusinessKey,
+		workflows.SearchAttributeReplayOf:    f.ReplayOf,
+	} {
+		if v != "" {
+			clauses = append(clauses, fmt.Sprintf("%s = %q", attr, v))
+		}
+	}
+	if !f.Since.IsZero() {
+		clauses = append(clauses, fmt.Sprintf("StartTime >= %q", f.Since.UTC().Format(time.RFC3339Nano)))
+	}
+	if !f.Until.IsZero() {
+		clauses = append(clauses, fmt.Sprintf("StartTime < %q", f.Until.UTC().Format(time.RFC3339Nano)))
+	}
+	sort.Strings(clauses[1:])
 	return strings.Join(clauses, " AND "), nil
 }
 
@@ -221,7 +288,7 @@ func (c *Client) List(ctx context.Context, f Filter) ([]Summary, []byte, error) 
 		if e.GetCloseTime() != nil {
 			s.ClosedAt = e.GetCloseTime().AsTime()
 		}
-		decode(e.GetSearchAttributes().GetIndexedFields()[SearchAttributeFlow], &s.Flow)
+		readAttributes(e.GetSearchAttributes().GetIndexedFields(), &s)
 		out = append(out, s)
 	}
 	return out, resp.NextPageToken, nil
@@ -237,6 +304,33 @@ type Detail struct {
 	StepsError string               `json:"steps_error,omitempty"`
 	Result     *workflows.RunResult `json:"result,omitempty"`
 	Failure    string               `json:"failure,omitempty"`
+	// Input is what the run started with; Trigger the delivery that
+	// started it, if a webhook did.
+	Input   map[string]any          `json:"input,omitempty"`
+	Trigger *workflows.TriggerEvent `json:"trigger,omitempty"`
+	// Replays are the runs that replay this one.
+	Replays []string `json:"replays,omitempty"`
+}
+
+// startInput reads the input a run started with from its first event.
+func (c *Client) startInput(ctx context.Context, workflowID, runID string) (workflows.RunInput, error) {
+	var in workflows.RunInput
+	it := c.Temporal.GetWorkflowHistory(ctx, workflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	if !it.HasNext() {
+		return in, fmt.Errorf("run %s has no history", workflowID)
+	}
+	ev, err := it.Next()
+	if err != nil {
+		return in, fmt.Errorf("reading the history of %s: %w", workflowID, err)
+	}
+	payloads := ev.GetWorkflowExecutionStartedEventAttributes().GetInput().GetPayloads()
+	if len(payloads) == 0 {
+		return in, fmt.Errorf("run %s started without input", workflowID)
+	}
+	if err := converter.GetDefaultDataConverter().FromPayload(payloads[0], &in); err != nil {
+		return in, fmt.Errorf("decoding the input of %s: %w", workflowID, err)
+	}
+	return in, nil
 }
 
 // ErrNotFound is returned by Show for an unknown run.
@@ -263,9 +357,17 @@ func (c *Client) Show(ctx context.Context, workflowID string) (*Detail, error) {
 	if info.GetCloseTime() != nil {
 		d.ClosedAt = info.GetCloseTime().AsTime()
 	}
-	decode(info.GetSearchAttributes().GetIndexedFields()[SearchAttributeFlow], &d.Flow)
+	readAttributes(info.GetSearchAttributes().GetIndexedFields(), &d.Summary)
 	decode(info.GetMemo().GetFields()["flow_version"], &d.FlowVersion)
 	decode(info.GetMemo().GetFields()["definition_hash"], &d.DefinitionHash)
+	if in, err := c.startInput(ctx, workflowID, d.RunID); err == nil {
+		d.Input, d.Trigger = in.Input, in.Trigger
+	}
+	if replays, _, err := c.List(ctx, Filter{ReplayOf: workflowID, PageSize: 100}); err == nil {
+		for _, r := range replays {
+			d.Replays = append(d.Replays, r.WorkflowID)
+		}
+	}
 	v, err := c.Temporal.QueryWorkflow(ctx, workflowID, d.RunID, workflows.StepsQuery)
 	if err == nil {
 		err = v.Get(&d.Steps)
@@ -282,6 +384,19 @@ func (c *Client) Show(ctx context.Context, workflowID string) (*Detail, error) {
 		}
 	}
 	return d, nil
+}
+
+// readAttributes fills a summary from a run's search attributes.
+func readAttributes(attrs map[string]*commonpb.Payload, s *Summary) {
+	decode(attrs[SearchAttributeFlow], &s.Flow)
+	decode(attrs[workflows.SearchAttributeFailedStep], &s.FailedStep)
+	decode(attrs[workflows.SearchAttributeErrorType], &s.ErrorType)
+	decode(attrs[workflows.SearchAttributeReplayOf], &s.ReplayOf)
+	var state string
+	decode(attrs[workflows.SearchAttributeState], &state)
+	if s.Status == "running" && (state == workflows.StateWaiting || state == workflows.StateParked) {
+		s.Status = state
+	}
 }
 
 // decode reads a search attribute or memo payload; a missing or
