@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -222,12 +223,13 @@ func (a *app) runsListCommand() *cobra.Command {
 
 func (a *app) runsShowCommand() *cobra.Command {
 	var (
-		t temporalFlags
-		f flowFlags
+		t     temporalFlags
+		f     flowFlags
+		uiURL string
 	)
 	cmd := &cobra.Command{
 		Use:   "show RUN",
-		Short: "Show a run: status, steps with attempts, durations and errors",
+		Short: "Show a run: status, input, trigger, replays, steps with attempts, durations and errors",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			rc, _, closeFn, err := a.runsClient(&t, &f)
@@ -243,6 +245,21 @@ func (a *app) runsShowCommand() *cobra.Command {
 				fmt.Fprintf(w, "run      %s\nflow     %s (version %d)\nstatus   %s\nstarted  %s\n", d.WorkflowID, d.Flow, d.FlowVersion, d.Status, d.StartedAt.Local().Format(time.DateTime))
 				if d.Failure != "" {
 					fmt.Fprintf(w, "failure  %s\n", d.Failure)
+				}
+				if d.ReplayOf != "" {
+					fmt.Fprintf(w, "replays  %s\n", d.ReplayOf)
+				}
+				for _, r := range d.Replays {
+					fmt.Fprintf(w, "replayed as %s\n", r)
+				}
+				if d.Trigger != nil {
+					fmt.Fprintf(w, "trigger  %s (delivery %s, %d bytes)\n", d.Trigger.Path, d.Trigger.Delivery, len(d.Trigger.Body))
+				}
+				if in, err := json.Marshal(d.Input); err == nil && len(d.Input) > 0 {
+					fmt.Fprintf(w, "input    %.300s\n", in)
+				}
+				if uiURL != "" {
+					fmt.Fprintf(w, "web UI   %s/namespaces/%s/workflows/%s\n", strings.TrimSuffix(uiURL, "/"), url.PathEscape(t.namespace), url.PathEscape(d.WorkflowID))
 				}
 				if d.StepsError != "" {
 					fmt.Fprintf(w, "steps    unavailable: %s\n", d.StepsError)
@@ -272,6 +289,7 @@ func (a *app) runsShowCommand() *cobra.Command {
 	}
 	t.register(cmd)
 	f.register(cmd)
+	cmd.Flags().StringVar(&uiURL, "ui-url", envOr("RELAY_UI_URL", "http://127.0.0.1:8233"), "Temporal Web UI address, for the run's link (env RELAY_UI_URL; empty hides it)")
 	return cmd
 }
 

@@ -1,17 +1,21 @@
 package cli
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
+	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/relay-dev/relay/worker"
+	"github.com/relay-dev/relay/workflows"
 )
 
 // temporalFlags say how to reach a Temporal cluster. Each has the usual
@@ -100,4 +104,24 @@ func (t *temporalFlags) dial(logger *slog.Logger) (client.Client, error) {
 		return nil, fmt.Errorf("connecting to Temporal at %s (namespace %s): %w", t.address, t.namespace, err)
 	}
 	return c, nil
+}
+
+// checkSearchAttributes fails fast, with the commands that fix it, when
+// the namespace lacks a search attribute relay's workflows write: a run
+// would otherwise be stuck at its first upsert.
+func checkSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
+	resp, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return fmt.Errorf("listing the search attributes of namespace %s: %w", namespace, err)
+	}
+	var missing []string
+	for _, name := range workflows.SearchAttributes {
+		if _, ok := resp.GetCustomAttributes()[name]; !ok {
+			missing = append(missing, fmt.Sprintf("  temporal operator search-attribute create --namespace %s --type Keyword --name %s", namespace, name))
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("namespace %s lacks search attributes relay writes; register them once:\n%s", namespace, strings.Join(missing, "\n"))
+	}
+	return nil
 }

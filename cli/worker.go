@@ -31,6 +31,9 @@ like; they share the work through the task queue.`,
 				return err
 			}
 			defer c.Close()
+			if err := checkSearchAttributes(ctx, c, t.namespace); err != nil {
+				return err
+			}
 			rt, err := startRuntime(ctx, c, runtimeOptions{catalog: cat, worker: true, httpAddr: httpAddr, taskQueue: t.taskQueue, namespace: t.namespace}, logger)
 			if err != nil {
 				return err
