@@ -152,6 +152,7 @@ func schema() obj {
 					"run":     described(ref("expression"), "The dedupe key of the run to wake (over body, headers, query)."),
 					"key":     described(ref("expression"), "The correlation key; default the run key."),
 					"data":    described(ref("value"), "What the wait step outputs; default the body."),
+					"start":   described(ref("value"), "The flow's input when the run does not exist yet: signal-with-start."),
 				})},
 			"steps": ref("steps"),
 		},

@@ -61,7 +61,11 @@ type EventRoute struct {
 	Key *Expr
 	// Data is what the wait step outputs; nil means the body.
 	Data *Value
-	Pos  Pos
+	// Start, when set, maps the event to the flow's input: if the run does
+	// not exist yet it is started with that input and the event
+	// (signal-with-start), so an event never waits for its run to begin.
+	Start *Value
+	Pos   Pos
 }
 
 // DefaultMaxBody is a webhook's body limit unless it says otherwise.
@@ -72,7 +76,7 @@ var (
 	triggerFields  = []string{"webhook", "schedule"}
 	webhookFields  = []string{"path", "verify", "dedupe", "filter", "input", "max_body"}
 	verifyFields   = []string{"scheme", "secrets", "tolerance", "header", "algorithm", "encoding", "prefix", "template", "timestamp_header"}
-	eventFields    = []string{"name", "webhook", "run", "key", "data"}
+	eventFields    = []string{"name", "webhook", "run", "key", "data", "start"}
 	eventWebhookFs = []string{"path", "verify", "filter", "max_body"}
 )
 
@@ -225,6 +229,9 @@ func (p *parser) events(n *yaml.Node, path string) []*EventRoute {
 			}
 			if fd, ok := have["data"]; ok {
 				e.Data = p.value(fd.val, join(ip, "data"), nil)
+			}
+			if fd, ok := have["start"]; ok {
+				e.Start = p.value(fd.val, join(ip, "start"), nil)
 			}
 		})
 		out = append(out, e)

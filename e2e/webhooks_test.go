@@ -241,3 +241,44 @@ func TestWebhookTemporalUnavailable(t *testing.T) {
 		t.Errorf("with Temporal down: %d %v (Retry-After %q), want 503 with Retry-After", status, body, header.Get("Retry-After"))
 	}
 }
+
+// TestWebhookSignalWithStart: an event whose route has a start mapping
+// starts its run when the run does not exist yet, and the run consumes it.
+func TestWebhookSignalWithStart(t *testing.T) {
+	e := startEnv(t, "", nil)
+	flow := e.load(t, `
+id: refunds
+version: 1
+inputs:
+  charge: {type: string, required: true}
+events:
+  - name: charge.refunded
+    webhook:
+      path: /hooks/stripe
+      verify: {scheme: stripe, secrets: [env:E2E_STRIPE_SECRET]}
+    run: body.data.object.id
+    start: {charge: "${{ body.data.object.id }}"}
+steps:
+  - id: refunded
+    wait: {event: charge.refunded, timeout: 1h}
+  - id: note
+    set: {amount: "${{ steps.refunded.output.data.object.amount }}"}
+`, "")
+	h := newReceiver(t, e, e.runs, flow)
+	body := []byte(`{"id":"evt_r1","type":"charge.refunded","data":{"object":{"id":"ch_9","amount":700}}}`)
+	if status, answer, _ := h.post("/hooks/stripe", body, true); status != http.StatusAccepted {
+		t.Fatalf("first event: %d %v", status, answer)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	res, err := e.runs.Result(ctx, "refunds/ch_9")
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if res.Vars["amount"] != 700.0 {
+		t.Errorf("vars = %v", res.Vars)
+	}
+	if status, answer, _ := h.post("/hooks/stripe", []byte(`{"id":"evt_r2","type":"charge.refunded","data":{"object":{"id":"ch_9","amount":700}}}`), true); status != http.StatusOK || answer["status"] != "run_ended" {
+		t.Errorf("late event: %d %v, want 200 run_ended and no new run", status, answer)
+	}
+}

@@ -132,6 +132,33 @@ func (c *Client) Start(ctx context.Context, flow *definitions.Flow, input map[st
 
 func (c *Client) start(ctx context.Context, flow *definitions.Flow, in workflows.RunInput, opts StartOptions) (Run, error) {
 	in.Replay = opts.Replay
+	we, err := c.Temporal.ExecuteWorkflow(ctx, c.startOptions(flow, opts), workflows.RunWorkflow, in)
+	if err != nil {
+		return Run{}, fmt.Errorf("starting flow %s: %w", flow.ID, err)
+	}
+	return Run{WorkflowID: we.GetID(), RunID: we.GetRunID(), Flow: flow.ID}, nil
+}
+
+// SignalWithStart delivers ev to the run opts.WorkflowID, starting it with
+// input first if it does not exist.
+func (c *Client) SignalWithStart(ctx context.Context, flow *definitions.Flow, input map[string]any, opts StartOptions, ev workflows.Event) (Run, error) {
+	in, err := c.Input(flow, input)
+	if err != nil {
+		return Run{}, err
+	}
+	in.Trigger = opts.Trigger
+	so := c.startOptions(flow, opts)
+	so.WorkflowIDConflictPolicy = enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING
+	// A run that already ended is not started again by a late event.
+	so.WorkflowIDReusePolicy = enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE
+	we, err := c.Temporal.SignalWithStartWorkflow(ctx, so.ID, workflows.EventSignal, ev, so, workflows.RunWorkflow, in)
+	if err != nil {
+		return Run{}, fmt.Errorf("signal-with-start of flow %s: %w", flow.ID, err)
+	}
+	return Run{WorkflowID: we.GetID(), RunID: we.GetRunID(), Flow: flow.ID}, nil
+}
+
+func (c *Client) startOptions(flow *definitions.Flow, opts StartOptions) client.StartWorkflowOptions {
 	id := opts.WorkflowID
 	if id == "" {
 		id = flow.ID + "/" + uuid.NewString()
@@ -155,11 +182,7 @@ func (c *Client) start(ctx context.Context, flow *definitions.Flow, in workflows
 		so.WorkflowIDConflictPolicy = enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL
 		so.WorkflowExecutionErrorWhenAlreadyStarted = true
 	}
-	we, err := c.Temporal.ExecuteWorkflow(ctx, so, workflows.RunWorkflow, in)
-	if err != nil {
-		return Run{}, fmt.Errorf("starting flow %s: %w", flow.ID, err)
-	}
-	return Run{WorkflowID: we.GetID(), RunID: we.GetRunID(), Flow: flow.ID}, nil
+	return so
 }
 
 // Result waits for the run to end and returns its result or failure.

@@ -315,7 +315,30 @@ func (r *Receiver) deliver(ctx context.Context, w http.ResponseWriter, req *http
 			}
 		}
 		workflowID := er.flow.ID + "/" + fmt.Sprint(runKey)
-		err = r.runs.Temporal.SignalWorkflow(ctx, workflowID, "", workflows.EventSignal, workflows.Event{ID: delivery, Name: ev.Name, Key: key, Data: data})
+		event := workflows.Event{ID: delivery, Name: ev.Name, Key: key, Data: data}
+		if ev.Start != nil {
+			err := r.signalWithStart(ctx, er, env, workflowID, event)
+			var ended *serviceerror.WorkflowExecutionAlreadyStarted
+			if errors.As(err, &ended) {
+				apiserver.WriteJSON(w, http.StatusOK, map[string]string{"status": "run_ended", "workflow_id": workflowID, "request_id": apiserver.RequestID(req)})
+				return
+			}
+			if err != nil {
+				r.logger.Error("signal-with-start", "event", ev.Name, "workflow_id", workflowID, "request_id", apiserver.RequestID(req), "err", err)
+				status, code := http.StatusServiceUnavailable, "unavailable"
+				var bad *invalidInput
+				if errors.As(err, &bad) {
+					status, code = http.StatusUnprocessableEntity, "invalid_input"
+				} else {
+					w.Header().Set("Retry-After", "5")
+				}
+				apiserver.WriteError(w, req, status, code, err.Error())
+				return
+			}
+			delivered = append(delivered, workflowID)
+			continue
+		}
+		err = r.runs.Temporal.SignalWorkflow(ctx, workflowID, "", workflows.EventSignal, event)
 		var nf *serviceerror.NotFound
 		switch {
 		case errors.As(err, &nf):
@@ -335,6 +358,29 @@ func (r *Receiver) deliver(ctx context.Context, w http.ResponseWriter, req *http
 		return
 	}
 	apiserver.WriteJSON(w, http.StatusAccepted, map[string]any{"status": "delivered", "workflow_ids": delivered, "request_id": apiserver.RequestID(req)})
+}
+
+// invalidInput is a delivery whose start mapping does not fit the flow.
+type invalidInput struct{ err error }
+
+func (e *invalidInput) Error() string { return e.err.Error() }
+
+// signalWithStart delivers the event, starting the run with the route's
+// start mapping if it does not exist yet.
+func (r *Receiver) signalWithStart(ctx context.Context, er *eventRoute, env *definitions.TriggerEnv, workflowID string, ev workflows.Event) error {
+	v, err := er.route.Start.EvalTrigger(env)
+	if err != nil {
+		return &invalidInput{fmt.Errorf("event %s start mapping: %w", er.route.Name, err)}
+	}
+	input, ok := v.(map[string]any)
+	if !ok {
+		return &invalidInput{fmt.Errorf("event %s start mapping gave %T, want a mapping", er.route.Name, v)}
+	}
+	if _, err := er.flow.BindInput(input); err != nil {
+		return &invalidInput{err}
+	}
+	_, err = r.runs.SignalWithStart(ctx, er.flow, input, runs.StartOptions{WorkflowID: workflowID}, ev)
+	return err
 }
 
 func firstValues(h map[string][]string) map[string]string {
