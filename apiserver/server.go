@@ -1,6 +1,6 @@
-// Package apiserver is relay's own HTTP server: health and readiness now,
-// the webhook receiver and the /v1 API as they land. Every error is JSON
-// and carries the request ID.
+// Package apiserver is relay's own HTTP server: health and readiness, the
+// webhook receiver under /hooks/ and relay's versioned API under /v1. Every
+// error is JSON and carries the request ID.
 package apiserver
 
 import (
@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"time"
 )
 
@@ -18,12 +19,16 @@ type Server struct {
 	// Ready reports whether relay can take work (Temporal reachable, worker
 	// polling); nil means always ready.
 	Ready func(ctx context.Context) error
-	// Webhooks, if set, receives every request under /hooks/.
+	// Webhooks, if set, receives every request under /hooks/. Webhooks
+	// authenticate by signature, never by API key.
 	Webhooks http.Handler
-	Logger   *slog.Logger
+	// API, if set, serves relay's API under /v1.
+	API    *API
+	Logger *slog.Logger
 }
 
-// Handler returns the server's routes wrapped in request-ID middleware.
+// Handler returns the server's routes wrapped in request-ID and panic
+// recovery middleware.
 func (s *Server) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -33,10 +38,39 @@ func (s *Server) Handler() http.Handler {
 	if s.Webhooks != nil {
 		mux.Handle("/hooks/", s.Webhooks)
 	}
+	if s.API != nil {
+		s.API.mount(mux, s.logger())
+	}
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, http.StatusNotFound, "not_found", "no such endpoint")
 	})
-	return withRequestID(mux)
+	return withRequestID(recoverPanics(mux, s.logger()))
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
+// recoverPanics answers 500 for a handler that panicked and logs the stack;
+// the response never carries it.
+func recoverPanics(next http.Handler, logger *slog.Logger) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			v := recover()
+			if v == nil {
+				return
+			}
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			logger.Error("handler panicked", "request_id", RequestID(r), "method", r.Method, "path", r.URL.Path, "panic", v, "stack", string(debug.Stack()))
+			WriteError(w, r, http.StatusInternalServerError, "internal", "internal error; the server log has the details under this request ID")
+		}()
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
@@ -119,6 +153,12 @@ type ErrorDetail struct {
 	Code      string `json:"code"`
 	Message   string `json:"message"`
 	RequestID string `json:"request_id"`
+	// Field names the invalid request field of a 400 or 422, when one is
+	// to blame: `limit`, `input.order_id`, `body`.
+	Field string `json:"field,omitempty"`
+	// Problems lists every problem, when there are several (a refused
+	// replay plan).
+	Problems []string `json:"problems,omitempty"`
 }
 
 // WriteError writes a JSON error carrying the request ID.

@@ -57,6 +57,9 @@ Check definitions with:                 relay validate definitions/`,
 		a.runsCommand(),
 		a.sandboxCommand(),
 		a.schedulesCommand(),
+		a.benchCommand(),
+		a.keysCommand(),
+		a.graphCommand(),
 	)
 	return root
 }

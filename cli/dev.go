@@ -16,7 +16,10 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/relay-dev/relay/apiserver"
+	"github.com/relay-dev/relay/codec"
+	"github.com/relay-dev/relay/connectors"
 	"github.com/relay-dev/relay/devserver"
+	"github.com/relay-dev/relay/netguard"
 	"github.com/relay-dev/relay/runs"
 	"github.com/relay-dev/relay/secrets"
 	"github.com/relay-dev/relay/triggers"
@@ -31,6 +34,7 @@ func (a *app) devCommand() *cobra.Command {
 		taskQueue string
 		noSandbox bool
 		sf        sandboxFlags
+		codecKeys string
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -57,18 +61,22 @@ Runs in flight survive a restart on the same data dir.`,
 			if opts.Ephemeral {
 				opts.DataDir = ""
 			}
+			if codecKeys != "" {
+				opts.CodecEndpoint = "http://" + httpAddr + "/codec"
+			}
 			srv, err := devserver.Start(ctx, opts)
 			if err != nil {
 				return fmt.Errorf("starting the embedded Temporal server: %w", err)
 			}
 			defer srv.Stop()
-			t := temporalFlags{address: srv.FrontendAddress(), namespace: srv.Namespace(), taskQueue: taskQueue}
+			t := temporalFlags{address: srv.FrontendAddress(), namespace: srv.Namespace(), taskQueue: taskQueue, codecKeys: codecKeys}
 			c, err := t.dial(logger)
 			if err != nil {
 				return err
 			}
 			defer c.Close()
-			rt, err := startRuntime(ctx, c, runtimeOptions{catalog: cat, worker: true, webhooks: true, httpAddr: httpAddr, taskQueue: taskQueue, namespace: srv.Namespace()}, logger)
+			// The sandbox listens on loopback: relay dev may call private addresses.
+			rt, err := startRuntime(ctx, c, runtimeOptions{temporal: &t, netPolicy: &netguard.Policy{AllowPrivate: true}, catalog: cat, worker: true, webhooks: true, httpAddr: httpAddr, taskQueue: taskQueue, namespace: srv.Namespace()}, logger)
 			if err != nil {
 				return err
 			}
@@ -138,6 +146,7 @@ Runs in flight survive a restart on the same data dir.`,
 	fl.StringVar(&httpAddr, "http-addr", "127.0.0.1:8080", "relay HTTP server address")
 	fl.StringVar(&taskQueue, "task-queue", worker.DefaultTaskQueue, "task queue of the worker")
 	fl.BoolVar(&noSandbox, "no-sandbox", false, "do not start the partner sandbox")
+	fl.StringVar(&codecKeys, "codec-keys", envOr("RELAY_CODEC_KEYS", ""), "encrypt payloads with AES-GCM: id=env:NAME[,id=file:PATH...], the first key current (env RELAY_CODEC_KEYS)")
 	sf.register(cmd, "sandbox-")
 	return cmd
 }
@@ -150,6 +159,9 @@ type runtime struct {
 }
 
 type runtimeOptions struct {
+	// temporal holds the connection's codec, if payloads are encrypted.
+	temporal  *temporalFlags
+	netPolicy *netguard.Policy
 	catalog   *catalog
 	worker    bool // run a worker for the catalog's connectors and flows
 	webhooks  bool // receive the catalog's webhooks
@@ -171,7 +183,11 @@ func startRuntime(ctx context.Context, c client.Client, o runtimeOptions, logger
 	}}
 	var polling atomic.Bool
 	if o.worker {
-		w, err := worker.New(c, worker.Options{TaskQueue: taskQueue, Registry: cat.registry, Flows: cat.list(), Logger: logger})
+		if err := o.netPolicy.Validate(); err != nil {
+			return nil, fmt.Errorf("outbound network policy: %w", err)
+		}
+		w, err := worker.New(c, worker.Options{TaskQueue: taskQueue, Registry: cat.registry, Flows: cat.list(), Logger: logger,
+			Client: connectors.ClientOptions{NetPolicy: o.netPolicy}})
 		if err != nil {
 			return nil, err
 		}
@@ -184,7 +200,7 @@ func startRuntime(ctx context.Context, c client.Client, o runtimeOptions, logger
 	if httpAddr == "" {
 		return rt, nil
 	}
-	api := &apiserver.Server{Logger: logger, Ready: func(ctx context.Context) error {
+	api := &apiserver.Server{Logger: logger, API: newAPI(c, o, logger), Ready: func(ctx context.Context) error {
 		if _, err := c.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
 			return fmt.Errorf("temporal is not reachable: %w", err)
 		}
@@ -194,7 +210,7 @@ func startRuntime(ctx context.Context, c client.Client, o runtimeOptions, logger
 		return nil
 	}}
 	if o.webhooks {
-		rc := &runs.Client{Temporal: c, Namespace: o.namespace, TaskQueue: taskQueue, Flows: cat.flows}
+		rc := &runs.Client{Temporal: c, Namespace: o.namespace, TaskQueue: taskQueue, Flows: cat.flows, DataConverter: o.temporal.dataConverter()}
 		recv, err := triggers.NewReceiver(cat.list(), rc, secrets.Resolve, logger)
 		if err != nil {
 			rt.stop()
@@ -222,6 +238,15 @@ func startRuntime(ctx context.Context, c client.Client, o runtimeOptions, logger
 		_ = hs.Shutdown(sctx)
 	})
 	return rt, nil
+}
+
+// codecHandler is the remote codec endpoint for the Web UI, when payloads
+// are encrypted.
+func (o runtimeOptions) codecHandler() http.Handler {
+	if o.temporal == nil || o.temporal.codec == nil {
+		return nil
+	}
+	return codec.Handler(o.temporal.codec, codec.HandlerOptions{AllowOrigins: []string{"http://127.0.0.1:8233", "http://localhost:8233"}})
 }
 
 func hookList(rt *runtime) string {

@@ -77,7 +77,7 @@ func (a *app) schedulesListCommand() *cobra.Command {
 		Example: "  relay schedules list\n  relay schedules list --output json",
 		Args:    cobra.NoArgs,
 	}, func(ctx context.Context, c client.Client, _ []string) error {
-		list, err := schedules.List(ctx, c)
+		list, err := schedules.List(ctx, c, nil)
 		if err != nil {
 			return err
 		}

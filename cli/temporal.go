@@ -12,8 +12,10 @@ import (
 	"github.com/spf13/cobra"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	sdklog "go.temporal.io/sdk/log"
 
+	"github.com/relay-dev/relay/codec"
 	"github.com/relay-dev/relay/worker"
 	"github.com/relay-dev/relay/workflows"
 )
@@ -29,6 +31,9 @@ type temporalFlags struct {
 	tlsCA      string
 	serverName string
 	apiKey     string
+	codecKeys  string
+
+	codec *codec.Codec // built from codecKeys by options
 }
 
 func (t *temporalFlags) register(cmd *cobra.Command) {
@@ -41,6 +46,20 @@ func (t *temporalFlags) register(cmd *cobra.Command) {
 	f.StringVar(&t.tlsCA, "tls-ca", envOr("TEMPORAL_TLS_CA", ""), "CA certificate file to verify the server (env TEMPORAL_TLS_CA)")
 	f.StringVar(&t.serverName, "tls-server-name", envOr("TEMPORAL_TLS_SERVER_NAME", ""), "server name to verify (env TEMPORAL_TLS_SERVER_NAME)")
 	f.StringVar(&t.apiKey, "api-key", envOr("TEMPORAL_API_KEY", ""), "API key, sent with TLS (env TEMPORAL_API_KEY)")
+	t.registerCodec(cmd)
+}
+
+func (t *temporalFlags) registerCodec(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&t.codecKeys, "codec-keys", envOr("RELAY_CODEC_KEYS", ""), "encrypt payloads with AES-GCM: id=env:NAME[,id=file:PATH...], the first key current (env RELAY_CODEC_KEYS); every relay process needs the same keys")
+}
+
+// dataConverter is the converter payloads are read with: the codec's when
+// payloads are encrypted, else nil (the default).
+func (t *temporalFlags) dataConverter() converter.DataConverter {
+	if t.codec == nil {
+		return nil
+	}
+	return t.codec.DataConverter()
 }
 
 // options builds the SDK client options.
@@ -55,6 +74,16 @@ func (t *temporalFlags) options(logger *slog.Logger) (client.Options, error) {
 		return opts, err
 	}
 	opts.ConnectionOptions.TLS = tlsConfig
+	if t.codecKeys != "" {
+		keys, err := codec.ParseKeys(t.codecKeys)
+		if err != nil {
+			return opts, fmt.Errorf("--codec-keys: %w", err)
+		}
+		if t.codec, err = codec.NewCodec(keys); err != nil {
+			return opts, fmt.Errorf("--codec-keys: %w", err)
+		}
+		t.codec.Apply(&opts)
+	}
 	if t.apiKey != "" {
 		opts.Credentials = client.NewAPIKeyStaticCredentials(t.apiKey)
 		if opts.ConnectionOptions.TLS == nil {

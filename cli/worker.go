@@ -2,15 +2,21 @@ package cli
 
 import (
 	"fmt"
+	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/relay-dev/relay/netguard"
 )
 
 func (a *app) workerCommand() *cobra.Command {
 	var (
-		t        temporalFlags
-		f        flowFlags
-		httpAddr string
+		t             temporalFlags
+		f             flowFlags
+		httpAddr      string
+		egressAllow   string
+		egressPrivate bool
 	)
 	cmd := &cobra.Command{
 		Use:   "worker",
@@ -34,7 +40,8 @@ like; they share the work through the task queue.`,
 			if err := checkSearchAttributes(ctx, c, t.namespace); err != nil {
 				return err
 			}
-			rt, err := startRuntime(ctx, c, runtimeOptions{catalog: cat, worker: true, httpAddr: httpAddr, taskQueue: t.taskQueue, namespace: t.namespace}, logger)
+			policy := &netguard.Policy{Allow: splitList(egressAllow), AllowPrivate: egressPrivate}
+			rt, err := startRuntime(ctx, c, runtimeOptions{temporal: &t, netPolicy: policy, catalog: cat, worker: true, httpAddr: httpAddr, taskQueue: t.taskQueue, namespace: t.namespace}, logger)
 			if err != nil {
 				return err
 			}
@@ -47,6 +54,8 @@ like; they share the work through the task queue.`,
 	t.register(cmd)
 	f.register(cmd)
 	cmd.Flags().StringVar(&httpAddr, "http-addr", "", "serve /healthz and /readyz on this address (off when empty)")
+	cmd.Flags().StringVar(&egressAllow, "egress-allow", envOr("RELAY_EGRESS_ALLOW", ""), "comma-separated hosts, host:port, *.domain or CIDRs partner calls may reach; empty allows any public address (env RELAY_EGRESS_ALLOW)")
+	cmd.Flags().BoolVar(&egressPrivate, "egress-allow-private", os.Getenv("RELAY_EGRESS_ALLOW_PRIVATE") == "true", "let partner calls reach loopback and private addresses (env RELAY_EGRESS_ALLOW_PRIVATE=true); link-local and cloud metadata stay refused")
 	return cmd
 }
 
@@ -75,7 +84,7 @@ own: run as many as you like behind a load balancer.`,
 				return err
 			}
 			defer c.Close()
-			rt, err := startRuntime(ctx, c, runtimeOptions{catalog: cat, webhooks: true, httpAddr: httpAddr, taskQueue: t.taskQueue, namespace: t.namespace}, logger)
+			rt, err := startRuntime(ctx, c, runtimeOptions{temporal: &t, catalog: cat, webhooks: true, httpAddr: httpAddr, taskQueue: t.taskQueue, namespace: t.namespace}, logger)
 			if err != nil {
 				return err
 			}
@@ -89,4 +98,15 @@ own: run as many as you like behind a load balancer.`,
 	f.register(cmd)
 	cmd.Flags().StringVar(&httpAddr, "http-addr", "127.0.0.1:8080", "relay HTTP server address")
 	return cmd
+}
+
+// splitList splits a comma-separated flag, dropping empty items.
+func splitList(s string) []string {
+	var out []string
+	for _, item := range strings.Split(s, ",") {
+		if item = strings.TrimSpace(item); item != "" {
+			out = append(out, item)
+		}
+	}
+	return out
 }

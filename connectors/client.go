@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 	"golang.org/x/oauth2"
 
+	"github.com/relay-dev/relay/netguard"
 	"github.com/relay-dev/relay/secrets"
 )
 
@@ -46,6 +47,11 @@ type ClientOptions struct {
 	// HTTPClient, if set, supplies the base transport (tests); otherwise
 	// all clients share one pooled transport.
 	HTTPClient *http.Client
+	// NetPolicy, if set, limits the addresses requests (redirects and
+	// OAuth2 token requests included) may connect to; clients with the
+	// same policy share one pooled transport, which ignores proxy
+	// environment variables. HTTPClient takes precedence.
+	NetPolicy *netguard.Policy
 }
 
 func (o ClientOptions) withDefaults() ClientOptions {
@@ -130,10 +136,7 @@ func NewClient(cfg ConnectionConfig, resolve func(ref string) (string, error), o
 		c.headers.Set(k, v)
 	}
 
-	var base http.RoundTripper = sharedTransport()
-	if opts.HTTPClient != nil && opts.HTTPClient.Transport != nil {
-		base = opts.HTTPClient.Transport
-	}
+	base := baseTransport(opts)
 	a, err := newAuth(cfg.Auth, resolve, &c.redactor, base, opts.Timeout)
 	if err != nil {
 		return nil, err
@@ -223,7 +226,7 @@ func (c *Client) Do(ctx context.Context, r *Request) (*Response, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err // its text repeats the URL
 		}
-		typ, retryable := classifyError(err)
+		typ, retryable := classifyFailure(err)
 		var tokenErr *oauth2.RetrieveError
 		if errors.As(err, &tokenErr) {
 			err = fmt.Errorf("fetching OAuth2 token: %w", err)
@@ -345,7 +348,7 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 		return false, nil
 	}
 	if err != nil {
-		_, retryable := classifyError(err)
+		_, retryable := classifyFailure(err)
 		return retryable, nil
 	}
 	if _, retryable, failed := classifyStatus(resp.StatusCode); !failed || !retryable {

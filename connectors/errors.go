@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unicode/utf8"
 )
 
 // Error is a failed call, classified. The activities package turns it into
@@ -56,4 +57,26 @@ func AsError(err error) (*Error, bool) {
 	var ce *Error
 	ok := errors.As(err, &ce)
 	return ce, ok
+}
+
+// partnerMessageBytes bounds the text a partner wrote in an error message.
+const partnerMessageBytes = 512
+
+// Clip shortens a message a partner sent (an API's error text) for an
+// error: beyond 512 bytes it is cut on a rune boundary and ends in "…".
+func Clip(s string) string {
+	return clipTo(s, partnerMessageBytes)
+}
+
+// clipTo keeps at most limit bytes of s, cut on a rune boundary, and marks
+// a cut with "…".
+func clipTo(s string, limit int) string {
+	if len(s) <= limit {
+		return s
+	}
+	cut := limit
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
 }

@@ -28,6 +28,9 @@ type Options struct {
 	FrontendHTTPPort int
 	// UIPort is the Temporal Web UI port. 0 picks a free port; -1 disables the UI.
 	UIPort int
+	// CodecEndpoint, if set, is the remote codec the Web UI decodes
+	// encrypted payloads with (relay's /codec/).
+	CodecEndpoint string
 	// Namespace is created if missing, with a 7-day retention. Default "default".
 	Namespace string
 	// SearchAttributes are custom search attributes registered on Namespace at

@@ -85,7 +85,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	if p.ui != UIDisabled {
 		s.uiAddress = hostPort(opts.IP, p.ui)
-		s.ui, err = startUI(opts.IP, p.ui, s.frontend, opts.Namespace, opts.Logger)
+		s.ui, err = startUI(opts.IP, p.ui, s.frontend, opts.Namespace, opts.CodecEndpoint, opts.Logger)
 		if err != nil {
 			_ = s.Stop()
 			return nil, err

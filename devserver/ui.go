@@ -17,7 +17,7 @@ type webUI struct {
 
 // startUI starts the Web UI on ip:port in the background. The caller waits
 // for the port to answer.
-func startUI(ip string, port int, frontend, namespace string, logger *slog.Logger) (*webUI, error) {
+func startUI(ip string, port int, frontend, namespace, codecEndpoint string, logger *slog.Logger) (*webUI, error) {
 	// ui-server exits the process when it cannot bind, so check first.
 	if err := checkPortFree(ip, port); err != nil {
 		return nil, fmt.Errorf("ui port %d is not free: %w", port, err)
@@ -31,6 +31,7 @@ func startUI(ip string, port int, frontend, namespace string, logger *slog.Logge
 		CORS:                uiconfig.CORS{CookieInsecure: true},
 		HideLogs:            true,
 		DisableNewsFetch:    true,
+		Codec:               uiconfig.Codec{Endpoint: codecEndpoint},
 	}
 	ui := &webUI{server: uiserver.NewServer(uioptions.WithConfigProvider(cfg)), done: make(chan struct{})}
 	go func() {

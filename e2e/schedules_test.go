@@ -93,7 +93,7 @@ func TestSchedules(t *testing.T) {
 	reconcile("unchanged relay/hourly, relay/tick", tick, hourly)
 	tick = e.load(t, fmt.Sprintf(tickFlow, "3s"), "")
 	reconcile("updated relay/tick; unchanged relay/hourly", tick, hourly)
-	if s, err := schedules.Describe(ctx, e.client, "tick"); err != nil || s.Spec != "every 3s" {
+	if s, err := schedules.Describe(ctx, e.client, nil, "tick"); err != nil || s.Spec != "every 3s" {
 		t.Errorf("after the update: %+v, %v", s, err)
 	}
 
@@ -140,18 +140,18 @@ func TestSchedules(t *testing.T) {
 		if err := schedules.Pause(ctx, e.client, "hourly", "ERP maintenance"); err != nil {
 			t.Fatal(err)
 		}
-		s, err := schedules.Describe(ctx, e.client, "hourly")
+		s, err := schedules.Describe(ctx, e.client, nil, "hourly")
 		if err != nil || !s.Paused || s.Note != "ERP maintenance" {
 			t.Fatalf("after pause: %+v, %v", s, err)
 		}
 		reconcile("unchanged relay/hourly, relay/tick", tick, hourly)
-		if s, _ := schedules.Describe(ctx, e.client, "hourly"); !s.Paused {
+		if s, _ := schedules.Describe(ctx, e.client, nil, "hourly"); !s.Paused {
 			t.Error("reconcile unpaused the schedule")
 		}
 		if err := schedules.Unpause(ctx, e.client, "hourly", ""); err != nil {
 			t.Fatal(err)
 		}
-		if s, err := schedules.Describe(ctx, e.client, "hourly"); err != nil || s.Paused {
+		if s, err := schedules.Describe(ctx, e.client, nil, "hourly"); err != nil || s.Paused {
 			t.Errorf("after unpause: %+v, %v", s, err)
 		}
 	})
@@ -197,7 +197,7 @@ func TestSchedules(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	if _, err := schedules.Describe(ctx, e.client, "tick"); err == nil {
+	if _, err := schedules.Describe(ctx, e.client, nil, "tick"); err == nil {
 		t.Error("the schedule of a removed flow is still there")
 	}
 }

@@ -53,6 +53,17 @@ type Client struct {
 	TaskQueue string
 	// Flows are the loaded definitions by ID, for pinning sub-flows.
 	Flows map[string]*definitions.Flow
+	// DataConverter decodes inputs and memos read back from Temporal; nil
+	// means the default. Set it to the client's when payloads are encrypted.
+	DataConverter converter.DataConverter
+}
+
+// Converter returns the data converter runs are read with.
+func (c *Client) Converter() converter.DataConverter {
+	if c.DataConverter != nil {
+		return c.DataConverter
+	}
+	return converter.GetDefaultDataConverter()
 }
 
 // Run names one run.
@@ -350,7 +361,7 @@ func (c *Client) startInput(ctx context.Context, workflowID, runID string) (work
 	if len(payloads) == 0 {
 		return in, fmt.Errorf("run %s started without input", workflowID)
 	}
-	if err := converter.GetDefaultDataConverter().FromPayload(payloads[0], &in); err != nil {
+	if err := c.Converter().FromPayload(payloads[0], &in); err != nil {
 		return in, fmt.Errorf("decoding the input of %s: %w", workflowID, err)
 	}
 	return in, nil
@@ -381,8 +392,10 @@ func (c *Client) Show(ctx context.Context, workflowID string) (*Detail, error) {
 		d.ClosedAt = info.GetCloseTime().AsTime()
 	}
 	readAttributes(info.GetSearchAttributes().GetIndexedFields(), &d.Summary)
-	decode(info.GetMemo().GetFields()["flow_version"], &d.FlowVersion)
-	decode(info.GetMemo().GetFields()["definition_hash"], &d.DefinitionHash)
+	// Memos go through the data converter (encrypted with a codec); search
+	// attributes never do.
+	_ = c.Converter().FromPayload(info.GetMemo().GetFields()["flow_version"], &d.FlowVersion)
+	_ = c.Converter().FromPayload(info.GetMemo().GetFields()["definition_hash"], &d.DefinitionHash)
 	if in, err := c.startInput(ctx, workflowID, d.RunID); err == nil {
 		d.Input, d.Trigger = in.Input, in.Trigger
 	}
@@ -422,7 +435,7 @@ func readAttributes(attrs map[string]*commonpb.Payload, s *Summary) {
 	}
 }
 
-// decode reads a search attribute or memo payload; a missing or
+// decode reads a search attribute payload (never encrypted); a missing or
 // undecodable one leaves v as it was.
 func decode(p *commonpb.Payload, v any) {
 	if p != nil {

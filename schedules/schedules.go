@@ -281,7 +281,7 @@ func Reconcile(ctx context.Context, c client.Client, rc *runs.Client, flows []*d
 			errs = append(errs, err)
 			continue
 		}
-		switch outcome, err := ensure(ctx, sc, d); {
+		switch outcome, err := ensure(ctx, sc, rc.Converter(), d); {
 		case err != nil:
 			errs = append(errs, err)
 		case outcome == created:
@@ -321,7 +321,7 @@ const (
 )
 
 // ensure creates or updates one schedule.
-func ensure(ctx context.Context, sc client.ScheduleClient, d *Desired) (outcome, error) {
+func ensure(ctx context.Context, sc client.ScheduleClient, dc converter.DataConverter, d *Desired) (outcome, error) {
 	h := sc.GetHandle(ctx, d.ID)
 	desc, err := h.Describe(ctx)
 	if isNotFound(err) {
@@ -338,7 +338,7 @@ func ensure(ctx context.Context, sc client.ScheduleClient, d *Desired) (outcome,
 	if err != nil {
 		return 0, fmt.Errorf("describing schedule %s: %w", d.ID, err)
 	}
-	if scheduleHash(desc) == d.Hash {
+	if scheduleHash(dc, desc) == d.Hash {
 		return unchanged, nil
 	}
 	err = h.Update(ctx, client.ScheduleUpdateOptions{DoUpdate: func(in client.ScheduleUpdateInput) (*client.ScheduleUpdate, error) {
@@ -351,19 +351,22 @@ func ensure(ctx context.Context, sc client.ScheduleClient, d *Desired) (outcome,
 }
 
 // scheduleHash is the hash Build stored in a schedule's action, or "".
-func scheduleHash(desc *client.ScheduleDescription) string {
+func scheduleHash(dc converter.DataConverter, desc *client.ScheduleDescription) string {
 	var h string
 	if a, ok := desc.Schedule.Action.(*client.ScheduleWorkflowAction); ok {
-		memoValue(a.Memo[memoScheduleHash], &h)
+		memoValue(dc, a.Memo[memoScheduleHash], &h)
 	}
 	return h
 }
 
 // memoValue decodes a memo value as Describe returns it (a payload).
-func memoValue(v any, out any) {
+func memoValue(dc converter.DataConverter, v any, out any) {
 	switch v := v.(type) {
 	case *commonpb.Payload:
-		_ = converter.GetDefaultDataConverter().FromPayload(v, out)
+		if dc == nil {
+			dc = converter.GetDefaultDataConverter()
+		}
+		_ = dc.FromPayload(v, out)
 	case nil:
 	default:
 		b, err := json.Marshal(v)
@@ -428,17 +431,19 @@ type RecentRun struct {
 }
 
 // Describe returns the schedule of a flow (or a schedule ID).
-func Describe(ctx context.Context, c client.Client, flow string) (*Summary, error) {
+// dc decodes memos (nil: the default converter).
+func Describe(ctx context.Context, c client.Client, dc converter.DataConverter, flow string) (*Summary, error) {
 	id := ID(flow)
 	desc, err := c.ScheduleClient().GetHandle(ctx, id).Describe(ctx)
 	if err != nil {
 		return nil, wrap("describing", id, err)
 	}
-	return summarize(id, desc), nil
+	return summarize(dc, id, desc), nil
 }
 
 // List describes every `relay/` schedule, sorted by ID.
-func List(ctx context.Context, c client.Client) ([]Summary, error) {
+// dc decodes memos (nil: the default converter).
+func List(ctx context.Context, c client.Client, dc converter.DataConverter) ([]Summary, error) {
 	sc := c.ScheduleClient()
 	ids, err := listIDs(ctx, sc)
 	if err != nil {
@@ -453,12 +458,12 @@ func List(ctx context.Context, c client.Client) ([]Summary, error) {
 		if err != nil {
 			return nil, fmt.Errorf("describing schedule %s: %w", id, err)
 		}
-		out = append(out, *summarize(id, desc))
+		out = append(out, *summarize(dc, id, desc))
 	}
 	return out, nil
 }
 
-func summarize(id string, desc *client.ScheduleDescription) *Summary {
+func summarize(dc converter.DataConverter, id string, desc *client.ScheduleDescription) *Summary {
 	s := &Summary{
 		ID:        id,
 		Flow:      strings.TrimPrefix(id, Prefix),
@@ -474,9 +479,9 @@ func summarize(id string, desc *client.ScheduleDescription) *Summary {
 		s.Overlap = overlapName(p.Overlap)
 	}
 	if a, ok := desc.Schedule.Action.(*client.ScheduleWorkflowAction); ok {
-		memoValue(a.Memo[memoSpec], &s.Spec)
-		memoValue(a.Memo[memoFlowVersion], &s.FlowVersion)
-		memoValue(a.Memo[memoDefinitionHash], &s.DefinitionHash)
+		memoValue(dc, a.Memo[memoSpec], &s.Spec)
+		memoValue(dc, a.Memo[memoFlowVersion], &s.FlowVersion)
+		memoValue(dc, a.Memo[memoDefinitionHash], &s.DefinitionHash)
 	}
 	for _, r := range desc.Info.RecentActions {
 		run := RecentRun{ScheduledAt: r.ScheduleTime, StartedAt: r.ActualTime}

@@ -250,7 +250,7 @@ func TestScheduleReconcile(t *testing.T) {
 	}
 	a2 := flow(t, "a", `trigger: {schedule: {interval: 2m, input: {region: eu}}}`)
 	check("interval changed", reconcile(b, plain, a2), "updated relay/a; unchanged relay/b")
-	s, err := Describe(ctx, c, "a")
+	s, err := Describe(ctx, c, nil, "a")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -313,7 +313,7 @@ func TestScheduleHelpersNotFound(t *testing.T) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
-	if _, err := Describe(ctx, c, "nope"); !errors.Is(err, ErrNotFound) {
+	if _, err := Describe(ctx, c, nil, "nope"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("describe: %v", err)
 	}
 	if err := Backfill(ctx, c, "x", time.Unix(10, 0), time.Unix(5, 0), ""); err == nil || !strings.Contains(err.Error(), "is not before") {

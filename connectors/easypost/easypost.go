@@ -17,7 +17,6 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
-	"strconv"
 	"strings"
 
 	"github.com/relay-dev/relay/connectors"
@@ -94,35 +93,37 @@ func createShipment(ctx context.Context, call *connectors.Call) (any, error) {
 	}
 	shipment := map[string]any{}
 	for _, name := range []string{"to_address", "from_address", "parcel", "options"} {
-		v, ok := p[name]
-		if !ok || v == nil {
-			continue
+		obj, err := p.Object(name)
+		if err != nil {
+			return nil, err
 		}
-		obj, ok := v.(map[string]any)
-		if !ok {
-			return nil, invalid(action, "%s must be an object, got %T", name, v)
+		if obj != nil {
+			shipment[name] = obj
 		}
-		shipment[name] = obj
 	}
 	parcel := shipment["parcel"].(map[string]any)
 	for _, dim := range []string{"weight", "length", "width", "height"} {
 		v, ok := parcel[dim]
 		if !ok || v == nil {
 			if dim == "weight" {
-				return nil, invalid(action, "parcel.weight is required")
+				return nil, p.Invalid("parcel.weight is required")
 			}
 			continue
 		}
-		if f, ok := number(v); !ok || f <= 0 {
-			return nil, invalid(action, "parcel.%s must be a positive number, got %v", dim, v)
+		f, ok := connectors.ParseNumber(v)
+		if !ok {
+			return nil, p.Mistyped("parcel."+dim, "a positive number", v)
+		}
+		if f <= 0 {
+			return nil, p.Invalid("parcel.%s must be a positive number, got %v", dim, f)
 		}
 	}
-	if v, ok := p["reference"]; ok && v != nil {
-		s, ok := v.(string)
-		if !ok {
-			return nil, invalid(action, "reference must be a string, got %T", v)
-		}
-		shipment["reference"] = s
+	reference, err := p.String("reference")
+	if err != nil {
+		return nil, err
+	}
+	if reference != "" {
+		shipment["reference"] = reference
 	}
 	return send(ctx, call, action, http.MethodPost, "v2/shipments", nil, map[string]any{"shipment": shipment})
 }
@@ -133,11 +134,11 @@ func buyShipment(ctx context.Context, call *connectors.Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	id, err := stringParam(action, p, "id", true)
+	id, err := p.RequiredString("id")
 	if err != nil {
 		return nil, err
 	}
-	rateID, err := stringParam(action, p, "rate_id", false)
+	rateID, err := p.String("rate_id")
 	if err != nil {
 		return nil, err
 	}
@@ -163,11 +164,11 @@ func getTracker(ctx context.Context, call *connectors.Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	code, err := stringParam(action, p, "tracking_code", true)
+	code, err := p.RequiredString("tracking_code")
 	if err != nil {
 		return nil, err
 	}
-	carrier, err := stringParam(action, p, "carrier", false)
+	carrier, err := p.String("carrier")
 	if err != nil {
 		return nil, err
 	}
@@ -194,7 +195,7 @@ func refundShipment(ctx context.Context, call *connectors.Call) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	id, err := stringParam(action, p, "id", true)
+	id, err := p.RequiredString("id")
 	if err != nil {
 		return nil, err
 	}
@@ -214,7 +215,7 @@ func send(ctx context.Context, call *connectors.Call, action, method, path strin
 	if body != nil {
 		b, err := json.Marshal(body)
 		if err != nil {
-			return nil, invalid(action, "encoding the request: %v", err)
+			return nil, connectors.Permanent("invalid_params", "easypost %s: encoding the request: %v", action, err)
 		}
 		req.Body, req.ContentType = b, "application/json"
 	}
@@ -257,7 +258,7 @@ func apiError(client *connectors.Client, action string, err error) error {
 	e := body.Error
 	msg := fmt.Sprintf("easypost %s: HTTP %d: %s", action, ce.Status, e.Code)
 	if e.Message != "" {
-		msg += ": " + e.Message
+		msg += ": " + connectors.Clip(e.Message)
 	}
 	var fields []string
 	for _, raw := range e.Errors {
@@ -276,10 +277,7 @@ func apiError(client *connectors.Client, action string, err error) error {
 		}
 	}
 	if len(fields) > 0 {
-		msg += " (" + strings.Join(fields, "; ") + ")"
-	}
-	if len(msg) > 1024 {
-		msg = strings.ToValidUTF8(msg[:1024], "") + "…"
+		msg += " (" + connectors.Clip(strings.Join(fields, "; ")) + ")"
 	}
 	out := *ce
 	out.Type = "easypost." + e.Code
@@ -303,7 +301,7 @@ func cheapest(action string, shipment map[string]any) (string, error) {
 			continue
 		}
 		id, _ := rate["id"].(string)
-		amount, ok := number(rate["rate"])
+		amount, ok := connectors.ParseNumber(rate["rate"])
 		if id == "" || !ok {
 			continue
 		}
@@ -322,49 +320,10 @@ func cheapest(action string, shipment map[string]any) (string, error) {
 	return best, nil
 }
 
-// number reads a JSON number, or a decimal string as EasyPost sends rates.
-func number(v any) (float64, bool) {
-	switch v := v.(type) {
-	case float64:
-		return v, !math.IsNaN(v) && !math.IsInf(v, 0)
-	case int:
-		return float64(v), true
-	case int64:
-		return float64(v), true
-	case json.Number:
-		f, err := v.Float64()
-		return f, err == nil
-	case string:
-		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-		return f, err == nil && !math.IsNaN(f) && !math.IsInf(f, 0)
-	}
-	return 0, false
-}
-
-// params applies the action's defaults: Call.Params normally has them
-// already, a direct call (tests, other connectors) gets them here.
-func params(a *connectors.Action, call *connectors.Call) (map[string]any, error) {
-	return connectors.ParamDefaults(a, call.Params)
-}
-
-func stringParam(action string, p map[string]any, name string, required bool) (string, error) {
-	v, ok := p[name]
-	if !ok || v == nil {
-		if required {
-			return "", invalid(action, "%s is required", name)
-		}
-		return "", nil
-	}
-	s, ok := v.(string)
-	if !ok {
-		return "", invalid(action, "%s must be a string, got %T", name, v)
-	}
-	if required && strings.TrimSpace(s) == "" {
-		return "", invalid(action, "%s must not be empty", name)
-	}
-	return s, nil
-}
-
-func invalid(action, format string, args ...any) *connectors.Error {
-	return connectors.Permanent("invalid_params", "easypost %s: %s", action, fmt.Sprintf(format, args...))
+// params applies the action's defaults (Call.Params normally has them
+// already; a direct call, from tests or other connectors, gets them here)
+// and returns a reader of the result.
+func params(a *connectors.Action, call *connectors.Call) (connectors.Params, error) {
+	m, err := connectors.ParamDefaults(a, call.Params)
+	return connectors.ReadParams("easypost", a.Name, m), err
 }

@@ -26,7 +26,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/relay-dev/relay/connectors"
 )
@@ -94,7 +93,7 @@ func Connector() *connectors.Connector {
 
 // action completes a with a Do that checks the call, applies defaults and
 // hands typed parameters to do.
-func action(a *connectors.Action, do func(ctx context.Context, c *api, p params) (any, error)) *connectors.Action {
+func action(a *connectors.Action, do func(ctx context.Context, c *api, p connectors.Params) (any, error)) *connectors.Action {
 	a.Do = func(ctx context.Context, call *connectors.Call) (any, error) {
 		if call.Client == nil {
 			return nil, connectors.Permanent("invalid_connection", "erpnext.%s on connection %q: no client", a.Name, call.Connection)
@@ -106,7 +105,7 @@ func action(a *connectors.Action, do func(ctx context.Context, c *api, p params)
 		if err != nil {
 			return nil, err
 		}
-		return do(ctx, &api{call: call}, params{action: a.Name, m: p})
+		return do(ctx, &api{call: call}, connectors.ReadParams("erpnext", a.Name, p))
 	}
 	return a
 }
@@ -118,20 +117,20 @@ var (
 	itemFields       = []string{"item_code", "qty", "rate", "amount", "sales_order"}
 )
 
-func upsertCustomer(ctx context.Context, c *api, p params) (any, error) {
-	name, err := p.str("customer_name", true)
+func upsertCustomer(ctx context.Context, c *api, p connectors.Params) (any, error) {
+	name, err := p.RequiredString("customer_name")
 	if err != nil {
 		return nil, err
 	}
-	email, err := p.str("email", false)
+	email, err := p.String("email")
 	if err != nil {
 		return nil, err
 	}
-	group, err := p.str("customer_group", true)
+	group, err := p.RequiredString("customer_group")
 	if err != nil {
 		return nil, err
 	}
-	territory, err := p.str("territory", true)
+	territory, err := p.RequiredString("territory")
 	if err != nil {
 		return nil, err
 	}
@@ -158,24 +157,24 @@ func upsertCustomer(ctx context.Context, c *api, p params) (any, error) {
 	return out(created, true), nil
 }
 
-func createSalesOrder(ctx context.Context, c *api, p params) (any, error) {
-	customer, err := p.str("customer", true)
+func createSalesOrder(ctx context.Context, c *api, p connectors.Params) (any, error) {
+	customer, err := p.RequiredString("customer")
 	if err != nil {
 		return nil, err
 	}
-	items, err := p.items("items")
+	items, err := readItems(p, "items")
 	if err != nil {
 		return nil, err
 	}
-	delivery, err := p.str("delivery_date", true)
+	delivery, err := p.RequiredString("delivery_date")
 	if err != nil {
 		return nil, err
 	}
-	poNo, err := p.str("po_no", false)
+	poNo, err := p.String("po_no")
 	if err != nil {
 		return nil, err
 	}
-	currency, err := p.str("currency", false)
+	currency, err := p.String("currency")
 	if err != nil {
 		return nil, err
 	}
@@ -202,8 +201,8 @@ func createSalesOrder(ctx context.Context, c *api, p params) (any, error) {
 	return withCreated(pick(created, salesOrderFields), true), nil
 }
 
-func cancelSalesOrder(ctx context.Context, c *api, p params) (any, error) {
-	name, err := p.str("name", true)
+func cancelSalesOrder(ctx context.Context, c *api, p connectors.Params) (any, error) {
+	name, err := p.RequiredString("name")
 	if err != nil {
 		return nil, err
 	}
@@ -228,16 +227,16 @@ func cancelSalesOrder(ctx context.Context, c *api, p params) (any, error) {
 	return nil, err
 }
 
-func createInvoice(ctx context.Context, c *api, p params) (any, error) {
-	customer, err := p.str("customer", true)
+func createInvoice(ctx context.Context, c *api, p connectors.Params) (any, error) {
+	customer, err := p.RequiredString("customer")
 	if err != nil {
 		return nil, err
 	}
-	items, err := p.items("items")
+	items, err := readItems(p, "items")
 	if err != nil {
 		return nil, err
 	}
-	order, err := p.str("sales_order", false)
+	order, err := p.String("sales_order")
 	if err != nil {
 		return nil, err
 	}
@@ -271,8 +270,8 @@ func createInvoice(ctx context.Context, c *api, p params) (any, error) {
 	return out(created, true), nil
 }
 
-func getInvoice(ctx context.Context, c *api, p params) (any, error) {
-	name, err := p.str("name", true)
+func getInvoice(ctx context.Context, c *api, p connectors.Params) (any, error) {
+	name, err := p.RequiredString("name")
 	if err != nil {
 		return nil, err
 	}
@@ -460,76 +459,17 @@ func partnerError(err error, method, path string) error {
 	}
 	out.Message = fmt.Sprintf("erpnext %s %s: %d %s", method, path, ce.Status, b.kind())
 	if msg := b.message(); msg != "" {
-		out.Message += ": " + clip(msg)
+		out.Message += ": " + connectors.Clip(msg)
 	}
 	return &out
 }
 
-// clip shortens a partner's message for an error.
-func clip(s string) string {
-	const limit = 512
-	if len(s) <= limit {
-		return s
-	}
-	cut := limit
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
-// params reads an action's evaluated parameters.
-type params struct {
-	action string
-	m      map[string]any
-}
-
-func (p params) invalid(name, want string, v any) error {
-	return connectors.Permanent("invalid_params", "erpnext.%s: %s must be %s, got %T", p.action, name, want, v)
-}
-
-// str returns a string parameter; absent is "" unless required.
-func (p params) str(name string, required bool) (string, error) {
-	switch v := p.m[name].(type) {
-	case nil:
-		if required {
-			return "", connectors.Permanent("invalid_params", "erpnext.%s: %s is required", p.action, name)
-		}
-		return "", nil
-	case string:
-		if required && strings.TrimSpace(v) == "" {
-			return "", connectors.Permanent("invalid_params", "erpnext.%s: %s is empty", p.action, name)
-		}
-		return v, nil
-	default:
-		return "", p.invalid(name, "a string", v)
-	}
-}
-
-// number reads a number given as a number or a numeric string.
-func number(v any) (float64, bool) {
-	switch v := v.(type) {
-	case float64:
-		return v, true
-	case int:
-		return float64(v), true
-	case int64:
-		return float64(v), true
-	case json.Number:
-		f, err := v.Float64()
-		return f, err == nil
-	case string:
-		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-		return f, err == nil
-	}
-	return 0, false
-}
-
-// items returns a copy of the lines [{item_code, qty, rate, ...}]: item_code
-// and qty are required, qty and rate are numbers, other fields pass through.
-func (p params) items(name string) ([]any, error) {
+// readItems returns a copy of the lines [{item_code, qty, rate, ...}]:
+// item_code and qty are required, qty and rate are numbers, other fields
+// pass through.
+func readItems(p connectors.Params, name string) ([]any, error) {
 	var list []any
-	switch v := p.m[name].(type) {
+	switch v := p.Any(name).(type) {
 	case []any:
 		list = v
 	case []map[string]any:
@@ -538,27 +478,27 @@ func (p params) items(name string) ([]any, error) {
 		}
 	}
 	if len(list) == 0 {
-		return nil, p.invalid(name, "a non-empty array of {item_code, qty, rate}", p.m[name])
+		return nil, p.Mistyped(name, "a non-empty array of {item_code, qty, rate}", p.Any(name))
 	}
 	out := make([]any, len(list))
 	for i, e := range list {
 		at := fmt.Sprintf("%s[%d]", name, i)
 		m, ok := e.(map[string]any)
 		if !ok {
-			return nil, p.invalid(at, "an object {item_code, qty, rate}", e)
+			return nil, p.Mistyped(at, "an object {item_code, qty, rate}", e)
 		}
 		row := maps.Clone(m)
 		if code, ok := m["item_code"].(string); !ok || strings.TrimSpace(code) == "" {
-			return nil, p.invalid(at+".item_code", "a non-empty string", m["item_code"])
+			return nil, p.Mistyped(at+".item_code", "a non-empty string", m["item_code"])
 		}
 		for _, k := range []string{"qty", "rate"} {
 			v, present := m[k]
 			if !present && k == "rate" {
 				continue
 			}
-			n, ok := number(v)
+			n, ok := connectors.ParseNumber(v)
 			if !ok {
-				return nil, p.invalid(at+"."+k, "a number", v)
+				return nil, p.Mistyped(at+"."+k, "a number", v)
 			}
 			row[k] = n
 		}

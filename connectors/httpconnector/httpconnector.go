@@ -7,10 +7,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
-	"sort"
-	"strconv"
+	"slices"
 	"strings"
 
 	"github.com/relay-dev/relay/connectors"
@@ -54,7 +54,7 @@ func request(ctx context.Context, call *connectors.Call) (any, error) {
 	}
 	req, jsonResponse, err := buildRequest(p)
 	if err != nil {
-		return nil, connectors.Permanent("invalid_params", "http.request: %v", err)
+		return nil, err
 	}
 	if req.Method == http.MethodPost || req.Method == http.MethodPatch {
 		req.IdempotencyKey = call.IdempotencyKey
@@ -84,54 +84,57 @@ func request(ctx context.Context, call *connectors.Call) (any, error) {
 	return map[string]any{"status": resp.Status, "headers": headers, "body": body}, nil
 }
 
-func buildRequest(p map[string]any) (req *connectors.Request, jsonResponse bool, err error) {
-	method, ok := p["method"].(string)
-	if !ok || method == "" || strings.ContainsAny(method, " \t\r\n") {
-		return nil, false, fmt.Errorf("method must be an HTTP method name, got %v", p["method"])
+// buildRequest checks the parameters and builds the request; its errors
+// are invalid_params.
+func buildRequest(params map[string]any) (req *connectors.Request, jsonResponse bool, err error) {
+	p := connectors.ReadParams("http", "request", params)
+	method, err := p.RequiredString("method")
+	if err != nil {
+		return nil, false, err
 	}
-	target, ok := p["url"].(string)
-	if !ok || target == "" {
-		return nil, false, fmt.Errorf("url must be a non-empty string, got %T", p["url"])
+	if strings.ContainsAny(method, " \t\r\n") {
+		return nil, false, p.Invalid("method must be an HTTP method name, got %q", method)
 	}
-	jsonResponse, ok = p["json_response"].(bool)
-	if !ok {
-		return nil, false, fmt.Errorf("json_response must be a boolean, got %T", p["json_response"])
+	target, err := p.RequiredString("url")
+	if err != nil {
+		return nil, false, err
 	}
+	jsonResponse, ok, err := p.Bool("json_response")
+	if err != nil {
+		return nil, false, err
+	}
+	jsonResponse = jsonResponse || !ok // absent only without ParamDefaults; the default is true
 	req = &connectors.Request{Method: strings.ToUpper(method), Path: target, Header: http.Header{}, Query: url.Values{}}
 
-	if h, ok := p["headers"]; ok && h != nil {
-		m, ok := h.(map[string]any)
+	headers, err := p.Object("headers")
+	if err != nil {
+		return nil, false, err
+	}
+	for _, k := range slices.Sorted(maps.Keys(headers)) {
+		s, ok := connectors.ScalarString(headers[k])
 		if !ok {
-			return nil, false, fmt.Errorf("headers must be an object, got %T", h)
+			return nil, false, p.Mistyped(fmt.Sprintf("header %q", k), "a string, number or boolean", headers[k])
 		}
-		for _, k := range sortedKeys(m) {
-			s, ok := scalar(m[k])
+		req.Header.Set(k, s)
+	}
+	query, err := p.Object("query")
+	if err != nil {
+		return nil, false, err
+	}
+	for _, k := range slices.Sorted(maps.Keys(query)) {
+		vals := []any{query[k]}
+		if list, ok := query[k].([]any); ok {
+			vals = list
+		}
+		for _, v := range vals {
+			s, ok := connectors.ScalarString(v)
 			if !ok {
-				return nil, false, fmt.Errorf("header %q must be a string, number or boolean, got %T", k, m[k])
+				return nil, false, p.Mistyped(fmt.Sprintf("query parameter %q", k), "a string, number, boolean or an array of them", v)
 			}
-			req.Header.Set(k, s)
+			req.Query.Add(k, s)
 		}
 	}
-	if q, ok := p["query"]; ok && q != nil {
-		m, ok := q.(map[string]any)
-		if !ok {
-			return nil, false, fmt.Errorf("query must be an object, got %T", q)
-		}
-		for _, k := range sortedKeys(m) {
-			vals := []any{m[k]}
-			if list, ok := m[k].([]any); ok {
-				vals = list
-			}
-			for _, v := range vals {
-				s, ok := scalar(v)
-				if !ok {
-					return nil, false, fmt.Errorf("query parameter %q must be a string, number, boolean or an array of them, got %T", k, v)
-				}
-				req.Query.Add(k, s)
-			}
-		}
-	}
-	switch b := p["body"].(type) {
+	switch b := p.Any("body").(type) {
 	case nil:
 	case string:
 		req.Body = []byte(b)
@@ -141,7 +144,7 @@ func buildRequest(p map[string]any) (req *connectors.Request, jsonResponse bool,
 	default:
 		req.Body, err = json.Marshal(b)
 		if err != nil {
-			return nil, false, fmt.Errorf("encoding body as JSON: %v", err)
+			return nil, false, p.Invalid("encoding body as JSON: %v", err)
 		}
 		if req.Header.Get("Content-Type") == "" {
 			req.ContentType = "application/json"
@@ -151,25 +154,4 @@ func buildRequest(p map[string]any) (req *connectors.Request, jsonResponse bool,
 		req.Header.Set("Accept", "application/json")
 	}
 	return req, jsonResponse, nil
-}
-
-func scalar(v any) (string, bool) {
-	switch v := v.(type) {
-	case string:
-		return v, true
-	case float64:
-		return strconv.FormatFloat(v, 'f', -1, 64), true
-	case bool, int, int64, int32, uint, uint64, json.Number:
-		return fmt.Sprint(v), true
-	}
-	return "", false
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }

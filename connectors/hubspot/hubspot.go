@@ -24,7 +24,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/relay-dev/relay/connectors"
 )
@@ -87,7 +86,7 @@ func Connector() *connectors.Connector {
 
 // action completes a with a Do that checks the call, applies defaults and
 // hands typed parameters to do.
-func action(a *connectors.Action, do func(ctx context.Context, c *api, p params) (any, error)) *connectors.Action {
+func action(a *connectors.Action, do func(ctx context.Context, c *api, p connectors.Params) (any, error)) *connectors.Action {
 	a.Do = func(ctx context.Context, call *connectors.Call) (any, error) {
 		if call.Client == nil {
 			return nil, connectors.Permanent("invalid_connection", "hubspot.%s on connection %q: no client", a.Name, call.Connection)
@@ -96,7 +95,7 @@ func action(a *connectors.Action, do func(ctx context.Context, c *api, p params)
 		if err != nil {
 			return nil, err
 		}
-		return do(ctx, &api{call: call}, params{action: a.Name, m: p})
+		return do(ctx, &api{call: call}, connectors.ReadParams("hubspot", a.Name, p))
 	}
 	return a
 }
@@ -104,12 +103,12 @@ func action(a *connectors.Action, do func(ctx context.Context, c *api, p params)
 // contactProperties are returned by searches besides those asked for.
 var contactProperties = []string{"email", "firstname", "lastname", "phone"}
 
-func searchContactByEmail(ctx context.Context, c *api, p params) (any, error) {
-	email, err := p.str("email", true)
+func searchContactByEmail(ctx context.Context, c *api, p connectors.Params) (any, error) {
+	email, err := p.RequiredString("email")
 	if err != nil {
 		return nil, err
 	}
-	extra, err := p.strings("properties")
+	extra, err := p.StringList("properties")
 	if err != nil {
 		return nil, err
 	}
@@ -151,17 +150,17 @@ var existingID = regexp.MustCompile(`Existing ID: ?(\d+)`)
 // search index lags writes by seconds, so a contact created by an earlier
 // attempt may not be found yet, while the uniqueness of emails is enforced
 // at once.
-func upsertContact(ctx context.Context, c *api, p params) (any, error) {
-	email, err := p.str("email", true)
+func upsertContact(ctx context.Context, c *api, p connectors.Params) (any, error) {
+	email, err := p.RequiredString("email")
 	if err != nil {
 		return nil, err
 	}
-	props, err := p.properties("properties")
+	props, err := properties(p, "properties")
 	if err != nil {
 		return nil, err
 	}
 	for _, name := range []string{"firstname", "lastname", "phone"} {
-		v, err := p.str(name, false)
+		v, err := p.String(name)
 		if err != nil {
 			return nil, err
 		}
@@ -203,13 +202,18 @@ func upsertContact(ctx context.Context, c *api, p params) (any, error) {
 	return withCreated(updated, false)
 }
 
-func createDeal(ctx context.Context, c *api, p params) (any, error) {
-	props, err := p.properties("properties")
+func createDeal(ctx context.Context, c *api, p connectors.Params) (any, error) {
+	props, err := properties(p, "properties")
 	if err != nil {
 		return nil, err
 	}
-	for _, name := range []string{"dealname", "pipeline", "dealstage"} {
-		v, err := p.str(name, name == "dealname")
+	dealname, err := p.RequiredString("dealname")
+	if err != nil {
+		return nil, err
+	}
+	props["dealname"] = dealname
+	for _, name := range []string{"pipeline", "dealstage"} {
+		v, err := p.String(name)
 		if err != nil {
 			return nil, err
 		}
@@ -217,7 +221,7 @@ func createDeal(ctx context.Context, c *api, p params) (any, error) {
 			props[name] = v
 		}
 	}
-	if amount, ok, err := p.number("amount"); err != nil {
+	if amount, ok, err := p.Number("amount"); err != nil {
 		return nil, err
 	} else if ok {
 		props["amount"] = strconv.FormatFloat(amount, 'f', -1, 64)
@@ -229,10 +233,10 @@ func createDeal(ctx context.Context, c *api, p params) (any, error) {
 	return record(deal)
 }
 
-func associate(ctx context.Context, c *api, p params) (any, error) {
+func associate(ctx context.Context, c *api, p connectors.Params) (any, error) {
 	var parts [4]string
 	for i, name := range []string{"from_type", "from_id", "to_type", "to_id"} {
-		v, err := p.id(name)
+		v, err := recordID(p, name)
 		if err != nil {
 			return nil, err
 		}
@@ -337,146 +341,46 @@ func partnerError(err error, method, path string) error {
 	if !out.Retryable {
 		out.Type = "hubspot." + b.Category
 	}
-	out.Message = fmt.Sprintf("hubspot %s %s: %d %s: %s", method, path, ce.Status, b.Category, clip(cmp.Or(b.Message, "no message")))
+	out.Message = fmt.Sprintf("hubspot %s %s: %d %s: %s", method, path, ce.Status, b.Category, connectors.Clip(cmp.Or(b.Message, "no message")))
 	if b.CorrelationID != "" {
 		out.Message += " (correlation ID " + b.CorrelationID + ")"
 	}
 	return &out
 }
 
-// clip shortens a partner's message for an error.
-func clip(s string) string {
-	const limit = 512
-	if len(s) <= limit {
-		return s
-	}
-	cut := limit
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
-}
-
-// params reads an action's evaluated parameters.
-type params struct {
-	action string
-	m      map[string]any
-}
-
-func (p params) invalid(name, want string, v any) error {
-	return connectors.Permanent("invalid_params", "hubspot.%s: %s must be %s, got %T", p.action, name, want, v)
-}
-
-// str returns a string parameter; absent is "" unless required.
-func (p params) str(name string, required bool) (string, error) {
-	switch v := p.m[name].(type) {
-	case nil:
-		if required {
-			return "", connectors.Permanent("invalid_params", "hubspot.%s: %s is required", p.action, name)
-		}
-		return "", nil
-	case string:
-		if required && strings.TrimSpace(v) == "" {
-			return "", connectors.Permanent("invalid_params", "hubspot.%s: %s is empty", p.action, name)
-		}
-		return v, nil
-	default:
-		return "", p.invalid(name, "a string", v)
-	}
-}
-
-// id returns a required identifier: a non-empty string or an integer.
-func (p params) id(name string) (string, error) {
-	switch v := p.m[name].(type) {
+// recordID returns a required identifier: a non-empty string or an integer.
+func recordID(p connectors.Params, name string) (string, error) {
+	switch v := p.Any(name).(type) {
 	case string:
 		if v = strings.TrimSpace(v); v != "" {
 			return v, nil
 		}
-	case float64:
-		if v == float64(int64(v)) {
-			return strconv.FormatInt(int64(v), 10), nil
+	case float64, int, int64:
+		if n, ok := connectors.ParseInt(v); ok {
+			return strconv.FormatInt(n, 10), nil
 		}
-	case int:
-		return strconv.Itoa(v), nil
-	case int64:
-		return strconv.FormatInt(v, 10), nil
 	}
-	return "", p.invalid(name, "a non-empty string or an integer", p.m[name])
-}
-
-// number returns an optional number, given as a number or numeric string.
-func (p params) number(name string) (float64, bool, error) {
-	switch v := p.m[name].(type) {
-	case nil:
-		return 0, false, nil
-	case float64:
-		return v, true, nil
-	case int:
-		return float64(v), true, nil
-	case int64:
-		return float64(v), true, nil
-	case json.Number:
-		f, err := v.Float64()
-		return f, err == nil, err
-	case string:
-		f, err := strconv.ParseFloat(strings.TrimSpace(v), 64)
-		if err != nil {
-			return 0, false, p.invalid(name, "a number", v)
-		}
-		return f, true, nil
-	default:
-		return 0, false, p.invalid(name, "a number", v)
-	}
-}
-
-// strings returns an optional array of strings.
-func (p params) strings(name string) ([]string, error) {
-	v, ok := p.m[name]
-	if !ok || v == nil {
-		return nil, nil
-	}
-	list, ok := v.([]any)
-	if !ok {
-		return nil, p.invalid(name, "an array of strings", v)
-	}
-	out := make([]string, 0, len(list))
-	for _, e := range list {
-		s, ok := e.(string)
-		if !ok {
-			return nil, p.invalid(name+" items", "strings", e)
-		}
-		out = append(out, s)
-	}
-	return out, nil
+	return "", p.Mistyped(name, "a non-empty string or an integer", p.Any(name))
 }
 
 // properties returns an optional object of property values as HubSpot
 // stores them: strings (null clears a property).
-func (p params) properties(name string) (map[string]any, error) {
-	out := map[string]any{}
-	v, ok := p.m[name]
-	if !ok || v == nil {
-		return out, nil
+func properties(p connectors.Params, name string) (map[string]any, error) {
+	m, err := p.Object(name)
+	if err != nil {
+		return nil, err
 	}
-	m, ok := v.(map[string]any)
-	if !ok {
-		return nil, p.invalid(name, "an object", v)
-	}
+	out := make(map[string]any, len(m))
 	for k, e := range m {
-		switch e := e.(type) {
-		case nil:
+		if e == nil {
 			out[k] = ""
-		case string:
-			out[k] = e
-		case bool:
-			out[k] = strconv.FormatBool(e)
-		case float64:
-			out[k] = strconv.FormatFloat(e, 'f', -1, 64)
-		case int, int64, json.Number:
-			out[k] = fmt.Sprint(e)
-		default:
-			return nil, p.invalid(name+"."+k, "a string, number, boolean or null", e)
+			continue
 		}
+		s, ok := connectors.ScalarString(e)
+		if !ok {
+			return nil, p.Mistyped(name+"."+k, "a string, number, boolean or null", e)
+		}
+		out[k] = s
 	}
 	return out, nil
 }

@@ -55,38 +55,36 @@ func postMessage(ctx context.Context, call *connectors.Call) (any, error) {
 	if call.Client == nil {
 		return nil, connectors.Permanent("invalid_connection", "slack post_message on connection %q: no client", call.Connection)
 	}
-	msg := map[string]any{}
-	text, ok := p["text"].(string)
-	if !ok || strings.TrimSpace(text) == "" {
-		return nil, connectors.Permanent("invalid_params", "slack post_message: text must be a non-empty string, got %T", p["text"])
+	r := connectors.ReadParams("slack", "post_message", p)
+	text, err := r.RequiredString("text")
+	if err != nil {
+		return nil, err
 	}
-	msg["text"] = text
-	if v, ok := p["blocks"]; ok && v != nil {
-		blocks, ok := v.([]any)
-		if !ok {
-			return nil, connectors.Permanent("invalid_params", "slack post_message: blocks must be an array, got %T", v)
-		}
+	msg := map[string]any{"text": text}
+	blocks, err := r.List("blocks")
+	if err != nil {
+		return nil, err
+	}
+	if blocks != nil {
 		msg["blocks"] = blocks
 	}
-	if v, ok := p["channel"]; ok && v != nil {
-		channel, ok := v.(string)
-		if !ok {
-			return nil, connectors.Permanent("invalid_params", "slack post_message: channel must be a string, got %T", v)
-		}
-		if channel != "" {
-			msg["channel"] = channel
-		}
+	channel, err := r.String("channel")
+	if err != nil {
+		return nil, err
 	}
-	path, ok := p["path"].(string)
-	if !ok {
-		return nil, connectors.Permanent("invalid_params", "slack post_message: path must be a string, got %T", p["path"])
+	if channel != "" {
+		msg["channel"] = channel
+	}
+	path, err := r.String("path")
+	if err != nil {
+		return nil, err
 	}
 	if strings.HasPrefix(path, "http://") || strings.HasPrefix(path, "https://") {
-		return nil, connectors.Permanent("invalid_params", "slack post_message: path must be relative to the connection's base_url")
+		return nil, r.Invalid("path must be relative to the connection's base_url")
 	}
 	body, err := json.Marshal(msg)
 	if err != nil {
-		return nil, connectors.Permanent("invalid_params", "slack post_message: encoding the message: %v", err)
+		return nil, r.Invalid("encoding the message: %v", err)
 	}
 	// Slack ignores the key; it keeps a retry in the attempt safe to
 	// send to receivers that do honour it (the sandbox).

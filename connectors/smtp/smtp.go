@@ -90,7 +90,7 @@ func sendEmail(ctx context.Context, call *connectors.Call) (any, error) {
 	}
 	m, err := parseMessage(p, call.IdempotencyKey)
 	if err != nil {
-		return nil, connectors.Permanent("invalid_params", "smtp send_email: %v", err)
+		return nil, err
 	}
 	server, err := parseServer(call.Config.BaseURL)
 	if err != nil {
@@ -269,93 +269,82 @@ var reserved = map[string]bool{
 	"Sender": true, "Return-Path": true,
 }
 
-func parseMessage(p map[string]any, key string) (*message, error) {
+// parseMessage checks the parameters of a send_email call; its errors
+// are invalid_params.
+func parseMessage(params map[string]any, key string) (*message, error) {
+	p := connectors.ReadParams("smtp", "send_email", params)
 	m := &message{headers: map[string]string{}}
-	var err error
-	str := func(name string) (string, error) {
-		v, ok := p[name]
-		if !ok || v == nil {
-			return "", nil
-		}
-		s, ok := v.(string)
-		if !ok {
-			return "", fmt.Errorf("%s must be a string, got %T", name, v)
-		}
-		return s, nil
-	}
-	from, err := str("from")
+	from, err := p.RequiredString("from")
 	if err != nil {
 		return nil, err
 	}
 	if m.from, err = mail.ParseAddress(from); err != nil {
-		return nil, fmt.Errorf("from %q: %v", from, err)
+		return nil, p.Invalid("from %q: %v", from, err)
 	}
-	switch to := p["to"].(type) {
+	switch to := p.Any("to").(type) {
 	case string:
 		if m.to, err = mail.ParseAddressList(to); err != nil {
-			return nil, fmt.Errorf("to %q: %v", to, err)
+			return nil, p.Invalid("to %q: %v", to, err)
 		}
 	case []any:
 		for i, v := range to {
 			s, ok := v.(string)
 			if !ok {
-				return nil, fmt.Errorf("to[%d] must be a string, got %T", i, v)
+				return nil, p.Mistyped(fmt.Sprintf("to[%d]", i), "a string", v)
 			}
 			a, err := mail.ParseAddress(s)
 			if err != nil {
-				return nil, fmt.Errorf("to[%d] %q: %v", i, s, err)
+				return nil, p.Invalid("to[%d] %q: %v", i, s, err)
 			}
 			m.to = append(m.to, a)
 		}
 	default:
-		return nil, fmt.Errorf("to must be a string or an array of strings, got %T", p["to"])
+		return nil, p.Mistyped("to", "a string or an array of strings", to)
 	}
 	if len(m.to) == 0 {
-		return nil, errors.New("to has no address")
+		return nil, p.Invalid("to has no address")
 	}
-	if m.subject, err = str("subject"); err != nil {
+	if m.subject, err = p.String("subject"); err != nil {
 		return nil, err
 	}
 	if strings.ContainsAny(m.subject, "\r\n") {
-		return nil, errors.New("subject must be one line")
+		return nil, p.Invalid("subject must be one line")
 	}
-	if m.text, err = str("text"); err != nil {
+	if m.text, err = p.String("text"); err != nil {
 		return nil, err
 	}
-	if m.html, err = str("html"); err != nil {
+	if m.html, err = p.String("html"); err != nil {
 		return nil, err
 	}
 	if m.text == "" && m.html == "" {
-		return nil, errors.New("text or html is required")
+		return nil, p.Invalid("text or html is required")
 	}
-	replyTo, err := str("reply_to")
+	replyTo, err := p.String("reply_to")
 	if err != nil {
 		return nil, err
 	}
 	if replyTo != "" {
 		if m.replyTo, err = mail.ParseAddress(replyTo); err != nil {
-			return nil, fmt.Errorf("reply_to %q: %v", replyTo, err)
+			return nil, p.Invalid("reply_to %q: %v", replyTo, err)
 		}
 	}
-	if v, ok := p["headers"]; ok && v != nil {
-		h, ok := v.(map[string]any)
+	headers, err := p.Object("headers")
+	if err != nil {
+		return nil, err
+	}
+	for name, v := range headers {
+		s, ok := v.(string)
 		if !ok {
-			return nil, fmt.Errorf("headers must be an object, got %T", v)
+			return nil, p.Mistyped(fmt.Sprintf("header %q", name), "a string", v)
 		}
-		for name, v := range h {
-			s, ok := v.(string)
-			if !ok {
-				return nil, fmt.Errorf("header %q must be a string, got %T", name, v)
-			}
-			if !validHeaderName(name) || strings.ContainsAny(s, "\r\n") {
-				return nil, fmt.Errorf("header %q: invalid name or a value with a line break", name)
-			}
-			canon := textproto.CanonicalMIMEHeaderKey(name)
-			if reserved[canon] {
-				return nil, fmt.Errorf("header %q is set by relay; use the action's parameters", name)
-			}
-			m.headers[canon] = s
+		if !validHeaderName(name) || strings.ContainsAny(s, "\r\n") {
+			return nil, p.Invalid("header %q: invalid name or a value with a line break", name)
 		}
+		canon := textproto.CanonicalMIMEHeaderKey(name)
+		if reserved[canon] {
+			return nil, p.Invalid("header %q is set by relay; use the action's parameters", name)
+		}
+		m.headers[canon] = s
 	}
 	m.messageID = MessageID(key)
 	return m, nil

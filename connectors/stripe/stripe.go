@@ -81,19 +81,20 @@ func action(name, summary, method, path string, short bool, params ...connectors
 		}
 		target, form, err := buildRequest(a, path, p)
 		if err != nil {
-			return nil, connectors.Permanent("invalid_params", "stripe.%s: %v", name, err)
+			return nil, err
 		}
 		return send(ctx, call, method, target, form)
 	}
 	return a
 }
 
-func buildRequest(a *connectors.Action, path string, p map[string]any) (string, map[string]any, error) {
+func buildRequest(a *connectors.Action, path string, m map[string]any) (string, map[string]any, error) {
+	p := connectors.ReadParams("stripe", a.Name, m)
 	known := map[string]bool{}
 	form := map[string]any{}
 	for _, spec := range a.Params {
 		known[spec.Name] = true
-		v, err := typed(spec, p[spec.Name])
+		v, err := typed(p, spec)
 		if err != nil {
 			return "", nil, err
 		}
@@ -106,81 +107,48 @@ func buildRequest(a *connectors.Action, path string, p map[string]any) (string, 
 		}
 		form[spec.Name] = v
 	}
-	for _, k := range sortedKeys(p) {
+	for _, k := range sortedKeys(m) {
 		if !known[k] {
-			return "", nil, fmt.Errorf("unknown parameter %q", k)
+			return "", nil, p.Invalid("unknown parameter %q", k)
 		}
 	}
 	return path, form, nil
 }
 
-// typed checks v against the param's type and normalizes it: integers
-// become int64, metadata values strings. A nil v stays nil.
-func typed(spec connectors.Param, v any) (any, error) {
-	if v == nil {
+// typed reads a param as its spec's type and normalizes it: integers
+// become int64, metadata values strings. Absent or null is nil.
+func typed(p connectors.Params, spec connectors.Param) (any, error) {
+	if p.Any(spec.Name) == nil {
 		return nil, nil
 	}
 	switch spec.Type {
 	case "string":
-		s, ok := v.(string)
-		if !ok {
-			return nil, fmt.Errorf("%s must be a string, got %T", spec.Name, v)
+		if spec.Required {
+			return p.RequiredString(spec.Name)
 		}
-		if spec.Required && s == "" {
-			return nil, fmt.Errorf("%s must not be empty", spec.Name)
-		}
-		return s, nil
+		return p.String(spec.Name)
 	case "integer":
-		n, ok := integer(v)
-		if !ok {
-			return nil, fmt.Errorf("%s must be an integer, got %v", spec.Name, v)
-		}
-		return n, nil
+		n, _, err := p.Int(spec.Name)
+		return n, err
 	case "boolean":
-		b, ok := v.(bool)
-		if !ok {
-			return nil, fmt.Errorf("%s must be a boolean, got %T", spec.Name, v)
-		}
-		return b, nil
+		b, _, err := p.Bool(spec.Name)
+		return b, err
 	case "object":
-		m, ok := v.(map[string]any)
-		if !ok {
-			return nil, fmt.Errorf("%s must be an object, got %T", spec.Name, v)
+		m, err := p.Object(spec.Name)
+		if err != nil {
+			return nil, err
 		}
 		out := make(map[string]any, len(m))
 		for k, e := range m {
-			s, ok := scalar(e)
+			s, ok := connectors.ScalarString(e)
 			if !ok {
-				return nil, fmt.Errorf("%s[%s] must be a string, number or boolean, got %T", spec.Name, k, e)
+				return nil, p.Mistyped(spec.Name+"["+k+"]", "a string, number or boolean", e)
 			}
 			out[k] = s
 		}
 		return out, nil
 	}
-	return v, nil
-}
-
-func integer(v any) (int64, bool) {
-	switch n := v.(type) {
-	case int:
-		return int64(n), true
-	case int32:
-		return int64(n), true
-	case int64:
-		return n, true
-	case float64:
-		if n != float64(int64(n)) {
-			return 0, false
-		}
-		return int64(n), true
-	case json.Number:
-		i, err := n.Int64()
-		return i, err == nil
-	case string:
-		i, err := strconv.ParseInt(n, 10, 64)
-		return i, err == nil
-	}
-	return 0, false
+	return p.Any(spec.Name), nil
 }
 
 // send sends one request to Stripe and returns the object it answered.
@@ -262,7 +230,7 @@ func stripeError(method, path string, err error) error {
 		msg += " (" + strings.Join(details, ", ") + ")"
 	}
 	if e.Message != "" {
-		msg += ": " + e.Message
+		msg += ": " + connectors.Clip(e.Message)
 	}
 	out := &connectors.Error{
 		Type:      "stripe." + cmp.Or(e.Code, e.Type),
@@ -327,7 +295,7 @@ func encodeValue(b *strings.Builder, key string, v any) error {
 	if key == "" {
 		return fmt.Errorf("cannot encode a %T as a form", v)
 	}
-	s, ok := scalar(v)
+	s, ok := connectors.ScalarString(v)
 	if !ok {
 		return fmt.Errorf("%s: cannot encode a %T as a form value", key, v)
 	}
@@ -338,20 +306,6 @@ func encodeValue(b *strings.Builder, key string, v any) error {
 	b.WriteByte('=')
 	b.WriteString(url.QueryEscape(s))
 	return nil
-}
-
-func scalar(v any) (string, bool) {
-	switch v := v.(type) {
-	case string:
-		return v, true
-	case bool:
-		return strconv.FormatBool(v), true
-	case float64:
-		return strconv.FormatFloat(v, 'f', -1, 64), true
-	case int, int32, int64, uint, uint32, uint64, json.Number:
-		return fmt.Sprint(v), true
-	}
-	return "", false
 }
 
 func sortedKeys(m map[string]any) []string {

@@ -1,0 +1,153 @@
+package bench
+
+import (
+	"context"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// plan sizes one measurement: runs operations per side when runs > 0,
+// else batches until each side has run for duration.
+type plan struct {
+	runs     int
+	duration time.Duration
+}
+
+// op is one measured operation; i is unique within its series.
+type op func(ctx context.Context, i int) error
+
+// series records what one side of a measurement did.
+type series struct {
+	mu        sync.Mutex
+	latencies []time.Duration
+	elapsed   time.Duration // wall time of its batches
+	errors    int
+	firstErr  error
+	next      atomic.Int64
+}
+
+// Side is one side of a measurement.
+type Side struct {
+	Runs      int     `json:"runs"`
+	PerSecond float64 `json:"per_second"`
+	P50Ms     float64 `json:"p50_ms"`
+	P99Ms     float64 `json:"p99_ms"`
+	Errors    int     `json:"errors"`
+	// FirstError is the first failure's message, if any.
+	FirstError string `json:"first_error,omitempty"`
+}
+
+func (s *series) side() Side {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	lat := slices.Clone(s.latencies)
+	slices.Sort(lat)
+	out := Side{
+		Runs:      len(lat),
+		PerSecond: round(rate(len(lat), s.elapsed), 4),
+		P50Ms:     round(ms(percentile(lat, 50)), 4),
+		P99Ms:     round(ms(percentile(lat, 99)), 4),
+		Errors:    s.errors,
+	}
+	if s.firstErr != nil {
+		out.FirstError = s.firstErr.Error()
+	}
+	return out
+}
+
+func (s *series) done() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.latencies) + s.errors
+}
+
+// batch runs n operations from conc goroutines, each timed.
+func (s *series) batch(ctx context.Context, n, conc int, fn op) {
+	t0 := time.Now()
+	var started atomic.Int64
+	var wg sync.WaitGroup
+	for range min(conc, n) {
+		wg.Go(func() {
+			for started.Add(1) <= int64(n) && ctx.Err() == nil {
+				i := int(s.next.Add(1)) - 1
+				begin := time.Now()
+				err := fn(ctx, i)
+				d := time.Since(begin)
+				s.mu.Lock()
+				if err != nil {
+					s.errors++
+					if s.firstErr == nil {
+						s.firstErr = err
+					}
+				} else {
+					s.latencies = append(s.latencies, d)
+				}
+				s.mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	s.mu.Lock()
+	s.elapsed += time.Since(t0)
+	s.mu.Unlock()
+}
+
+// batchSize is how many operations one batch runs at concurrency conc:
+// at least 8, so a batch at concurrency 1 is not a single run.
+func batchSize(conc int) int { return max(conc, 8) }
+
+// alternate measures a and b side by side, in batches taken in turn
+// (a b b a a b …) so that drift in the machine hits both alike.
+func alternate(ctx context.Context, p plan, conc int, a, b op) (sa, sb *series) {
+	sa, sb = &series{}, &series{}
+	sides := [2]struct {
+		s  *series
+		fn op
+	}{{sa, a}, {sb, b}}
+	for round := 0; ctx.Err() == nil; round++ {
+		order := []int{0, 1}
+		if round%2 == 1 {
+			order = []int{1, 0}
+		}
+		for _, k := range order {
+			s := sides[k]
+			n := batchSize(conc)
+			if p.runs > 0 {
+				n = min(n, p.runs-s.s.done())
+			}
+			if n > 0 {
+				s.s.batch(ctx, n, conc, s.fn)
+			}
+		}
+		if p.runs > 0 && sa.done() >= p.runs && sb.done() >= p.runs {
+			return sa, sb
+		}
+		if p.runs <= 0 && sa.elapsed >= p.duration && sb.elapsed >= p.duration {
+			return sa, sb
+		}
+	}
+	return sa, sb
+}
+
+// repeat measures one side alone, like alternate.
+func repeat(ctx context.Context, p plan, conc int, fn op) *series {
+	s := &series{}
+	for ctx.Err() == nil {
+		n := batchSize(conc)
+		if p.runs > 0 {
+			n = min(n, p.runs-s.done())
+		} else {
+			n = conc
+		}
+		if n <= 0 {
+			break
+		}
+		s.batch(ctx, n, conc, fn)
+		if p.runs <= 0 && s.elapsed >= p.duration {
+			break
+		}
+	}
+	return s
+}

@@ -1,0 +1,80 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// WriteText prints the report as tables.
+func (r *Report) WriteText(w io.Writer) {
+	m := r.Machine
+	fmt.Fprintf(w, "relay bench: %d CPUs (%s), GOMAXPROCS %d, %d MiB, %s %s/%s, Temporal server %s, store %s\n",
+		m.CPUs, orUnknown(m.CPUModel), m.GOMAXPROCS, m.MemoryMiB, m.GoVersion, m.OS, m.Arch, orUnknown(m.TemporalServer), m.Store)
+	size := "duration " + r.Options.Duration + " per side"
+	if r.Options.Runs > 0 {
+		size = fmt.Sprintf("%d runs per side", r.Options.Runs)
+	}
+	fmt.Fprintf(w, "%s; took %.0fs\n", size, r.Seconds)
+
+	table := func(title, header string, rows func(tw *tabwriter.Writer)) {
+		fmt.Fprintf(w, "\n%s\n", title)
+		tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, header)
+		rows(tw)
+		tw.Flush()
+	}
+	if len(r.Flows) > 0 {
+		table("FLOWS: completed runs/s, webhook sent to run completed; relay vs a hand-written Go workflow on the same worker",
+			"flow\tconc\trelay/s\tgo/s\tratio\trelay p50 ms\tp99 ms\tgo p50 ms\tp99 ms\terrors\t",
+			func(tw *tabwriter.Writer) {
+				for _, f := range r.Flows {
+					fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.1f\t%.2f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t\n", f.Flow, f.Concurrency, f.Relay.PerSecond, f.Go.PerSecond, f.Ratio,
+						f.Relay.P50Ms, f.Relay.P99Ms, f.Go.P50Ms, f.Go.P99Ms, f.Relay.Errors+f.Go.Errors)
+				}
+			})
+	}
+	if len(r.Ingest) > 0 {
+		table("INGEST: signed webhooks/s into started runs vs a bare client.ExecuteWorkflow loop",
+			"conc\twebhooks/s\tbare/s\tratio\thook p50 ms\tp99 ms\tbare p50 ms\tp99 ms\taccepted\tlost\tduplicated\t",
+			func(tw *tabwriter.Writer) {
+				for _, in := range r.Ingest {
+					fmt.Fprintf(tw, "%d\t%.1f\t%.1f\t%.2f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%d\t%d\t\n", in.Concurrency, in.Webhooks.PerSecond, in.Bare.PerSecond, in.Ratio,
+						in.Webhooks.P50Ms, in.Webhooks.P99Ms, in.Bare.P50Ms, in.Bare.P99Ms, in.Accepted, in.Lost, in.Duplicated)
+				}
+			})
+	}
+	if len(r.Scale) > 0 {
+		table("SCALE: cost per step as flows grow (history bytes include foreach batch children)",
+			"shape\tsize\tconc\truns\truns/s\tsteps/s\tms/step\thistory bytes\tevents\tbytes/step\t",
+			func(tw *tabwriter.Writer) {
+				for _, s := range r.Scale {
+					fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.2f\t%.0f\t%.3f\t%d\t%d\t%.0f\t\n", s.Shape, s.Size, s.Concurrency, s.Runs, s.RunsPerSec, s.StepsPerSec, s.MsPerStep,
+						s.HistoryBytes, s.HistoryEvents, s.BytesPerStep)
+				}
+			})
+	}
+	if p := r.Parked; p != nil {
+		fmt.Fprintf(w, "\nPARKED: %d runs waiting for an event (server: %s)\n", p.Runs, p.Server)
+		fmt.Fprintf(w, "  started in %.1fs, all waiting after %.1fs, terminated in %.1fs\n", p.StartSeconds, p.ParkedSeconds, p.TerminateSeconds)
+		fmt.Fprintf(w, "  worker RSS %.0f -> %.0f MiB (+%.0f MiB; Go heap %.0f MiB)\n", p.WorkerRSSBeforeMiB, p.WorkerRSSAfterMiB, p.WorkerRSSDeltaMiB, p.WorkerHeapMiB)
+		if p.ServerRSSAfterMiB > 0 {
+			fmt.Fprintf(w, "  server RSS %.0f -> %.0f MiB\n", p.ServerRSSBeforeMiB, p.ServerRSSAfterMiB)
+		}
+	}
+	if s := r.Startup; s != nil {
+		runs := make([]string, len(s.RunsMs))
+		for i, v := range s.RunsMs {
+			runs[i] = fmt.Sprintf("%.0f", v)
+		}
+		fmt.Fprintf(w, "\nSTARTUP: relay dev --ephemeral to /readyz 200: median %.0f ms (runs: %s ms)\n", s.MedianMs, strings.Join(runs, ", "))
+	}
+}
+
+func orUnknown(s string) string {
+	if s == "" {
+		return "unknown"
+	}
+	return s
+}

@@ -1,0 +1,128 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/relay-dev/relay/bench"
+)
+
+func (a *app) benchCommand() *cobra.Command {
+	o := bench.DefaultOptions()
+	var (
+		only                           string
+		conc, ingestConc, steps, items string
+		callItems                      string
+		quick                          bool
+	)
+	join := func(ns []int) string {
+		s := make([]string, len(ns))
+		for i, n := range ns {
+			s[i] = fmt.Sprint(n)
+		}
+		return strings.Join(s, ",")
+	}
+	cmd := &cobra.Command{
+		Use:   "bench",
+		Short: "Measure relay on this machine, against hand-written Temporal code on the same server",
+		Long: `Measure relay on this machine, like pgbench. relay bench starts an embedded
+Temporal server (or uses --temporal-address) and the partner sandbox with
+zero latency, warms up, and measures:
+
+  flows    the bundled order-to-invoice flow and a webhook + 4 calls flow:
+           completed runs/s and latency, against hand-written Go workflows
+           making the same activity calls behind hand-written webhook handlers
+  ingest   signed webhooks/s into started runs, against a bare
+           client.ExecuteWorkflow loop; lost and duplicated deliveries counted
+  scale    runs/s, time and history bytes per step as flows and foreach grow
+  parked   this process's RSS (the worker) and the server's with runs waiting
+           for an event; the server is a relay dev child process
+  startup  time from exec of relay dev --ephemeral to /readyz answering 200
+
+Each ratio is measured side by side in one run: relay and the reference take
+turns in batches. Defaults take about two minutes on two cores; the full
+sizes of the performance issue are:
+
+  relay bench --concurrency 1,16,128 --items 10,1000,10000 --parked 10000 --duration 10s`,
+		Example: "  relay bench\n  relay bench --only flows --concurrency 16 --store memory\n  relay bench --quick --output json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			asJSON, err := a.json()
+			if err != nil {
+				return err
+			}
+			fl := cmd.Flags()
+			if quick {
+				q := map[string]func(){
+					"duration":           func() { o.Duration = 500 * time.Millisecond },
+					"concurrency":        func() { conc = "1,4" },
+					"ingest-concurrency": func() { ingestConc = "1,4" },
+					"steps":              func() { steps = "5,20" },
+					"items":              func() { items = "10,100" },
+					"call-items":         func() { callItems = "10" },
+					"parked":             func() { o.Parked = 200 },
+					"startup-runs":       func() { o.StartupRuns = 1 },
+				}
+				for name, set := range q {
+					if !fl.Changed(name) {
+						set()
+					}
+				}
+			}
+			for _, l := range []struct {
+				flag, value string
+				into        *[]int
+			}{
+				{"concurrency", conc, &o.Concurrency}, {"ingest-concurrency", ingestConc, &o.IngestConcurrency},
+				{"steps", steps, &o.Steps}, {"items", items, &o.Items}, {"call-items", callItems, &o.CallItems},
+			} {
+				if *l.into, err = bench.ParseInts(l.value); err != nil {
+					return fmt.Errorf("--%s: %w", l.flag, err)
+				}
+			}
+			if only != "" {
+				o.Only = strings.Split(strings.ReplaceAll(only, " ", ""), ",")
+			}
+			self, err := os.Executable()
+			if err != nil {
+				self = os.Args[0]
+			}
+			o.Self = []string{self}
+			o.Logger = a.logger().With("component", "bench")
+			o.Progress = a.stderr
+			if !asJSON {
+				o.Progress = a.stdout
+			}
+			report, err := bench.Run(cmd.Context(), o)
+			if err != nil {
+				return err
+			}
+			if !asJSON {
+				fmt.Fprintln(a.stdout)
+			}
+			return a.print(report, report.WriteText)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&only, "only", "", "sections to run, comma separated: "+strings.Join(bench.Sections, ","))
+	f.StringVar(&o.Store, "store", o.Store, "embedded server store: file (durable SQLite in a temporary folder) or memory")
+	f.StringVar(&o.DataDir, "data-dir", "", "folder for the file stores (default: a temporary folder, removed afterwards)")
+	f.StringVar(&o.TemporalAddress, "temporal-address", "", "use this Temporal frontend instead of an embedded server")
+	f.StringVar(&o.Namespace, "namespace", o.Namespace, "Temporal namespace")
+	f.DurationVar(&o.Duration, "duration", o.Duration, "how long each side of a measurement runs")
+	f.IntVar(&o.Runs, "runs", 0, "run exactly this many operations per side of a measurement instead of --duration")
+	f.StringVar(&conc, "concurrency", join(o.Concurrency), "flows: runs in flight")
+	f.StringVar(&ingestConc, "ingest-concurrency", join(o.IngestConcurrency), "ingest: deliveries in flight")
+	f.StringVar(&steps, "steps", join(o.Steps), "scale: flow lengths (alternating set and call steps)")
+	f.StringVar(&items, "items", join(o.Items), "scale: foreach sizes with a set body")
+	f.StringVar(&callItems, "call-items", join(o.CallItems), "scale: foreach sizes with a local call body")
+	f.IntVar(&o.ScaleConcurrency, "scale-concurrency", o.ScaleConcurrency, "scale: runs in flight for small flows (flows of 1,000 steps run alone)")
+	f.IntVar(&o.Parked, "parked", o.Parked, "parked: runs waiting for an event (the target is set for 10000)")
+	f.IntVar(&o.StartupRuns, "startup-runs", o.StartupRuns, "startup: starts of relay dev; the median is reported")
+	f.BoolVar(&quick, "quick", false, "tiny sizes, to check that the command works (CI)")
+	return cmd
+}
