@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +19,10 @@ import (
 
 	"github.com/hashicorp/go-cleanhttp"
 	"github.com/hashicorp/go-retryablehttp"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"golang.org/x/oauth2"
 
 	"github.com/relay-dev/relay/netguard"
@@ -52,6 +57,31 @@ type ClientOptions struct {
 	// same policy share one pooled transport, which ignores proxy
 	// environment variables. HTTPClient takes precedence.
 	NetPolicy *netguard.Policy
+	// Metrics, if set, counts every try by status class, the retries
+	// within an attempt and the Retry-After delays partners ask for.
+	Metrics Metrics
+	// Tracer, if set, makes a client span of every try, child of the
+	// span in the caller's context, and sends it to the partner as W3C
+	// `traceparent`. Without it no trace header is sent.
+	Tracer trace.Tracer
+}
+
+// Metrics receives what clients observe; *telemetry.Metrics implements it.
+type Metrics interface {
+	// ConnectorRequest counts one try: statusClass is 2xx, 3xx, 4xx, 5xx,
+	// timeout, network or canceled.
+	ConnectorRequest(connector, action, statusClass string)
+	// ConnectorRetry counts a retry; the client's layer is "http".
+	ConnectorRetry(connector, layer string)
+	ConnectorRetryAfter(connector string, wait time.Duration)
+}
+
+type actionKey struct{}
+
+// WithAction names the action whose requests are made with ctx, for the
+// client's metrics and spans.
+func WithAction(ctx context.Context, action string) context.Context {
+	return context.WithValue(ctx, actionKey{}, action)
 }
 
 func (o ClientOptions) withDefaults() ClientOptions {
@@ -80,13 +110,14 @@ var sharedTransport = sync.OnceValue(cleanhttp.DefaultPooledTransport)
 // in-attempt retries, classification of failures and redaction of secrets.
 // It is safe for concurrent use.
 type Client struct {
-	baseURL  string
-	headers  http.Header
-	auth     *auth
-	opts     ClientOptions
-	retry    *retryablehttp.Client
-	redactor secrets.Redactor
-	now      func() time.Time
+	baseURL   string
+	connector string
+	headers   http.Header
+	auth      *auth
+	opts      ClientOptions
+	retry     *retryablehttp.Client
+	redactor  secrets.Redactor
+	now       func() time.Time
 }
 
 // Request is one HTTP request of a connector.
@@ -131,7 +162,7 @@ func NewClient(cfg ConnectionConfig, resolve func(ref string) (string, error), o
 			return nil, fmt.Errorf("base_url %q is not an absolute URL", cfg.BaseURL)
 		}
 	}
-	c := &Client{baseURL: cfg.BaseURL, headers: http.Header{}, opts: opts, now: time.Now}
+	c := &Client{baseURL: cfg.BaseURL, connector: cfg.Connector, headers: http.Header{}, opts: opts, now: time.Now}
 	for k, v := range cfg.Headers {
 		c.headers.Set(k, v)
 	}
@@ -145,6 +176,9 @@ func NewClient(cfg ConnectionConfig, resolve func(ref string) (string, error), o
 	rt := base
 	if a.tokens != nil {
 		rt = &oauth2.Transport{Source: a.tokens, Base: base}
+	}
+	if opts.Metrics != nil || opts.Tracer != nil {
+		rt = &observed{next: rt, c: c}
 	}
 	hc := &http.Client{
 		// retryablehttp closes idle connections after every failed call;
@@ -244,7 +278,10 @@ func (c *Client) Do(ctx context.Context, r *Request) (*Response, error) {
 		}
 		var wait time.Duration
 		if retryable {
-			wait, _ = retryAfter(resp.Header, c.now())
+			var asked bool
+			if wait, asked = retryAfter(resp.Header, c.now()); asked && c.opts.Metrics != nil {
+				c.opts.Metrics.ConnectorRetryAfter(c.connector, wait)
+			}
 		}
 		e := c.fail(ctx, typ, retryable, wait, "%s", msg)
 		e.Status = resp.StatusCode
@@ -363,8 +400,15 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 // backoff waits what Retry-After asks (checkRetry has capped it), or an
 // exponential delay from min, capped at max, with the upper half jittered.
 func (c *Client) backoff(minWait, maxWait time.Duration, attempt int, resp *http.Response) time.Duration {
+	if c.opts.Metrics != nil {
+		// retryablehttp asks for a backoff only before a retry.
+		c.opts.Metrics.ConnectorRetry(c.connector, "http")
+	}
 	if resp != nil {
 		if wait, ok := retryAfter(resp.Header, c.now()); ok {
+			if c.opts.Metrics != nil {
+				c.opts.Metrics.ConnectorRetryAfter(c.connector, wait)
+			}
 			return min(wait, c.opts.RetryAfterCap)
 		}
 	}
@@ -407,4 +451,55 @@ func carries(h http.Header, value string) bool {
 		}
 	}
 	return false
+}
+
+// observed records each try of a client: its status class in the metrics,
+// and a client span whose context travels to the partner as `traceparent`.
+type observed struct {
+	next http.RoundTripper
+	c    *Client
+}
+
+func (o *observed) RoundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	action, _ := ctx.Value(actionKey{}).(string)
+	var span trace.Span
+	if o.c.opts.Tracer != nil {
+		ctx, span = o.c.opts.Tracer.Start(ctx, "HTTP "+req.Method, trace.WithSpanKind(trace.SpanKindClient), trace.WithAttributes(
+			attribute.String("http.request.method", req.Method),
+			attribute.String("server.address", req.URL.Host),
+			attribute.String("url.path", o.c.Redact(req.URL.Path)),
+			attribute.String("relay.connector", o.c.connector),
+			attribute.String("relay.action", action),
+		))
+		defer span.End()
+		// A RoundTripper must not change the caller's request.
+		req = req.Clone(ctx)
+		propagation.TraceContext{}.Inject(ctx, propagation.HeaderCarrier(req.Header))
+	}
+	resp, err := o.next.RoundTrip(req)
+	class := ""
+	if err != nil {
+		switch typ, _ := classifyFailure(err); typ {
+		case "timeout", "canceled":
+			class = typ
+		default:
+			class = "network"
+		}
+		if span != nil {
+			span.SetStatus(codes.Error, o.c.Redact(err.Error()))
+		}
+	} else {
+		class = strconv.Itoa(resp.StatusCode/100) + "xx"
+		if span != nil {
+			span.SetAttributes(attribute.Int("http.response.status_code", resp.StatusCode))
+			if resp.StatusCode >= 400 {
+				span.SetStatus(codes.Error, resp.Status)
+			}
+		}
+	}
+	if o.c.opts.Metrics != nil {
+		o.c.opts.Metrics.ConnectorRequest(o.c.connector, action, class)
+	}
+	return resp, err
 }

@@ -241,10 +241,6 @@ var codeRE = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 // type easypost.<code> and a message built from it. Retryable and
 // RetryAfter stay as the client classified them.
 func apiError(client *connectors.Client, action string, err error) error {
-	ce, ok := connectors.AsError(err)
-	if !ok || len(ce.Body) == 0 {
-		return err
-	}
 	var body struct {
 		Error *struct {
 			Code    string            `json:"code"`
@@ -252,7 +248,8 @@ func apiError(client *connectors.Client, action string, err error) error {
 			Errors  []json.RawMessage `json:"errors"`
 		} `json:"error"`
 	}
-	if json.Unmarshal(ce.Body, &body) != nil || body.Error == nil || !codeRE.MatchString(body.Error.Code) {
+	ce, ok := connectors.ErrorBody(err, &body)
+	if !ok || body.Error == nil || !codeRE.MatchString(body.Error.Code) {
 		return err
 	}
 	e := body.Error

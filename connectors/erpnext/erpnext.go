@@ -92,7 +92,7 @@ func Connector() *connectors.Connector {
 }
 
 // action completes a with a Do that checks the call, applies defaults and
-// hands typed parameters to do.
+// hands do a reader of the parameters.
 func action(a *connectors.Action, do func(ctx context.Context, c *api, p connectors.Params) (any, error)) *connectors.Action {
 	a.Do = func(ctx context.Context, call *connectors.Call) (any, error) {
 		if call.Client == nil {
@@ -375,23 +375,12 @@ func (c *api) insert(ctx context.Context, doctype string, doc map[string]any) (m
 // send sends a request and decodes the JSON answer into out. key is sent
 // as Idempotency-Key on POST.
 func (c *api) send(ctx context.Context, method, path string, query url.Values, body any, key string, out any) error {
-	req := &connectors.Request{Method: method, Path: path, Query: query, Header: http.Header{"Accept": {"application/json"}}}
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return connectors.Permanent("invalid_params", "erpnext %s %s: encoding the body: %v", method, path, err)
-		}
-		req.Body, req.ContentType = b, "application/json"
-	}
+	req := &connectors.Request{Method: method, Path: path, Query: query}
 	if method == http.MethodPost || method == http.MethodPatch {
 		req.IdempotencyKey = key
 	}
-	resp, err := c.call.Client.Do(ctx, req)
-	if err != nil {
+	if err := connectors.SendJSON(ctx, c.call.Client, "erpnext", req, body, out); err != nil {
 		return partnerError(err, method, path)
-	}
-	if err := json.Unmarshal(resp.Body, out); err != nil {
-		return connectors.Permanent("erpnext.invalid_response", "erpnext %s %s: answer is not the expected JSON: %v", method, path, err)
 	}
 	return nil
 }
@@ -445,12 +434,9 @@ func (e frappeError) message() string {
 // partnerError names a failed call by Frappe's exception type. Errors
 // without Frappe's error body are returned unchanged.
 func partnerError(err error, method, path string) error {
-	ce, ok := connectors.AsError(err)
-	if !ok || ce.Status == 0 {
-		return err
-	}
 	var b frappeError
-	if json.Unmarshal(ce.Body, &b) != nil || b.kind() == "" {
+	ce, ok := connectors.ErrorBody(err, &b)
+	if !ok || b.kind() == "" {
 		return err
 	}
 	out := *ce

@@ -15,7 +15,6 @@ package hubspot
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -85,7 +84,7 @@ func Connector() *connectors.Connector {
 }
 
 // action completes a with a Do that checks the call, applies defaults and
-// hands typed parameters to do.
+// hands do a reader of the parameters.
 func action(a *connectors.Action, do func(ctx context.Context, c *api, p connectors.Params) (any, error)) *connectors.Action {
 	a.Do = func(ctx context.Context, call *connectors.Call) (any, error) {
 		if call.Client == nil {
@@ -288,26 +287,15 @@ type api struct {
 // send sends a JSON request and decodes the JSON answer into out. key is
 // sent as Idempotency-Key on POST and PATCH.
 func (c *api) send(ctx context.Context, method, path string, body any, key string, out any) error {
-	req := &connectors.Request{Method: method, Path: path, Header: http.Header{"Accept": {"application/json"}}}
+	req := &connectors.Request{Method: method, Path: path}
 	if c.call.Config.BaseURL == "" {
 		req.Path = DefaultBaseURL + path
-	}
-	if body != nil {
-		b, err := json.Marshal(body)
-		if err != nil {
-			return connectors.Permanent("invalid_params", "hubspot %s %s: encoding the body: %v", method, path, err)
-		}
-		req.Body, req.ContentType = b, "application/json"
 	}
 	if method == http.MethodPost || method == http.MethodPatch {
 		req.IdempotencyKey = key
 	}
-	resp, err := c.call.Client.Do(ctx, req)
-	if err != nil {
+	if err := connectors.SendJSON(ctx, c.call.Client, "hubspot", req, body, out); err != nil {
 		return partnerError(err, method, path)
-	}
-	if err := json.Unmarshal(resp.Body, out); err != nil {
-		return connectors.Permanent("hubspot.invalid_response", "hubspot %s %s: answer is not the expected JSON: %v", method, path, err)
 	}
 	return nil
 }
@@ -326,12 +314,9 @@ const lockedWait = 2 * time.Second
 // partnerError names a failed call by HubSpot's error category. Errors
 // without HubSpot's error body are returned unchanged.
 func partnerError(err error, method, path string) error {
-	ce, ok := connectors.AsError(err)
-	if !ok || ce.Status == 0 {
-		return err
-	}
 	var b errorBody
-	if json.Unmarshal(ce.Body, &b) != nil || b.Category == "" {
+	ce, ok := connectors.ErrorBody(err, &b)
+	if !ok || b.Category == "" {
 		return err
 	}
 	out := *ce

@@ -195,14 +195,11 @@ type apiError struct {
 // timeouts and concurrent uses of an idempotency key are retryable. Other
 // errors (no body, not Stripe's shape) are returned as they are.
 func stripeError(method, path string, err error) error {
-	ce, ok := connectors.AsError(err)
-	if !ok || ce.Status == 0 || len(ce.Body) == 0 {
-		return err
-	}
 	var body struct {
 		Error *apiError `json:"error"`
 	}
-	if json.Unmarshal(ce.Body, &body) != nil || body.Error == nil || (body.Error.Type == "" && body.Error.Code == "") {
+	ce, ok := connectors.ErrorBody(err, &body)
+	if !ok || body.Error == nil || (body.Error.Type == "" && body.Error.Code == "") {
 		return err
 	}
 	e := body.Error
