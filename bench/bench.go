@@ -58,7 +58,8 @@ type Options struct {
 	// CallItems those with a local call body (full: 10,1000).
 	Steps, Items, CallItems []int
 	// ScaleConcurrency is how many scale runs are in flight at once for
-	// small flows; flows of 1,000 steps or more run one at a time.
+	// small flows; flows of 1,000 steps or more run one at a time. At 1,
+	// the default, time per step compares across sizes.
 	ScaleConcurrency int
 	// Parked is how many waiting runs the parked section holds (full: 10000).
 	Parked int
@@ -78,14 +79,14 @@ func DefaultOptions() Options {
 	return Options{
 		Store:             StoreFile,
 		Namespace:         "default",
-		Duration:          3 * time.Second,
+		Duration:          2 * time.Second,
 		Concurrency:       []int{1, 16, 128},
 		IngestConcurrency: []int{1, 16, 64},
 		Steps:             []int{5, 20, 100},
 		Items:             []int{10, 1000, 10000},
 		CallItems:         []int{10, 1000},
-		ScaleConcurrency:  4,
-		Parked:            2000,
+		ScaleConcurrency:  1,
+		Parked:            500,
 		StartupRuns:       3,
 	}
 }

@@ -207,11 +207,14 @@ func newEnv(ctx context.Context, o *Options, t *server, tag string) (e *env, err
 	e.runs = &runs.Client{Temporal: e.client, Namespace: e.namespace, TaskQueue: TaskQueue, Flows: e.flows}
 
 	receiverFlows := []*definitions.Flow{e.flows[flagshipID], e.flows[hook4ID], e.flows[ingestID]}
-	recv, err := triggers.NewReceiver(receiverFlows, e.runs, resolve, o.Logger)
+	// The receiver logs every delivery, and the sandbox's EasyPost tracker
+	// webhooks (no bench flow serves them) as 404 warnings: keep errors only.
+	quiet := slog.New(minLevel{o.Logger.Handler(), slog.LevelError})
+	recv, err := triggers.NewReceiver(receiverFlows, e.runs, resolve, quiet)
 	if err != nil {
 		return nil, fmt.Errorf("building the webhook receiver: %w", err)
 	}
-	serve(e, relayLn, (&apiserver.Server{Webhooks: recv, Logger: o.Logger}).Handler())
+	serve(e, relayLn, (&apiserver.Server{Webhooks: recv, Logger: quiet}).Handler())
 	handler, err := e.hand.handler()
 	if err != nil {
 		return nil, err
@@ -238,4 +241,22 @@ func serve(e *env, ln net.Listener, h http.Handler) {
 func pointAt(yaml string, sb *sandbox.Running) string {
 	yaml = strings.ReplaceAll(yaml, "127.0.0.1:8090", sb.HTTPAddr())
 	return strings.ReplaceAll(yaml, "127.0.0.1:2525", sb.SMTPAddr())
+}
+
+// minLevel drops records below min.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(attrs), h.min}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{h.Handler.WithGroup(name), h.min}
 }

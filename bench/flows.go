@@ -174,8 +174,10 @@ func (e *env) flowsSection(ctx context.Context, o *Options, r *Report) error {
 				return fmt.Errorf("warming up %s: %w", c.flow, s.firstErr)
 			}
 		}
-		for _, conc := range o.Concurrency {
-			relay, goSide := alternate(ctx, o.plan(), conc,
+		for k, conc := range o.Concurrency {
+			p := o.plan()
+			p.bFirst = k%2 == 1
+			relay, goSide := alternate(ctx, p, conc,
 				e.webhookRun(e.relayURL, c.path, c.relayRunID, label("relay", conc)),
 				e.webhookRun(e.handURL, c.path, c.goRunID, label("go", conc)))
 			res := FlowResult{Flow: c.flow, Concurrency: conc, Relay: relay.side(), Go: goSide.side()}

@@ -73,7 +73,7 @@ func (h *handWritten) call(ctx workflow.Context, conns map[string]connectors.Con
 	}
 	activityType := connectors.ActivityType(cfg.Connector, action)
 	var fut workflow.Future
-	if a := h.reg.Lookup(cfg.Connector).Action(action); a != nil && a.Short {
+	if c := h.reg.Lookup(cfg.Connector); c != nil && c.Action(action) != nil && c.Action(action).Short {
 		fut = workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{StartToCloseTimeout: time.Minute, RetryPolicy: policy}), activityType, in)
 	} else {
 		fut = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{StartToCloseTimeout: time.Minute, RetryPolicy: policy}), activityType, in)

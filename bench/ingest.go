@@ -40,8 +40,10 @@ func (e *env) ingestSection(ctx context.Context, o *Options, r *Report) error {
 	if err := e.ingestOnce(ctx, o, flow.ID, 2, plan{runs: 8}, nil); err != nil {
 		return fmt.Errorf("warming up ingest: %w", err)
 	}
-	for _, conc := range o.IngestConcurrency {
-		if err := e.ingestOnce(ctx, o, flow.ID, conc, o.plan(), r); err != nil {
+	for k, conc := range o.IngestConcurrency {
+		p := o.plan()
+		p.bFirst = k%2 == 1
+		if err := e.ingestOnce(ctx, o, flow.ID, conc, p, r); err != nil {
 			return err
 		}
 		if err := ctx.Err(); err != nil {

@@ -13,6 +13,9 @@ import (
 type plan struct {
 	runs     int
 	duration time.Duration
+	// bFirst starts with b's batch; measurements flip it in turn, so that
+	// neither side always runs right after the previous measurement.
+	bFirst bool
 }
 
 // op is one measured operation; i is unique within its series.
@@ -108,7 +111,7 @@ func alternate(ctx context.Context, p plan, conc int, a, b op) (sa, sb *series) 
 	}{{sa, a}, {sb, b}}
 	for round := 0; ctx.Err() == nil; round++ {
 		order := []int{0, 1}
-		if round%2 == 1 {
+		if (round%2 == 1) != p.bFirst {
 			order = []int{1, 0}
 		}
 		for _, k := range order {

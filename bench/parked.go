@@ -40,11 +40,14 @@ type ParkedResult struct {
 	WorkerRSSDeltaMiB  float64 `json:"worker_rss_delta_mib"`
 	// WorkerHeapMiB is the Go heap in use after the runs parked.
 	WorkerHeapMiB float64 `json:"worker_heap_mib"`
+	// WorkerKiBPerRun is the RSS delta per parked run, to extrapolate.
+	WorkerKiBPerRun float64 `json:"worker_kib_per_run"`
 	// Server says which server held the runs; its RSS is known only for a
 	// `relay dev` child process.
 	Server             string  `json:"server"`
 	ServerRSSBeforeMiB float64 `json:"server_rss_before_mib"`
 	ServerRSSAfterMiB  float64 `json:"server_rss_after_mib"`
+	ServerKiBPerRun    float64 `json:"server_kib_per_run"`
 	TerminateSeconds   float64 `json:"terminate_seconds"`
 }
 
@@ -138,8 +141,10 @@ func parkedSection(ctx context.Context, o *Options, tag string, r *Report) error
 	res.ParkedSeconds = round(time.Since(t0).Seconds(), 4)
 	res.WorkerRSSAfterMiB = rss("self")
 	res.WorkerRSSDeltaMiB = round(res.WorkerRSSAfterMiB-res.WorkerRSSBeforeMiB, 4)
+	res.WorkerKiBPerRun = round(res.WorkerRSSDeltaMiB*1024/float64(o.Parked), 3)
 	if child != nil {
 		res.ServerRSSAfterMiB = rss(child.pid())
+		res.ServerKiBPerRun = round((res.ServerRSSAfterMiB-res.ServerRSSBeforeMiB)*1024/float64(o.Parked), 3)
 	}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)

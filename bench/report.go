@@ -46,21 +46,27 @@ func (r *Report) WriteText(w io.Writer) {
 			})
 	}
 	if len(r.Scale) > 0 {
-		table("SCALE: cost per step as flows grow (history bytes include foreach batch children)",
-			"shape\tsize\tconc\truns\truns/s\tsteps/s\tms/step\thistory bytes\tevents\tbytes/step\t",
+		table("SCALE: cost per step as flows grow; marginal = cost of the steps added since the previous size (history includes foreach batch children)",
+			"shape\tsize\tconc\truns\truns/s\tsteps/s\tms/step\tmarginal\thistory bytes\tevents\tbytes/step\tmarginal\t",
 			func(tw *tabwriter.Writer) {
+				marginal := func(v float64, format string) string {
+					if v == 0 {
+						return "-"
+					}
+					return fmt.Sprintf(format, v)
+				}
 				for _, s := range r.Scale {
-					fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.2f\t%.0f\t%.3f\t%d\t%d\t%.0f\t\n", s.Shape, s.Size, s.Concurrency, s.Runs, s.RunsPerSec, s.StepsPerSec, s.MsPerStep,
-						s.HistoryBytes, s.HistoryEvents, s.BytesPerStep)
+					fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%.2f\t%.0f\t%.3f\t%s\t%d\t%d\t%.0f\t%s\t\n", s.Shape, s.Size, s.Concurrency, s.Runs, s.RunsPerSec, s.StepsPerSec, s.MsPerStep,
+						marginal(s.MarginalMsPerStep, "%.3f"), s.HistoryBytes, s.HistoryEvents, s.BytesPerStep, marginal(s.MarginalBytesPerStep, "%.0f"))
 				}
 			})
 	}
 	if p := r.Parked; p != nil {
 		fmt.Fprintf(w, "\nPARKED: %d runs waiting for an event (server: %s)\n", p.Runs, p.Server)
 		fmt.Fprintf(w, "  started in %.1fs, all waiting after %.1fs, terminated in %.1fs\n", p.StartSeconds, p.ParkedSeconds, p.TerminateSeconds)
-		fmt.Fprintf(w, "  worker RSS %.0f -> %.0f MiB (+%.0f MiB; Go heap %.0f MiB)\n", p.WorkerRSSBeforeMiB, p.WorkerRSSAfterMiB, p.WorkerRSSDeltaMiB, p.WorkerHeapMiB)
+		fmt.Fprintf(w, "  worker RSS %.0f -> %.0f MiB (+%.0f MiB, %.1f KiB per run; Go heap %.0f MiB)\n", p.WorkerRSSBeforeMiB, p.WorkerRSSAfterMiB, p.WorkerRSSDeltaMiB, p.WorkerKiBPerRun, p.WorkerHeapMiB)
 		if p.ServerRSSAfterMiB > 0 {
-			fmt.Fprintf(w, "  server RSS %.0f -> %.0f MiB\n", p.ServerRSSBeforeMiB, p.ServerRSSAfterMiB)
+			fmt.Fprintf(w, "  server RSS %.0f -> %.0f MiB (%.1f KiB per run)\n", p.ServerRSSBeforeMiB, p.ServerRSSAfterMiB, p.ServerKiBPerRun)
 		}
 	}
 	if s := r.Startup; s != nil {

@@ -35,6 +35,16 @@ type ScaleResult struct {
 	HistoryEvents int     `json:"history_events"`
 	Workflows     int     `json:"workflows"`
 	BytesPerStep  float64 `json:"bytes_per_step"`
+	// Marginal* are the cost of the steps this size adds to the previous
+	// size of the same shape (at the same concurrency): flat when a step
+	// costs the same however long the flow is.
+	MarginalMsPerStep    float64 `json:"marginal_ms_per_step,omitempty"`
+	MarginalBytesPerStep float64 `json:"marginal_bytes_per_step,omitempty"`
+}
+
+// msPerRun is the mean run time by Little's law.
+func (s *ScaleResult) msPerRun() float64 {
+	return ratio(1000*float64(s.Concurrency), s.RunsPerSec)
 }
 
 type scaleCase struct {
@@ -98,16 +108,16 @@ func (e *env) scaleSection(ctx context.Context, o *Options, r *Report) error {
 			}
 			return e.client.GetWorkflow(ctx, id, "").Get(ctx, nil)
 		}
-		// Warm up with one small run of the same shape.
-		if c.steps <= 1000 {
+		// Warm up with a run of the same shape, unless it is long anyway.
+		if c.steps < 10000 {
 			if err := run(ctx, -1); err != nil {
 				return fmt.Errorf("warming up scale %s %d: %w", c.shape, c.size, err)
 			}
 		}
 		conc := scaleConcurrency(o, c.steps)
 		p := o.plan()
-		if c.steps >= 1000 {
-			p = plan{runs: 1} // one run is already long enough
+		if p.runs > 0 {
+			p.runs = min(p.runs, max(1, 20000/c.steps)) // a few large runs are long enough
 		}
 		s := repeat(ctx, p, conc, run)
 		side := s.side()
@@ -123,6 +133,13 @@ func (e *env) scaleSection(ctx context.Context, o *Options, r *Report) error {
 		}
 		res.HistoryBytes, res.HistoryEvents, res.Workflows = h.bytes, h.events, h.workflows
 		res.BytesPerStep = round(ratio(float64(h.bytes), float64(c.steps)), 4)
+		if n := len(r.Scale); n > 0 {
+			if prev := r.Scale[n-1]; prev.Shape == res.Shape && prev.Concurrency == res.Concurrency && prev.Steps < res.Steps {
+				added := float64(res.Steps - prev.Steps)
+				res.MarginalMsPerStep = round((res.msPerRun()-prev.msPerRun())/added, 4)
+				res.MarginalBytesPerStep = round(float64(res.HistoryBytes-prev.HistoryBytes)/added, 4)
+			}
+		}
 		r.Scale = append(r.Scale, res)
 		o.progress("scale  %-12s %6d  %7.1f steps/s  %.3f ms/step  %8d history bytes  %.0f bytes/step", c.shape, c.size, res.StepsPerSec, res.MsPerStep, res.HistoryBytes, res.BytesPerStep)
 		e.sbRelay.Reset()

@@ -14,10 +14,8 @@ import (
 func (a *app) benchCommand() *cobra.Command {
 	o := bench.DefaultOptions()
 	var (
-		only                           string
-		conc, ingestConc, steps, items string
-		callItems                      string
-		quick                          bool
+		only, conc, ingestConc, steps, items, callItems string
+		quick                                           bool
 	)
 	join := func(ns []int) string {
 		s := make([]string, len(ns))
@@ -47,7 +45,11 @@ Each ratio is measured side by side in one run: relay and the reference take
 turns in batches. Defaults take about two minutes on two cores; the full
 sizes of the performance issue are:
 
-  relay bench --concurrency 1,16,128 --items 10,1000,10000 --parked 10000 --duration 10s`,
+  relay bench --parked 10000 --duration 10s
+
+(the defaults already use concurrency 1,16,128, ingest 1,16,64, flows of
+5,20,100 steps and foreach over 10,1000,10000 items). Use --store memory for
+the in-memory store, --runs N for a fixed number of runs per side.`,
 		Example: "  relay bench\n  relay bench --only flows --concurrency 16 --store memory\n  relay bench --quick --output json",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {

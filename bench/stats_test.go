@@ -1,0 +1,130 @@
+package bench
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestPercentile(t *testing.T) {
+	ms := func(ns ...int) []time.Duration {
+		out := make([]time.Duration, len(ns))
+		for i, n := range ns {
+			out[i] = time.Duration(n) * time.Millisecond
+		}
+		return out
+	}
+	hundred := make([]int, 100)
+	for i := range hundred {
+		hundred[i] = i + 1
+	}
+	tests := []struct {
+		name   string
+		sorted []time.Duration
+		p      float64
+		want   time.Duration
+	}{
+		{"none", nil, 50, 0},
+		{"one", ms(7), 99, 7 * time.Millisecond},
+		{"median of odd", ms(1, 2, 3), 50, 2 * time.Millisecond},
+		{"median of even takes the lower", ms(1, 2, 3, 4), 50, 2 * time.Millisecond},
+		{"p99 of 100", ms(hundred...), 99, 99 * time.Millisecond},
+		{"p100 is the max", ms(hundred...), 100, 100 * time.Millisecond},
+		{"p99 of 10 is the max", ms(1, 2, 3, 4, 5, 6, 7, 8, 9, 10), 99, 10 * time.Millisecond},
+		{"tiny p is the min", ms(5, 6), 0.001, 5 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := percentile(tt.sorted, tt.p); got != tt.want {
+				t.Errorf("percentile(%v, %v) = %v, want %v", tt.sorted, tt.p, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestMedian(t *testing.T) {
+	d := time.Millisecond
+	for _, tt := range []struct {
+		in   []time.Duration
+		want time.Duration
+	}{
+		{nil, 0},
+		{[]time.Duration{3 * d, 1 * d, 2 * d}, 2 * d},
+		{[]time.Duration{4 * d, 1 * d}, 2500 * time.Microsecond},
+	} {
+		if got := median(tt.in); got != tt.want {
+			t.Errorf("median(%v) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestRatioAndRate(t *testing.T) {
+	if got := ratio(3, 4); got != 0.75 {
+		t.Errorf("ratio(3, 4) = %v", got)
+	}
+	if got := ratio(3, 0); got != 0 {
+		t.Errorf("ratio(3, 0) = %v, want 0", got)
+	}
+	if got := rate(50, 2*time.Second); got != 25 {
+		t.Errorf("rate(50, 2s) = %v", got)
+	}
+	if got := rate(50, 0); got != 0 {
+		t.Errorf("rate(50, 0) = %v, want 0", got)
+	}
+	for _, tt := range []struct{ in, want float64 }{{123.456, 123.5}, {0.0012345, 0.001235}, {0, 0}, {-98765, -98770}} {
+		if got := round(tt.in, 4); got != tt.want {
+			t.Errorf("round(%v, 4) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestParseStatusKiB(t *testing.T) {
+	status := "Name:\trelay\nVmPeak:\t  2345678 kB\nVmRSS:\t   151234 kB\nThreads:\t12\n"
+	tests := []struct {
+		name, input, field string
+		want               int64
+		err                string
+	}{
+		{"rss", status, "VmRSS", 151234, ""},
+		{"meminfo", "MemTotal:       24683520 kB\nMemFree: 1 kB\n", "MemTotal", 24683520, ""},
+		{"missing", status, "VmSwap", 0, "no VmSwap field"},
+		{"not kB", "VmRSS:\t12\n", "VmRSS", 0, `want "<n> kB"`},
+		{"not a number", "VmRSS:\tlots kB\n", "VmRSS", 0, "invalid syntax"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := parseStatusKiB(strings.NewReader(tt.input), tt.field)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil || got != tt.want {
+				t.Errorf("= %d, %v; want %d", got, err, tt.want)
+			}
+		})
+	}
+}
+
+func TestRSSOfSelf(t *testing.T) {
+	b, err := rssBytes("self")
+	if err != nil {
+		t.Skipf("no /proc here: %v", err)
+	}
+	if b < 1<<20 {
+		t.Errorf("RSS of this test = %d bytes, want at least 1 MiB", b)
+	}
+}
+
+func TestParseInts(t *testing.T) {
+	got, err := ParseInts(" 1, 16,128 ,10_000")
+	if err != nil || len(got) != 4 || got[0] != 1 || got[1] != 16 || got[2] != 128 || got[3] != 10000 {
+		t.Errorf("ParseInts = %v, %v", got, err)
+	}
+	for _, bad := range []string{"", "1,x", "0", "-4", ","} {
+		if _, err := ParseInts(bad); err == nil {
+			t.Errorf("ParseInts(%q) = nil error", bad)
+		}
+	}
+}
