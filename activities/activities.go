@@ -17,11 +17,14 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/relay-dev/relay/connectors"
 	"github.com/relay-dev/relay/secrets"
+	"github.com/relay-dev/relay/telemetry"
 )
 
 // CallInput is the input of every `<connector>.<action>` activity. It holds
@@ -77,15 +80,30 @@ type Activities struct {
 	Resolve func(ref string) (string, error)
 	// ClientOptions configure the HTTP client of each connection.
 	ClientOptions connectors.ClientOptions
-	Logger        *slog.Logger
+	// Logger receives one line per call (debug when it succeeded, warn when
+	// it failed), with the workflow ID and step; nil means none.
+	Logger *slog.Logger
+	// Metrics, if set, counts retries by Temporal and is the connector
+	// clients' Metrics unless ClientOptions has its own.
+	Metrics *telemetry.Metrics
 
 	clients sync.Map // connection config fingerprint -> *connectors.Client
 }
 
 // Call runs one connector action. It is registered once per action under
 // the action's activity type.
-func (a *Activities) Call(ctx context.Context, in CallInput) (*CallResult, error) {
-	attempt := activity.GetInfo(ctx).Attempt
+func (a *Activities) Call(ctx context.Context, in CallInput) (res *CallResult, err error) {
+	info := activity.GetInfo(ctx)
+	attempt := info.Attempt
+	if attempt > 1 {
+		a.Metrics.ConnectorRetry(in.Connector, telemetry.RetryTemporal)
+	}
+	started := time.Now()
+	defer func() { a.log(ctx, info, in, started, err) }()
+	if span := trace.SpanFromContext(ctx); span.IsRecording() {
+		span.SetAttributes(attribute.String("relay.flow", in.Flow), attribute.String("relay.step", in.Step),
+			attribute.String("relay.connection", in.Connection), attribute.Int("relay.attempt", int(attempt)))
+	}
 	conn := a.Registry.Lookup(in.Connector)
 	if conn == nil {
 		return nil, failure(&connectors.Error{Type: "unknown_connector", Message: fmt.Sprintf("connector %q is not registered on this worker", in.Connector)}, attempt)
@@ -102,7 +120,7 @@ func (a *Activities) Call(ctx context.Context, in CallInput) (*CallResult, error
 	if err != nil {
 		return nil, failure(&connectors.Error{Type: "connection", Message: fmt.Sprintf("preparing connection %q: %v", in.Connection, err)}, attempt)
 	}
-	out, err := action.Do(ctx, &connectors.Call{
+	out, err := action.Do(connectors.WithAction(ctx, in.Action), &connectors.Call{
 		Connection:     in.Connection,
 		Config:         in.Config,
 		Client:         client,
@@ -140,12 +158,55 @@ func (a *Activities) client(cfg connectors.ConnectionConfig) (*connectors.Client
 	if opts.Logger == nil {
 		opts.Logger = a.Logger
 	}
+	if opts.Metrics == nil && a.Metrics != nil {
+		opts.Metrics = a.Metrics
+	}
 	c, err := connectors.NewClient(cfg, resolve, opts)
 	if err != nil {
 		return nil, err
 	}
 	actual, _ := a.clients.LoadOrStore(key, c)
 	return actual.(*connectors.Client), nil
+}
+
+// log writes the call's outcome. Failures carry only their redacted
+// message: every error Call returns went through redacted or holds no
+// secret.
+func (a *Activities) log(ctx context.Context, info activity.Info, in CallInput, started time.Time, err error) {
+	if a.Logger == nil {
+		return
+	}
+	level, msg := slog.LevelDebug, "step call completed"
+	if err != nil {
+		level, msg = slog.LevelWarn, "step call failed"
+	}
+	if !a.Logger.Enabled(ctx, level) {
+		return
+	}
+	attrs := []slog.Attr{
+		slog.String("workflow_id", info.WorkflowExecution.ID),
+		slog.String("run_id", info.WorkflowExecution.RunID),
+		slog.String("flow", in.Flow),
+		slog.String("step", in.Step),
+		slog.String("connection", in.Connection),
+		slog.String("activity", info.ActivityType.Name),
+		slog.Int("attempt", int(info.Attempt)),
+		slog.Duration("duration", time.Since(started)),
+	}
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		attrs = append(attrs, slog.String("trace_id", sc.TraceID().String()))
+	}
+	if err != nil {
+		var ae *temporal.ApplicationError
+		if errors.As(err, &ae) {
+			attrs = append(attrs, slog.String("error_type", ae.Type()), slog.Bool("retryable", !ae.NonRetryable()))
+			if d := ae.NextRetryDelay(); d > 0 {
+				attrs = append(attrs, slog.Duration("next_retry_delay", d))
+			}
+		}
+		attrs = append(attrs, slog.String("err", err.Error()))
+	}
+	a.Logger.LogAttrs(ctx, level, msg, attrs...)
 }
 
 // redacted returns err as a *connectors.Error whose message holds no secret

@@ -23,8 +23,12 @@ type Server struct {
 	// authenticate by signature, never by API key.
 	Webhooks http.Handler
 	// API, if set, serves relay's API under /v1.
-	API    *API
-	Logger *slog.Logger
+	API *API
+	// Metrics, if set, serves GET /metrics (Prometheus text format), like
+	// /healthz without authentication: bind the server to a private
+	// address or filter /metrics in front of it.
+	Metrics http.Handler
+	Logger  *slog.Logger
 }
 
 // Handler returns the server's routes wrapped in request-ID and panic
@@ -35,6 +39,9 @@ func (s *Server) Handler() http.Handler {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
+	if s.Metrics != nil {
+		mux.Handle("GET /metrics", s.Metrics)
+	}
 	if s.Webhooks != nil {
 		mux.Handle("/hooks/", s.Webhooks)
 	}

@@ -35,6 +35,7 @@ func (a *app) devCommand() *cobra.Command {
 		noSandbox bool
 		sf        sandboxFlags
 		codecKeys string
+		obs       observeFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -70,6 +71,11 @@ Runs in flight survive a restart on the same data dir.`,
 			}
 			defer srv.Stop()
 			t := temporalFlags{address: srv.FrontendAddress(), namespace: srv.Namespace(), taskQueue: taskQueue, codecKeys: codecKeys}
+			stopTelemetry, err := obs.start(ctx, &t, "relay dev", logger)
+			if err != nil {
+				return err
+			}
+			defer stopTelemetry()
 			c, err := t.dial(logger)
 			if err != nil {
 				return err
@@ -117,10 +123,14 @@ Runs in flight survive a restart on the same data dir.`,
   Temporal frontend  %s  (namespace %s, store %s)
   Temporal Web UI    %s
   relay HTTP         http://%s  (/healthz, /readyz)
+  metrics            http://%s/metrics
   flows              %s  (from %s)
   webhooks           %s
   partner sandbox    %s
-`, time.Since(started).Round(time.Millisecond), srv.FrontendAddress(), srv.Namespace(), store, ui, rt.addr, strings.Join(cat.ids(), ", "), cat.source, hookList(rt), sandboxLine)
+`, time.Since(started).Round(time.Millisecond), srv.FrontendAddress(), srv.Namespace(), store, ui, rt.addr, rt.addr, strings.Join(cat.ids(), ", "), cat.source, hookList(rt), sandboxLine)
+			if obs.otlpEndpoint != "" {
+				fmt.Fprintf(a.stdout, "  traces             OTLP to %s\n", obs.otlpEndpoint)
+			}
 			if refused > 0 {
 				fmt.Fprintf(a.stdout, "  REFUSED            %d definition file(s): see the errors above\n", refused)
 			}
@@ -148,6 +158,7 @@ Runs in flight survive a restart on the same data dir.`,
 	fl.BoolVar(&noSandbox, "no-sandbox", false, "do not start the partner sandbox")
 	fl.StringVar(&codecKeys, "codec-keys", envOr("RELAY_CODEC_KEYS", ""), "encrypt payloads with AES-GCM: id=env:NAME[,id=file:PATH...], the first key current (env RELAY_CODEC_KEYS)")
 	sf.register(cmd, "sandbox-")
+	obs.register(cmd)
 	return cmd
 }
 
@@ -187,7 +198,8 @@ func startRuntime(ctx context.Context, c client.Client, o runtimeOptions, logger
 			return nil, fmt.Errorf("outbound network policy: %w", err)
 		}
 		w, err := worker.New(c, worker.Options{TaskQueue: taskQueue, Registry: cat.registry, Flows: cat.list(), Logger: logger,
-			Client: connectors.ClientOptions{NetPolicy: o.netPolicy}})
+			Metrics: o.temporal.metrics,
+			Client:  connectors.ClientOptions{NetPolicy: o.netPolicy, Tracer: o.temporal.tracing.Tracer("github.com/relay-dev/relay/connectors")}})
 		if err != nil {
 			return nil, err
 		}
@@ -200,7 +212,7 @@ func startRuntime(ctx context.Context, c client.Client, o runtimeOptions, logger
 	if httpAddr == "" {
 		return rt, nil
 	}
-	api := &apiserver.Server{Logger: logger, API: newAPI(c, o, logger), Ready: func(ctx context.Context) error {
+	api := &apiserver.Server{Logger: logger, API: newAPI(c, o, logger), Metrics: o.temporal.metrics.Handler(), Ready: func(ctx context.Context) error {
 		if _, err := c.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
 			return fmt.Errorf("temporal is not reachable: %w", err)
 		}
@@ -211,7 +223,8 @@ func startRuntime(ctx context.Context, c client.Client, o runtimeOptions, logger
 	}}
 	if o.webhooks {
 		rc := &runs.Client{Temporal: c, Namespace: o.namespace, TaskQueue: taskQueue, Flows: cat.flows, DataConverter: o.temporal.dataConverter()}
-		recv, err := triggers.NewReceiver(cat.list(), rc, secrets.Resolve, logger)
+		recv, err := triggers.NewReceiver(cat.list(), rc, secrets.Resolve, logger,
+			triggers.WithMetrics(o.temporal.metrics), triggers.WithTracer(o.temporal.tracing.Tracer("github.com/relay-dev/relay/triggers")))
 		if err != nil {
 			rt.stop()
 			return nil, err

@@ -8,14 +8,18 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
+	"go.opentelemetry.io/otel"
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
+	"go.temporal.io/sdk/interceptor"
 	sdklog "go.temporal.io/sdk/log"
 
 	"github.com/relay-dev/relay/codec"
+	"github.com/relay-dev/relay/telemetry"
 	"github.com/relay-dev/relay/worker"
 	"github.com/relay-dev/relay/workflows"
 )
@@ -34,6 +38,45 @@ type temporalFlags struct {
 	codecKeys  string
 
 	codec *codec.Codec // built from codecKeys by options
+
+	// metrics and tracing, when set, observe the client and the workers
+	// built from it (see observeFlags.start).
+	metrics *telemetry.Metrics
+	tracing *telemetry.Tracing
+}
+
+// observeFlags configure tracing; /metrics is served whenever relay's
+// HTTP server runs.
+type observeFlags struct {
+	otlpEndpoint string
+}
+
+func (o *observeFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&o.otlpEndpoint, "otlp-endpoint", envOr("OTEL_EXPORTER_OTLP_ENDPOINT", ""), "export traces over OTLP/gRPC to this endpoint (http://host:4317, https://… for TLS); off when empty (env OTEL_EXPORTER_OTLP_ENDPOINT)")
+}
+
+// start builds the process's metrics and, with --otlp-endpoint, its
+// tracing, and sets both on t. stop flushes the spans not yet exported.
+func (o *observeFlags) start(ctx context.Context, t *temporalFlags, process string, logger *slog.Logger) (stop func(), err error) {
+	if t.metrics, err = telemetry.NewMetrics(); err != nil {
+		return nil, err
+	}
+	// OpenTelemetry's errors (a collector that is down) go to relay's log,
+	// in its format, rather than to the standard logger.
+	otel.SetErrorHandler(otel.ErrorHandlerFunc(func(err error) {
+		logger.Warn("opentelemetry", "err", err)
+	}))
+	if o.otlpEndpoint != "" {
+		if t.tracing, err = telemetry.StartOTLP(ctx, o.otlpEndpoint, process); err != nil {
+			return nil, fmt.Errorf("--otlp-endpoint: %w", err)
+		}
+	}
+	return func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		_ = t.tracing.Shutdown(sctx)
+		_ = t.metrics.Shutdown(sctx)
+	}, nil
 }
 
 func (t *temporalFlags) register(cmd *cobra.Command) {
@@ -68,6 +111,16 @@ func (t *temporalFlags) options(logger *slog.Logger) (client.Options, error) {
 		HostPort:  t.address,
 		Namespace: t.namespace,
 		Logger:    sdklog.NewStructuredLogger(logger.With("component", "temporal-sdk")),
+	}
+	if t.metrics != nil {
+		opts.MetricsHandler = t.metrics.TemporalHandler()
+	}
+	if t.tracing != nil {
+		tracer, err := t.tracing.TemporalInterceptor()
+		if err != nil {
+			return opts, fmt.Errorf("building the Temporal tracing interceptor: %w", err)
+		}
+		opts.Interceptors = []interceptor.ClientInterceptor{tracer}
 	}
 	tlsConfig, err := t.tls()
 	if err != nil {

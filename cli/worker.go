@@ -17,6 +17,7 @@ func (a *app) workerCommand() *cobra.Command {
 		httpAddr      string
 		egressAllow   string
 		egressPrivate bool
+		obs           observeFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "worker",
@@ -32,6 +33,11 @@ like; they share the work through the task queue.`,
 			if err != nil {
 				return err
 			}
+			stopTelemetry, err := obs.start(ctx, &t, "relay worker", logger)
+			if err != nil {
+				return err
+			}
+			defer stopTelemetry()
 			c, err := t.dial(logger)
 			if err != nil {
 				return err
@@ -53,7 +59,8 @@ like; they share the work through the task queue.`,
 	}
 	t.register(cmd)
 	f.register(cmd)
-	cmd.Flags().StringVar(&httpAddr, "http-addr", "", "serve /healthz and /readyz on this address (off when empty)")
+	cmd.Flags().StringVar(&httpAddr, "http-addr", "", "serve /healthz, /readyz and /metrics on this address (off when empty)")
+	obs.register(cmd)
 	cmd.Flags().StringVar(&egressAllow, "egress-allow", envOr("RELAY_EGRESS_ALLOW", ""), "comma-separated hosts, host:port, *.domain or CIDRs partner calls may reach; empty allows any public address (env RELAY_EGRESS_ALLOW)")
 	cmd.Flags().BoolVar(&egressPrivate, "egress-allow-private", os.Getenv("RELAY_EGRESS_ALLOW_PRIVATE") == "true", "let partner calls reach loopback and private addresses (env RELAY_EGRESS_ALLOW_PRIVATE=true); link-local and cloud metadata stay refused")
 	return cmd
@@ -64,6 +71,7 @@ func (a *app) serveCommand() *cobra.Command {
 		t        temporalFlags
 		f        flowFlags
 		httpAddr string
+		obs      observeFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -79,6 +87,11 @@ own: run as many as you like behind a load balancer.`,
 			if err != nil {
 				return err
 			}
+			stopTelemetry, err := obs.start(ctx, &t, "relay serve", logger)
+			if err != nil {
+				return err
+			}
+			defer stopTelemetry()
 			c, err := t.dial(logger)
 			if err != nil {
 				return err
@@ -97,6 +110,7 @@ own: run as many as you like behind a load balancer.`,
 	t.register(cmd)
 	f.register(cmd)
 	cmd.Flags().StringVar(&httpAddr, "http-addr", "127.0.0.1:8080", "relay HTTP server address")
+	obs.register(cmd)
 	return cmd
 }
 

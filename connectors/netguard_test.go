@@ -81,7 +81,8 @@ func TestNetPolicyRedirect(t *testing.T) {
 
 func TestNetPolicyTransportPerPolicy(t *testing.T) {
 	p, q := &netguard.Policy{}, &netguard.Policy{AllowPrivate: true}
-	if guardedTransport(p) != guardedTransport(p) {
+	first, again := guardedTransport(p), guardedTransport(p)
+	if first != again {
 		t.Error("one policy got two transports")
 	}
 	if guardedTransport(p) == guardedTransport(q) {

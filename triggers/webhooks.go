@@ -19,20 +19,43 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/codes"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
 	"go.temporal.io/api/serviceerror"
 
 	"github.com/relay-dev/relay/apiserver"
 	"github.com/relay-dev/relay/definitions"
 	"github.com/relay-dev/relay/runs"
+	"github.com/relay-dev/relay/telemetry"
 	"github.com/relay-dev/relay/triggers/verify"
 	"github.com/relay-dev/relay/workflows"
 )
 
 // Receiver serves every webhook path the loaded flows declare.
 type Receiver struct {
-	runs   *runs.Client
-	logger *slog.Logger
-	paths  map[string]*pathRoutes
+	runs    *runs.Client
+	logger  *slog.Logger
+	paths   map[string]*pathRoutes
+	metrics *telemetry.Metrics
+	tracer  trace.Tracer
+}
+
+// Option configures a Receiver.
+type Option func(*Receiver)
+
+// WithMetrics counts deliveries by path and result, and dedupe hits, in m.
+func WithMetrics(m *telemetry.Metrics) Option {
+	return func(r *Receiver) { r.metrics = m }
+}
+
+// WithTracer makes a server span of every delivery, continuing the trace
+// of the W3C `traceparent` the delivery carries; the run it starts joins
+// the trace through the Temporal client's tracing interceptor. A nil
+// tracer traces nothing.
+func WithTracer(t trace.Tracer) Option {
+	return func(r *Receiver) { r.tracer = t }
 }
 
 // pathRoutes is everything listening on one path. All routes of a path
@@ -62,12 +85,16 @@ type eventRoute struct {
 
 // NewReceiver builds the receiver for flows. resolve maps secret references
 // to values. It refuses two flows starting runs on one path, and routes on
-// one path that verify differently.
-func NewReceiver(flows []*definitions.Flow, rc *runs.Client, resolve func(string) (string, error), logger *slog.Logger) (*Receiver, error) {
+// one path that verify differently. Every delivery is logged once, with its
+// request ID and result.
+func NewReceiver(flows []*definitions.Flow, rc *runs.Client, resolve func(string) (string, error), logger *slog.Logger, opts ...Option) (*Receiver, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
 	r := &Receiver{runs: rc, logger: logger, paths: map[string]*pathRoutes{}}
+	for _, o := range opts {
+		o(r)
+	}
 	at := func(f *definitions.Flow, h *definitions.Webhook) (*pathRoutes, error) {
 		pr := r.paths[h.Path]
 		if pr == nil {
@@ -144,58 +171,144 @@ func sameVerify(a, b definitions.Verify) bool {
 // run or the event, or 200 for a delivery already seen.
 func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	pr := r.paths[req.URL.Path]
+	a := r.newAnswer(w, req, pr)
+	defer a.finish()
 	if pr == nil {
-		apiserver.WriteError(w, req, http.StatusNotFound, "not_found", "no such endpoint")
+		a.error(http.StatusNotFound, telemetry.WebhookNotFound, "not_found", "no such endpoint")
 		return
 	}
 	if req.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		apiserver.WriteError(w, req, http.StatusMethodNotAllowed, "method_not_allowed", "webhooks are POSTed")
+		a.error(http.StatusMethodNotAllowed, telemetry.WebhookMethodNotAllowed, "method_not_allowed", "webhooks are POSTed")
 		return
 	}
 	if req.ContentLength > pr.maxBody {
-		apiserver.WriteError(w, req, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body exceeds %d bytes", pr.maxBody))
+		a.error(http.StatusRequestEntityTooLarge, telemetry.WebhookTooLarge, "too_large", fmt.Sprintf("body exceeds %d bytes", pr.maxBody))
 		return
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, pr.maxBody))
 	if err != nil {
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
-			apiserver.WriteError(w, req, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body exceeds %d bytes", pr.maxBody))
+			a.error(http.StatusRequestEntityTooLarge, telemetry.WebhookTooLarge, "too_large", fmt.Sprintf("body exceeds %d bytes", pr.maxBody))
 			return
 		}
-		apiserver.WriteError(w, req, http.StatusBadRequest, "bad_request", "reading body failed")
+		a.error(http.StatusBadRequest, telemetry.WebhookBadRequest, "bad_request", "reading body failed")
 		return
 	}
 	if pr.unusable != nil {
 		w.Header().Set("Retry-After", "60")
-		apiserver.WriteError(w, req, http.StatusServiceUnavailable, "not_configured", "this endpoint's signing secret is not available")
+		a.error(http.StatusServiceUnavailable, telemetry.WebhookNotConfigured, "not_configured", "this endpoint's signing secret is not available")
 		return
 	}
 	if err := pr.verifier.Verify(req.Header, body); err != nil {
-		apiserver.WriteError(w, req, http.StatusUnauthorized, "invalid_signature", err.Error())
+		a.error(http.StatusUnauthorized, telemetry.WebhookUnauthorized, "invalid_signature", err.Error())
 		return
 	}
 	var parsed any
 	if err := json.Unmarshal(body, &parsed); err != nil {
-		apiserver.WriteError(w, req, http.StatusBadRequest, "invalid_json", "body is not valid JSON")
+		a.error(http.StatusBadRequest, telemetry.WebhookBadRequest, "invalid_json", "body is not valid JSON")
 		return
 	}
 	env := &definitions.TriggerEnv{Body: parsed, Headers: firstValues(req.Header), Query: firstValues(req.URL.Query())}
 	delivery := r.deliveryID(pr, req.Header, body)
-	ctx, cancel := context.WithTimeout(req.Context(), 15*time.Second)
+	a.log = a.log.With("delivery", delivery)
+	ctx, cancel := context.WithTimeout(a.ctx, 15*time.Second)
 	defer cancel()
 
 	var answered bool
 	if pr.start != nil {
-		answered = r.start(ctx, w, req, pr.start, env, body, delivery)
+		answered = r.start(ctx, a, pr.start, env, body, delivery)
 	}
 	if !answered && len(pr.events) > 0 {
-		r.deliver(ctx, w, req, pr.events, env, delivery)
+		r.deliver(ctx, a, pr.events, env, delivery)
 		return
 	}
 	if !answered {
-		apiserver.WriteJSON(w, http.StatusOK, map[string]string{"status": "ignored", "request_id": apiserver.RequestID(req)})
+		a.json(http.StatusOK, telemetry.WebhookIgnored, map[string]any{"status": "ignored", "request_id": apiserver.RequestID(req)})
+	}
+}
+
+// answer is the response to one delivery. It writes it, and when the
+// handler is done logs it once with the request ID, counts it and ends the
+// delivery's span.
+type answer struct {
+	r       *Receiver
+	w       http.ResponseWriter
+	req     *http.Request
+	ctx     context.Context // carries the delivery's span, if traced
+	span    trace.Span      // nil when not traced
+	log     *slog.Logger
+	path    string // metric label: a declared path or telemetry.UnmatchedPath
+	started time.Time
+
+	status     int
+	result     string
+	code       string // of an error answer
+	workflowID string
+}
+
+func (r *Receiver) newAnswer(w http.ResponseWriter, req *http.Request, pr *pathRoutes) *answer {
+	a := &answer{r: r, w: w, req: req, ctx: req.Context(), path: telemetry.UnmatchedPath, started: time.Now()}
+	if pr != nil {
+		a.path = pr.path
+	}
+	log := r.logger.With("request_id", apiserver.RequestID(req), "path", req.URL.Path)
+	if r.tracer != nil {
+		ctx := propagation.TraceContext{}.Extract(req.Context(), propagation.HeaderCarrier(req.Header))
+		a.ctx, a.span = r.tracer.Start(ctx, "webhook "+a.path, trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(
+			attribute.String("http.request.method", req.Method),
+			attribute.String("http.route", a.path),
+			attribute.String("relay.request_id", apiserver.RequestID(req)),
+		))
+		log = log.With("trace_id", a.span.SpanContext().TraceID().String())
+	}
+	a.log = log
+	return a
+}
+
+func (a *answer) json(status int, result string, body map[string]any) {
+	a.status, a.result = status, result
+	apiserver.WriteJSON(a.w, status, body)
+}
+
+func (a *answer) error(status int, result, code, msg string) {
+	a.status, a.result, a.code = status, result, code
+	apiserver.WriteError(a.w, a.req, status, code, msg)
+}
+
+func (a *answer) finish() {
+	if a.status == 0 { // the handler panicked; the server answers 500
+		a.status, a.result = http.StatusInternalServerError, "panic"
+	}
+	a.r.metrics.Webhook(a.path, a.result)
+	if a.result == telemetry.WebhookDuplicate {
+		a.r.metrics.DedupeHit(a.path)
+	}
+	level := slog.LevelInfo
+	switch {
+	case a.status >= 500:
+		level = slog.LevelError
+	case a.status >= 400:
+		level = slog.LevelWarn
+	}
+	attrs := []slog.Attr{slog.String("result", a.result), slog.Int("status", a.status), slog.Duration("duration", time.Since(a.started))}
+	if a.code != "" {
+		attrs = append(attrs, slog.String("code", a.code))
+	}
+	if a.workflowID != "" {
+		attrs = append(attrs, slog.String("workflow_id", a.workflowID))
+	}
+	a.log.LogAttrs(a.ctx, level, "webhook", attrs...)
+	if a.span != nil {
+		a.span.SetAttributes(attribute.Int("http.response.status_code", a.status), attribute.String("relay.result", a.result))
+		if a.workflowID != "" {
+			a.span.SetAttributes(attribute.String("relay.workflow_id", a.workflowID))
+		}
+		if a.status >= 500 {
+			a.span.SetStatus(codes.Error, a.result)
+		}
+		a.span.End()
 	}
 }
 
@@ -215,11 +328,12 @@ func (r *Receiver) deliveryID(pr *pathRoutes, h http.Header, body []byte) string
 
 // start starts the route's flow; it reports false when the filter dropped
 // the delivery and nothing was answered yet.
-func (r *Receiver) start(ctx context.Context, w http.ResponseWriter, req *http.Request, sr *startRoute, env *definitions.TriggerEnv, body []byte, delivery string) bool {
+func (r *Receiver) start(ctx context.Context, a *answer, sr *startRoute, env *definitions.TriggerEnv, body []byte, delivery string) bool {
+	req := a.req
 	if sr.hook.Filter != nil {
 		ok, err := sr.hook.Filter.BoolTrigger(env)
 		if err != nil {
-			apiserver.WriteError(w, req, http.StatusUnprocessableEntity, "filter_failed", err.Error())
+			a.error(http.StatusUnprocessableEntity, telemetry.WebhookUnprocessable, "filter_failed", err.Error())
 			return true
 		}
 		if !ok {
@@ -230,35 +344,36 @@ func (r *Receiver) start(ctx context.Context, w http.ResponseWriter, req *http.R
 	if sr.hook.Dedupe != nil {
 		v, err := sr.hook.Dedupe.EvalTrigger(env)
 		if err != nil || v == nil || fmt.Sprint(v) == "" {
-			apiserver.WriteError(w, req, http.StatusUnprocessableEntity, "no_dedupe_key", fmt.Sprintf("dedupe %q gave no key", sr.hook.Dedupe.Source))
+			a.error(http.StatusUnprocessableEntity, telemetry.WebhookUnprocessable, "no_dedupe_key", fmt.Sprintf("dedupe %q gave no key", sr.hook.Dedupe.Source))
 			return true
 		}
 		key = fmt.Sprint(v)
 	}
 	input, err := triggerInput(sr.hook, env)
 	if err != nil {
-		apiserver.WriteError(w, req, http.StatusUnprocessableEntity, "invalid_input", err.Error())
+		a.error(http.StatusUnprocessableEntity, telemetry.WebhookUnprocessable, "invalid_input", err.Error())
 		return true
 	}
 	if _, err := sr.flow.BindInput(input); err != nil {
-		apiserver.WriteError(w, req, http.StatusUnprocessableEntity, "invalid_input", err.Error())
+		a.error(http.StatusUnprocessableEntity, telemetry.WebhookUnprocessable, "invalid_input", err.Error())
 		return true
 	}
+	a.workflowID = sr.flow.ID + "/" + key
 	run, err := r.runs.Start(ctx, sr.flow, input, runs.StartOptions{
-		WorkflowID: sr.flow.ID + "/" + key,
+		WorkflowID: a.workflowID,
 		Dedupe:     true,
 		Trigger:    &workflows.TriggerEvent{Path: sr.hook.Path, Delivery: delivery, Headers: safeHeaders(req.Header), Body: json.RawMessage(body)},
 	})
 	var dup *serviceerror.WorkflowExecutionAlreadyStarted
 	switch {
 	case errors.As(err, &dup):
-		apiserver.WriteJSON(w, http.StatusOK, map[string]string{"status": "duplicate", "workflow_id": sr.flow.ID + "/" + key, "run_id": dup.RunId, "request_id": apiserver.RequestID(req)})
+		a.json(http.StatusOK, telemetry.WebhookDuplicate, map[string]any{"status": "duplicate", "workflow_id": a.workflowID, "run_id": dup.RunId, "request_id": apiserver.RequestID(req)})
 	case err != nil:
-		r.logger.Error("starting run from webhook", "path", sr.hook.Path, "flow", sr.flow.ID, "request_id", apiserver.RequestID(req), "err", err)
-		w.Header().Set("Retry-After", "5")
-		apiserver.WriteError(w, req, http.StatusServiceUnavailable, "unavailable", "the run could not be started; retry later")
+		a.log.Error("starting run from webhook", "flow", sr.flow.ID, "workflow_id", a.workflowID, "err", err)
+		a.w.Header().Set("Retry-After", "5")
+		a.error(http.StatusServiceUnavailable, telemetry.WebhookUnavailable, "unavailable", "the run could not be started; retry later")
 	default:
-		apiserver.WriteJSON(w, http.StatusAccepted, map[string]string{"status": "started", "workflow_id": run.WorkflowID, "run_id": run.RunID, "request_id": apiserver.RequestID(req)})
+		a.json(http.StatusAccepted, telemetry.WebhookStarted, map[string]any{"status": "started", "workflow_id": run.WorkflowID, "run_id": run.RunID, "request_id": apiserver.RequestID(req)})
 	}
 	return true
 }
@@ -283,7 +398,8 @@ func triggerInput(h *definitions.Webhook, env *definitions.TriggerEnv) (map[stri
 }
 
 // deliver signals every matching event route's run.
-func (r *Receiver) deliver(ctx context.Context, w http.ResponseWriter, req *http.Request, routes []*eventRoute, env *definitions.TriggerEnv, delivery string) {
+func (r *Receiver) deliver(ctx context.Context, a *answer, routes []*eventRoute, env *definitions.TriggerEnv, delivery string) {
+	req := a.req
 	var delivered []string
 	for _, er := range routes {
 		ev := er.route
@@ -295,14 +411,14 @@ func (r *Receiver) deliver(ctx context.Context, w http.ResponseWriter, req *http
 		}
 		runKey, err := ev.Run.EvalTrigger(env)
 		if err != nil || runKey == nil || fmt.Sprint(runKey) == "" {
-			apiserver.WriteError(w, req, http.StatusUnprocessableEntity, "no_run_key", fmt.Sprintf("event %s: run %q gave no key", ev.Name, ev.Run.Source))
+			a.error(http.StatusUnprocessableEntity, telemetry.WebhookUnprocessable, "no_run_key", fmt.Sprintf("event %s: run %q gave no key", ev.Name, ev.Run.Source))
 			return
 		}
 		key := fmt.Sprint(runKey)
 		if ev.Key != nil {
 			k, err := ev.Key.EvalTrigger(env)
 			if err != nil {
-				apiserver.WriteError(w, req, http.StatusUnprocessableEntity, "no_event_key", err.Error())
+				a.error(http.StatusUnprocessableEntity, telemetry.WebhookUnprocessable, "no_event_key", err.Error())
 				return
 			}
 			key = fmt.Sprint(k)
@@ -310,29 +426,29 @@ func (r *Receiver) deliver(ctx context.Context, w http.ResponseWriter, req *http
 		data := env.Body
 		if ev.Data != nil {
 			if data, err = ev.Data.EvalTrigger(env); err != nil {
-				apiserver.WriteError(w, req, http.StatusUnprocessableEntity, "invalid_data", err.Error())
+				a.error(http.StatusUnprocessableEntity, telemetry.WebhookUnprocessable, "invalid_data", err.Error())
 				return
 			}
 		}
 		workflowID := er.flow.ID + "/" + fmt.Sprint(runKey)
+		a.workflowID = workflowID
 		event := workflows.Event{ID: delivery, Name: ev.Name, Key: key, Data: data}
 		if ev.Start != nil {
 			err := r.signalWithStart(ctx, er, env, workflowID, event)
 			var ended *serviceerror.WorkflowExecutionAlreadyStarted
 			if errors.As(err, &ended) {
-				apiserver.WriteJSON(w, http.StatusOK, map[string]string{"status": "run_ended", "workflow_id": workflowID, "request_id": apiserver.RequestID(req)})
+				a.json(http.StatusOK, telemetry.WebhookRunEnded, map[string]any{"status": "run_ended", "workflow_id": workflowID, "request_id": apiserver.RequestID(req)})
 				return
 			}
 			if err != nil {
-				r.logger.Error("signal-with-start", "event", ev.Name, "workflow_id", workflowID, "request_id", apiserver.RequestID(req), "err", err)
-				status, code := http.StatusServiceUnavailable, "unavailable"
+				a.log.Error("signal-with-start", "event", ev.Name, "workflow_id", workflowID, "err", err)
 				var bad *invalidInput
 				if errors.As(err, &bad) {
-					status, code = http.StatusUnprocessableEntity, "invalid_input"
+					a.error(http.StatusUnprocessableEntity, telemetry.WebhookUnprocessable, "invalid_input", err.Error())
 				} else {
-					w.Header().Set("Retry-After", "5")
+					a.w.Header().Set("Retry-After", "5")
+					a.error(http.StatusServiceUnavailable, telemetry.WebhookUnavailable, "unavailable", err.Error())
 				}
-				apiserver.WriteError(w, req, status, code, err.Error())
 				return
 			}
 			delivered = append(delivered, workflowID)
@@ -343,21 +459,23 @@ func (r *Receiver) deliver(ctx context.Context, w http.ResponseWriter, req *http
 		switch {
 		case errors.As(err, &nf):
 			// The run may not have started yet: the partner retries later.
-			apiserver.WriteError(w, req, http.StatusConflict, "no_waiting_run", fmt.Sprintf("no run %s is open to receive %s yet", workflowID, ev.Name))
+			a.error(http.StatusConflict, telemetry.WebhookNoWaitingRun, "no_waiting_run", fmt.Sprintf("no run %s is open to receive %s yet", workflowID, ev.Name))
 			return
 		case err != nil:
-			r.logger.Error("delivering event", "event", ev.Name, "workflow_id", workflowID, "request_id", apiserver.RequestID(req), "err", err)
-			w.Header().Set("Retry-After", "5")
-			apiserver.WriteError(w, req, http.StatusServiceUnavailable, "unavailable", "the event could not be delivered; retry later")
+			a.log.Error("delivering event", "event", ev.Name, "workflow_id", workflowID, "err", err)
+			a.w.Header().Set("Retry-After", "5")
+			a.error(http.StatusServiceUnavailable, telemetry.WebhookUnavailable, "unavailable", "the event could not be delivered; retry later")
 			return
 		}
 		delivered = append(delivered, workflowID)
 	}
 	if len(delivered) == 0 {
-		apiserver.WriteJSON(w, http.StatusOK, map[string]string{"status": "ignored", "request_id": apiserver.RequestID(req)})
+		a.workflowID = ""
+		a.json(http.StatusOK, telemetry.WebhookIgnored, map[string]any{"status": "ignored", "request_id": apiserver.RequestID(req)})
 		return
 	}
-	apiserver.WriteJSON(w, http.StatusAccepted, map[string]any{"status": "delivered", "workflow_ids": delivered, "request_id": apiserver.RequestID(req)})
+	a.workflowID = strings.Join(delivered, ",")
+	a.json(http.StatusAccepted, telemetry.WebhookDelivered, map[string]any{"status": "delivered", "workflow_ids": delivered, "request_id": apiserver.RequestID(req)})
 }
 
 // invalidInput is a delivery whose start mapping does not fit the flow.

@@ -16,6 +16,7 @@ import (
 	"github.com/relay-dev/relay/activities"
 	"github.com/relay-dev/relay/connectors"
 	"github.com/relay-dev/relay/definitions"
+	"github.com/relay-dev/relay/telemetry"
 	"github.com/relay-dev/relay/workflows"
 )
 
@@ -40,6 +41,10 @@ type Options struct {
 	// with that limit; Temporal enforces the rate across all workers.
 	Flows  []*definitions.Flow
 	Logger *slog.Logger
+	// Metrics, if set, receives the activities' and connector clients'
+	// metrics. The SDK's own metrics, relay_runs_total included, go
+	// through the client's MetricsHandler.
+	Metrics *telemetry.Metrics
 }
 
 // Worker is relay's worker: the main one, which runs workflows and the
@@ -101,6 +106,7 @@ func New(c client.Client, opts Options) (*Worker, error) {
 		Resolve:       opts.Resolve,
 		ClientOptions: opts.Client,
 		Logger:        opts.Logger,
+		Metrics:       opts.Metrics,
 	}
 	w := &Worker{main: sdkworker.New(c, tq, opts.Worker), queues: []string{tq}}
 	Register(w.main, opts.Registry, acts)

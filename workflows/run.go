@@ -131,46 +131,75 @@ type Interpreter struct {
 
 // Run is the `relay.run` workflow.
 func (in *Interpreter) Run(ctx workflow.Context, input RunInput) (*RunResult, error) {
+	// Counted on return only, not in a defer: a panic or the SDK ending
+	// an evicted run's goroutine has not ended the run.
+	flowID, res, err := in.run(ctx, input)
+	if input.Batch == nil { // a batch is part of its parent's run
+		countRun(ctx, flowID, err)
+	}
+	return res, err
+}
+
+// run runs the flow; flowID is empty when the definition cannot be parsed.
+func (in *Interpreter) run(ctx workflow.Context, input RunInput) (flowID string, _ *RunResult, _ error) {
 	flow, err := in.parse(input.Flow)
 	if err != nil {
-		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("definition %s cannot run: %v", input.Flow.File, err), ErrorTypeInvalidRun, nil)
+		return "", nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("definition %s cannot run: %v", input.Flow.File, err), ErrorTypeInvalidRun, nil)
 	}
+	flowID = flow.ID
 	if input.Batch == nil {
 		if input.Input, err = flow.BindInput(input.Input); err != nil {
-			return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("input of flow %s: %v", flow.ID, err), ErrorTypeInvalidRun, nil)
+			return flowID, nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("input of flow %s: %v", flow.ID, err), ErrorTypeInvalidRun, nil)
 		}
 	}
 	r := newRunner(ctx, in, flow, input)
 	r.receiveEvents(ctx)
 	if err := workflow.SetQueryHandler(ctx, StepsQuery, r.queryRecords); err != nil {
-		return nil, fmt.Errorf("registering query %s: %w", StepsQuery, err)
+		return flowID, nil, fmt.Errorf("registering query %s: %w", StepsQuery, err)
 	}
 	if err := r.registerParkUpdates(ctx); err != nil {
-		return nil, err
+		return flowID, nil, err
 	}
 	r.upserts = workflow.GetVersion(ctx, searchAttributesChange, workflow.DefaultVersion, 1) >= 1
 	if input.Batch != nil {
-		return r.runBatch(ctx, input.Batch)
+		res, err := r.runBatch(ctx, input.Batch)
+		return flowID, res, err
 	}
 	steps := flow.Steps
 	if input.Replay != nil {
 		from, err := r.reuse(ctx, input.Replay)
 		if err != nil {
-			return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrorTypeInvalidRun, nil)
+			return flowID, nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrorTypeInvalidRun, nil)
 		}
 		steps = flow.Steps[from:]
 	}
-	runErr := r.runSteps(ctx, r.root, steps, "", false)
-	if runErr != nil {
+	if err := r.runSteps(ctx, r.root, steps, "", false); err != nil {
 		var se *stepError
-		errors.As(runErr, &se)
+		errors.As(err, &se)
 		r.recordFailure(ctx, se)
 		if se == nil || !se.Halt {
 			r.compensate(ctx)
 		}
-		return nil, r.failure(runErr)
+		return flowID, nil, r.failure(err)
 	}
-	return &RunResult{Outputs: r.root.outputs(), Vars: r.vars}, nil
+	return flowID, &RunResult{Outputs: r.root.outputs(), Vars: r.vars}, nil
+}
+
+// RunsMetric is the SDK counter of ended runs, tagged flow and status
+// (completed, failed, cancelled); Prometheus shows it as relay_runs_total.
+const RunsMetric = "relay_runs"
+
+// countRun counts an ended run. The SDK's workflow metrics handler drops
+// what a replay would count again.
+func countRun(ctx workflow.Context, flowID string, err error) {
+	status := StatusCompleted
+	switch {
+	case temporal.IsCanceledError(err):
+		status = "cancelled"
+	case err != nil:
+		status = StatusFailed
+	}
+	workflow.GetMetricsHandler(ctx).WithTags(map[string]string{"flow": flowID, "status": status}).Counter(RunsMetric).Inc(1)
 }
 
 func (in *Interpreter) parse(src definitions.Source) (*definitions.Flow, error) {
