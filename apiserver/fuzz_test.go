@@ -25,13 +25,13 @@ func FuzzAPIInputs(f *testing.F) {
 		}
 	}
 	f.Add("/v1/flows/validate", "id: x\nversion: 1\nsteps: [{id: a, set: {b: 1}}]\n")
+	h := testServer(f, newFakeRuns()).Handler()
 	f.Fuzz(func(t *testing.T, path, body string) {
 		switch path {
 		case "/v1/runs", "/v1/runs/hello%2Fr1/replay", "/v1/replays", "/v1/runs/hello%2Fr1/rerun", "/v1/runs/hello%2Fr1/skip-step", "/v1/flows/validate":
 		default:
 			return
 		}
-		h := testServer(t, newFakeRuns()).Handler()
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, path, strings.NewReader(body)))
 		if rec.Code >= 500 {
