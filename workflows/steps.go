@@ -260,8 +260,12 @@ func (r *runner) call(ctx workflow.Context, sc *scope, s *definitions.Step, path
 		}), activityType, in)
 	} else if r.isLocal(s) {
 		fut = workflow.ExecuteLocalActivity(workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
-			StartToCloseTimeout: timeout,
-			RetryPolicy:         policy,
+			// Without ScheduleToClose the SDK bounds all attempts together by
+			// StartToClose; the step timeout bounds one attempt, as it does
+			// for regular activities.
+			ScheduleToCloseTimeout: localActivityDeadline(timeout, policy),
+			StartToCloseTimeout:    timeout,
+			RetryPolicy:            policy,
 		}), activityType, in)
 	} else {
 		fut = workflow.ExecuteActivity(workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
@@ -274,6 +278,16 @@ func (r *runner) call(ctx workflow.Context, sc *scope, s *definitions.Step, path
 		return nil, failedAttempts(err), err
 	}
 	return res.Output, res.Attempt, nil
+}
+
+// localActivityDeadline bounds all attempts of a local activity: every
+// attempt may take its timeout and wait the longest backoff (or a partner's
+// Retry-After up to 10 minutes) before the next.
+func localActivityDeadline(timeout time.Duration, p *temporal.RetryPolicy) time.Duration {
+	if p.MaximumAttempts <= 0 {
+		return 24 * time.Hour
+	}
+	return time.Duration(p.MaximumAttempts) * (timeout + max(p.MaximumInterval, 10*time.Minute))
 }
 
 // Limited reports whether a connection has a rate limit or concurrency cap,
