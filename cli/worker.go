@@ -27,34 +27,11 @@ like; they share the work through the task queue.`,
 		Example: "  TEMPORAL_ADDRESS=temporal.example.com:7233 relay worker --namespace prod",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			logger := a.logger()
-			cat, _, err := f.load(a.stderr)
-			if err != nil {
-				return err
-			}
-			stopTelemetry, err := obs.start(ctx, &t, "relay worker", logger)
-			if err != nil {
-				return err
-			}
-			defer stopTelemetry()
-			c, err := t.dial(logger)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			if err := checkSearchAttributes(ctx, c, t.namespace); err != nil {
-				return err
-			}
 			policy := &netguard.Policy{Allow: splitList(egressAllow), AllowPrivate: egressPrivate}
-			rt, err := startRuntime(ctx, c, runtimeOptions{temporal: &t, netPolicy: policy, catalog: cat, worker: true, httpAddr: httpAddr, taskQueue: t.taskQueue, namespace: t.namespace}, logger)
-			if err != nil {
-				return err
-			}
-			defer rt.stop()
-			fmt.Fprintf(a.stdout, "relay worker polling %s on %s (namespace %s)\n", t.taskQueue, t.address, t.namespace)
-			<-ctx.Done()
-			return nil
+			return a.againstCluster(cmd, &t, &f, &obs, "relay worker", runtimeOptions{netPolicy: policy, worker: true, httpAddr: httpAddr}, true,
+				func(rt *runtime) string {
+					return fmt.Sprintf("relay worker polling %s on %s (namespace %s)", t.taskQueue, t.address, t.namespace)
+				})
 		},
 	}
 	t.register(cmd)
@@ -81,30 +58,10 @@ as they land) against an existing Temporal cluster. It keeps no state of its
 own: run as many as you like behind a load balancer.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			ctx := cmd.Context()
-			logger := a.logger()
-			cat, _, err := f.load(a.stderr)
-			if err != nil {
-				return err
-			}
-			stopTelemetry, err := obs.start(ctx, &t, "relay serve", logger)
-			if err != nil {
-				return err
-			}
-			defer stopTelemetry()
-			c, err := t.dial(logger)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
-			rt, err := startRuntime(ctx, c, runtimeOptions{temporal: &t, catalog: cat, webhooks: true, httpAddr: httpAddr, taskQueue: t.taskQueue, namespace: t.namespace}, logger)
-			if err != nil {
-				return err
-			}
-			defer rt.stop()
-			fmt.Fprintf(a.stdout, "relay serving http://%s against %s (namespace %s)\n", rt.addr, t.address, t.namespace)
-			<-ctx.Done()
-			return nil
+			return a.againstCluster(cmd, &t, &f, &obs, "relay serve", runtimeOptions{webhooks: true, httpAddr: httpAddr}, false,
+				func(rt *runtime) string {
+					return fmt.Sprintf("relay serving http://%s against %s (namespace %s)", rt.addr, t.address, t.namespace)
+				})
 		},
 	}
 	t.register(cmd)
@@ -112,6 +69,42 @@ own: run as many as you like behind a load balancer.`,
 	cmd.Flags().StringVar(&httpAddr, "http-addr", "127.0.0.1:8080", "relay HTTP server address")
 	obs.register(cmd)
 	return cmd
+}
+
+// againstCluster runs a worker or server against a Temporal cluster until
+// the command's context ends. checkAttrs refuses a namespace without
+// relay's search attributes (workers write them).
+func (a *app) againstCluster(cmd *cobra.Command, t *temporalFlags, f *flowFlags, obs *observeFlags, name string, o runtimeOptions, checkAttrs bool, banner func(*runtime) string) error {
+	ctx := cmd.Context()
+	logger := a.logger()
+	cat, _, err := f.load(a.stderr)
+	if err != nil {
+		return err
+	}
+	stopTelemetry, err := obs.start(ctx, t, name, logger)
+	if err != nil {
+		return err
+	}
+	defer stopTelemetry()
+	c, err := t.dial(logger)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if checkAttrs {
+		if err := checkSearchAttributes(ctx, c, t.namespace); err != nil {
+			return err
+		}
+	}
+	o.temporal, o.catalog, o.taskQueue, o.namespace = t, cat, t.taskQueue, t.namespace
+	rt, err := startRuntime(ctx, c, o, logger)
+	if err != nil {
+		return err
+	}
+	defer rt.stop()
+	fmt.Fprintln(a.stdout, banner(rt))
+	<-ctx.Done()
+	return nil
 }
 
 // splitList splits a comma-separated flag, dropping empty items.
