@@ -13,6 +13,8 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/relay-dev/relay/secrets"
 )
 
 // Run executes the relay command line with args (without the program name).
@@ -28,6 +30,12 @@ type app struct {
 	output         string // text or json
 	logLevel       string
 	logFormat      string
+	redactFields   string
+}
+
+// redactor hides the --redact-fields in logs and shown run data.
+func (a *app) redactor() *secrets.FieldRedactor {
+	return secrets.NewFieldRedactor(strings.Split(a.redactFields, ","))
 }
 
 func newRoot(stdout, stderr io.Writer) *cobra.Command {
@@ -47,6 +55,7 @@ Check definitions with:                 relay validate definitions/`,
 	root.PersistentFlags().StringVarP(&a.output, "output", "o", "text", "output format: text or json")
 	root.PersistentFlags().StringVar(&a.logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	root.PersistentFlags().StringVar(&a.logFormat, "log-format", "text", "log format: text or json")
+	root.PersistentFlags().StringVar(&a.redactFields, "redact-fields", envOr("RELAY_REDACT_FIELDS", ""), "comma-separated field names (e.g. email,phone) whose values are hidden in logs, runs show and the API (env RELAY_REDACT_FIELDS)")
 	root.AddCommand(
 		a.devCommand(),
 		a.workerCommand(),
@@ -70,6 +79,14 @@ func (a *app) logger() *slog.Logger {
 		level = slog.LevelInfo
 	}
 	opts := &slog.HandlerOptions{Level: level}
+	if r := a.redactor(); r != nil {
+		opts.ReplaceAttr = func(_ []string, attr slog.Attr) slog.Attr {
+			if r.Field(attr.Key) {
+				attr.Value = slog.StringValue(secrets.Placeholder)
+			}
+			return attr
+		}
+	}
 	if a.logFormat == "json" {
 		return slog.New(slog.NewJSONHandler(a.stderr, opts))
 	}

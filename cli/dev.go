@@ -82,7 +82,7 @@ Runs in flight survive a restart on the same data dir.`,
 			}
 			defer c.Close()
 			// The sandbox listens on loopback: relay dev may call private addresses.
-			rt, err := startRuntime(ctx, c, runtimeOptions{temporal: &t, netPolicy: &netguard.Policy{AllowPrivate: true}, catalog: cat, worker: true, webhooks: true, httpAddr: httpAddr, taskQueue: taskQueue, namespace: srv.Namespace()}, logger)
+			rt, err := startRuntime(ctx, c, runtimeOptions{temporal: &t, redact: a.redactor(), netPolicy: &netguard.Policy{AllowPrivate: true}, catalog: cat, worker: true, webhooks: true, httpAddr: httpAddr, taskQueue: taskQueue, namespace: srv.Namespace()}, logger)
 			if err != nil {
 				return err
 			}
@@ -172,6 +172,7 @@ type runtime struct {
 type runtimeOptions struct {
 	// temporal holds the connection's codec, if payloads are encrypted.
 	temporal  *temporalFlags
+	redact    *secrets.FieldRedactor
 	netPolicy *netguard.Policy
 	catalog   *catalog
 	worker    bool // run a worker for the catalog's connectors and flows

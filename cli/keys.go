@@ -177,7 +177,7 @@ func newAPI(c client.Client, o runtimeOptions, logger *slog.Logger) *apiserver.A
 		logger.Warn("relay API /v1 is open: no API keys; create one with `relay keys create --scope admin` to protect it", "keys_file", keys.Path())
 	}
 	return &apiserver.API{
-		Runs:     &runs.Client{Temporal: c, Namespace: o.namespace, TaskQueue: o.taskQueue, Flows: o.catalog.flows, DataConverter: o.temporal.dataConverter()},
+		Runs:     &runs.Client{Temporal: c, Namespace: o.namespace, TaskQueue: o.taskQueue, Flows: o.catalog.flows, DataConverter: o.temporal.dataConverter(), Redact: o.redact},
 		Codec:    o.codecHandler(),
 		Flows:    o.catalog.list(),
 		Registry: o.catalog.registry,

@@ -28,7 +28,7 @@ func (a *app) runsClient(t *temporalFlags, f *flowFlags) (*runs.Client, *catalog
 	if err != nil {
 		return nil, nil, nil, err
 	}
-	return &runs.Client{Temporal: c, Namespace: t.namespace, TaskQueue: t.taskQueue, Flows: cat.flows, DataConverter: t.dataConverter()}, cat, c.Close, nil
+	return &runs.Client{Temporal: c, Namespace: t.namespace, TaskQueue: t.taskQueue, Flows: cat.flows, DataConverter: t.dataConverter(), Redact: a.redactor()}, cat, c.Close, nil
 }
 
 func readInput(file, inline string) (map[string]any, error) {

@@ -96,7 +96,7 @@ func (a *app) againstCluster(cmd *cobra.Command, t *temporalFlags, f *flowFlags,
 			return err
 		}
 	}
-	o.temporal, o.catalog, o.taskQueue, o.namespace = t, cat, t.taskQueue, t.namespace
+	o.temporal, o.catalog, o.taskQueue, o.namespace, o.redact = t, cat, t.taskQueue, t.namespace, a.redactor()
 	rt, err := startRuntime(ctx, c, o, logger)
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
@@ -136,6 +137,17 @@ func TestOrderToInvoice(t *testing.T) {
 			if s.Status != workflows.StatusCompleted {
 				t.Errorf("step %s: %s %s", s.Path, s.Status, s.Error)
 			}
+		}
+		// Personal data configured for redaction never shows in runs show.
+		redacting := *f.e.runs
+		redacting.Redact = secrets.NewFieldRedactor([]string{"email"})
+		rd, err := redacting.Show(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if b, _ := json.Marshal(rd); strings.Contains(string(b), "ada@example.com") || !strings.Contains(string(b), secrets.Placeholder) {
+			i := strings.Index(string(b), "ada@example.com")
+			t.Errorf("runs show with --redact-fields email still shows the address: ...%s...", string(b)[max(0, i-200):min(len(b), i+50)])
 		}
 		assertNoSecretInHistory(t, f.e, id)
 		h := historyJSON(t, f.e, id)

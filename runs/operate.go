@@ -100,7 +100,7 @@ func (c *Client) Replay(ctx context.Context, workflowID string, opts ReplayOptio
 // why it cannot work, if it cannot.
 func (c *Client) plan(ctx context.Context, workflowID string, opts ReplayOptions) (ReplayPlan, *definitions.Flow, workflows.RunInput, error) {
 	plan := ReplayPlan{Original: workflowID, Reused: []string{}, Run: []string{}, Calls: []string{}}
-	d, err := c.Show(ctx, workflowID)
+	d, err := c.show(ctx, workflowID)
 	if err != nil {
 		return plan, nil, workflows.RunInput{}, err
 	}

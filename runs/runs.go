@@ -4,6 +4,7 @@ package runs
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -20,6 +21,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/relay-dev/relay/definitions"
+	"github.com/relay-dev/relay/secrets"
 	"github.com/relay-dev/relay/workflows"
 )
 
@@ -56,6 +58,9 @@ type Client struct {
 	// DataConverter decodes inputs and memos read back from Temporal; nil
 	// means the default. Set it to the client's when payloads are encrypted.
 	DataConverter converter.DataConverter
+	// Redact hides personal data by field name in what Show returns
+	// (input, trigger body, step outputs, result); nil shows everything.
+	Redact *secrets.FieldRedactor
 }
 
 // Converter returns the data converter runs are read with.
@@ -373,6 +378,16 @@ var ErrNotFound = errors.New("run not found")
 // Show describes one run: status, the step timeline (from the run's query)
 // and, for closed runs, the result or failure.
 func (c *Client) Show(ctx context.Context, workflowID string) (*Detail, error) {
+	d, err := c.show(ctx, workflowID)
+	if err != nil {
+		return nil, err
+	}
+	c.redact(d)
+	return d, nil
+}
+
+// show is Show without redaction, for replays, which need the real outputs.
+func (c *Client) show(ctx context.Context, workflowID string) (*Detail, error) {
 	desc, err := c.Temporal.DescribeWorkflowExecution(ctx, workflowID, "")
 	if err != nil {
 		var nf *serviceerror.NotFound
@@ -420,6 +435,46 @@ func (c *Client) Show(ctx context.Context, workflowID string) (*Detail, error) {
 		}
 	}
 	return d, nil
+}
+
+// redact hides the configured personal-data fields of a detail.
+func (c *Client) redact(d *Detail) {
+	r := c.Redact
+	if r == nil {
+		return
+	}
+	// What a redacted field holds is hidden wherever else it shows too.
+	var known secrets.Redactor
+	var trigger any
+	if d.Trigger != nil {
+		_ = json.Unmarshal(d.Trigger.Body, &trigger)
+	}
+	r.Collect(&known, d.Input, trigger)
+	for _, s := range d.Steps {
+		r.Collect(&known, s.Output)
+	}
+	if d.Input != nil {
+		d.Input, _ = r.Scrub(d.Input, &known).(map[string]any)
+	}
+	if d.Trigger != nil {
+		t := *d.Trigger
+		t.Body = r.JSON(t.Body, &known)
+		d.Trigger = &t
+	}
+	for i, s := range d.Steps {
+		cp := *s
+		cp.Output = r.Scrub(s.Output, &known)
+		cp.Error = known.Redact(s.Error)
+		d.Steps[i] = &cp
+	}
+	d.Failure = known.Redact(d.Failure)
+	if d.Result != nil {
+		res := *d.Result
+		res.Outputs, _ = r.Scrub(res.Outputs, &known).(map[string]any)
+		res.Vars, _ = r.Scrub(res.Vars, &known).(map[string]any)
+		res.Items, _ = r.Scrub(res.Items, &known).([]any)
+		d.Result = &res
+	}
 }
 
 // readAttributes fills a summary from a run's search attributes.
