@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"os"
 	"strings"
 	"testing"
@@ -151,9 +152,19 @@ func TestOrderToInvoice(t *testing.T) {
 		}
 		assertNoSecretInHistory(t, f.e, id)
 		h := historyJSON(t, f.e, id)
+		// Every API response about the run and its flow, too.
+		api := (&apiserver.Server{API: &apiserver.API{Runs: f.e.runs, Flows: []*definitions.Flow{f.flow}}}).Handler()
+		for _, path := range []string{"/v1/runs/" + url.PathEscape(id), "/v1/runs?flow=order-to-invoice", "/v1/flows", "/v1/flows/order-to-invoice", "/v1/flows/order-to-invoice/graph"} {
+			rec := httptest.NewRecorder()
+			api.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+			if rec.Code != http.StatusOK {
+				t.Errorf("GET %s: %d %s", path, rec.Code, rec.Body)
+			}
+			h += rec.Body.String()
+		}
 		for name, value := range sandbox.DevCredentials {
 			if strings.Contains(h, value) {
-				t.Errorf("history of %s contains the %s secret", id, name)
+				t.Errorf("the history of %s or an API response contains the %s secret", id, name)
 			}
 		}
 	})
