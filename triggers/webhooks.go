@@ -33,6 +33,12 @@ import (
 	"github.com/relay-dev/relay/workflows"
 )
 
+// temporalDeadline bounds the start or signal of one delivery: partners
+// give up on a webhook after a few seconds (Shopify after 5), and a 503
+// they retry is better than a timeout. A start that succeeded after the
+// deadline is not lost: the redelivery finds it and answers 200.
+const temporalDeadline = 4 * time.Second
+
 // Receiver serves every webhook path the loaded flows declare.
 type Receiver struct {
 	runs    *runs.Client
@@ -213,7 +219,7 @@ func (r *Receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	env := &definitions.TriggerEnv{Body: parsed, Headers: firstValues(req.Header), Query: firstValues(req.URL.Query())}
 	delivery := r.deliveryID(pr, req.Header, body)
 	a.log = a.log.With("delivery", delivery)
-	ctx, cancel := context.WithTimeout(a.ctx, 15*time.Second)
+	ctx, cancel := context.WithTimeout(a.ctx, temporalDeadline)
 	defer cancel()
 
 	var answered bool
