@@ -71,3 +71,25 @@ func TestStartReportsPortInUse(t *testing.T) {
 		t.Fatalf("Start error = %v, want it to contain %q", err, want)
 	}
 }
+
+func TestFreePortsSkipsExcluded(t *testing.T) {
+	first, err := freePorts("127.0.0.1", 30, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exclude := map[int]bool{}
+	for _, p := range first {
+		exclude[p] = true
+	}
+	got, err := freePorts("127.0.0.1", 30, exclude)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[int]bool{}
+	for _, p := range got {
+		if exclude[p] || seen[p] {
+			t.Fatalf("freePorts gave port %d: excluded or repeated", p)
+		}
+		seen[p] = true
+	}
+}

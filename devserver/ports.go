@@ -6,10 +6,12 @@ import (
 	"strconv"
 )
 
-// freePorts returns n distinct TCP ports that are free on ip. All listeners
-// are held open until every port is chosen, so the ports differ from each
-// other; another process may still take one before the server binds it.
-func freePorts(ip string, n int) ([]int, error) {
+// freePorts returns n distinct TCP ports that are free on ip and not in
+// exclude (ports the caller asked for by number, which are free now but
+// not yet bound: the kernel may offer them again). All listeners are held
+// open until every port is chosen, so the ports differ from each other;
+// another process may still take one before the server binds it.
+func freePorts(ip string, n int, exclude map[int]bool) ([]int, error) {
 	listeners := make([]net.Listener, 0, n)
 	defer func() {
 		for _, l := range listeners {
@@ -17,13 +19,18 @@ func freePorts(ip string, n int) ([]int, error) {
 		}
 	}()
 	ports := make([]int, 0, n)
-	for range n {
+	for tries := 0; len(ports) < n; tries++ {
+		if tries > n+100 {
+			return nil, fmt.Errorf("finding %d free ports on %s: the kernel keeps offering excluded ones", n, ip)
+		}
 		l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
 		if err != nil {
 			return nil, fmt.Errorf("finding a free port on %s: %w", ip, err)
 		}
-		listeners = append(listeners, l)
-		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+		listeners = append(listeners, l) // held, even if excluded, so it is not offered again
+		if port := l.Addr().(*net.TCPAddr).Port; !exclude[port] {
+			ports = append(ports, port)
+		}
 	}
 	return ports, nil
 }

@@ -104,6 +104,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 func resolvePorts(o Options) (ports, error) {
 	p := ports{frontend: o.FrontendPort, frontendHTTP: o.FrontendHTTPPort, ui: o.UIPort}
 	want := []*int{&p.history, &p.matching, &p.worker}
+	asked := map[int]bool{}
 	for _, port := range []struct {
 		name string
 		port *int
@@ -116,9 +117,10 @@ func resolvePorts(o Options) (ports, error) {
 			if err := checkPortFree(o.IP, *port.port); err != nil {
 				return ports{}, fmt.Errorf("%s port %d is in use: %w", port.name, *port.port, err)
 			}
+			asked[*port.port] = true
 		}
 	}
-	free, err := freePorts(o.IP, len(want))
+	free, err := freePorts(o.IP, len(want), asked)
 	if err != nil {
 		return ports{}, err
 	}
