@@ -464,6 +464,13 @@ func (r *Receiver) deliver(ctx context.Context, a *answer, routes []*eventRoute,
 		var nf *serviceerror.NotFound
 		switch {
 		case errors.As(err, &nf):
+			if _, derr := r.runs.Temporal.DescribeWorkflowExecution(ctx, workflowID, ""); derr == nil {
+				// The run exists and has ended (a late or redelivered
+				// event): nothing will ever wait for it, so do not make
+				// the partner retry.
+				a.json(http.StatusOK, telemetry.WebhookRunEnded, map[string]any{"status": "run_ended", "workflow_id": workflowID, "request_id": apiserver.RequestID(req)})
+				return
+			}
 			// The run may not have started yet: the partner retries later.
 			a.error(http.StatusConflict, telemetry.WebhookNoWaitingRun, "no_waiting_run", fmt.Sprintf("no run %s is open to receive %s yet", workflowID, ev.Name))
 			return
