@@ -15,7 +15,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	"github.com/hashicorp/go-cleanhttp"
 	"github.com/hashicorp/go-retryablehttp"
@@ -155,14 +154,24 @@ func NewClient(cfg ConnectionConfig, resolve func(ref string) (string, error), o
 	if cfg.Timeout > 0 {
 		opts.Timeout = cfg.Timeout
 	}
-	if cfg.BaseURL != "" {
+	c := &Client{baseURL: cfg.BaseURL, connector: cfg.Connector, headers: http.Header{}, opts: opts, now: time.Now}
+	if secrets.IsRef(cfg.BaseURL) {
+		// A URL that holds a secret (a Slack webhook path) is a reference
+		// in the definition and in history, resolved only here.
+		v, err := resolve(cfg.BaseURL)
+		if err != nil {
+			return nil, fmt.Errorf("resolving base_url: %w", err)
+		}
+		c.redactor.Add(v)
+		c.baseURL = v
+	}
+	if c.baseURL != "" {
 		// Connectors that speak other protocols (smtp) read the base URL
 		// themselves; the client only needs it for HTTP requests.
-		if u, err := url.Parse(cfg.BaseURL); err != nil || u.Host == "" {
-			return nil, fmt.Errorf("base_url %q is not an absolute URL", cfg.BaseURL)
+		if u, err := url.Parse(c.baseURL); err != nil || u.Host == "" {
+			return nil, fmt.Errorf("base_url %q is not an absolute URL", c.Redact(c.baseURL))
 		}
 	}
-	c := &Client{baseURL: cfg.BaseURL, connector: cfg.Connector, headers: http.Header{}, opts: opts, now: time.Now}
 	for k, v := range cfg.Headers {
 		c.headers.Set(k, v)
 	}
@@ -363,15 +372,7 @@ func (c *Client) readBody(resp *http.Response) ([]byte, error) {
 // snippet is the start of an error body, redacted before it is cut so a
 // secret straddling the cut cannot leak in part.
 func (c *Client) snippet(b []byte) string {
-	s := strings.TrimSpace(c.Redact(strings.ToValidUTF8(string(b), "\uFFFD")))
-	if len(s) <= errorSnippetBytes {
-		return s
-	}
-	cut := errorSnippetBytes
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
+	return clipTo(strings.TrimSpace(c.Redact(strings.ToValidUTF8(string(b), "\uFFFD"))), errorSnippetBytes)
 }
 
 // checkRetry is retryablehttp's policy: retry what the classification

@@ -538,3 +538,28 @@ func TestSecretsNeverLeak(t *testing.T) {
 		})
 	}
 }
+
+func TestBaseURLSecretReference(t *testing.T) {
+	const hook = "/services/T0/B0/s3cr3t-webhook-path"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != hook+"/ping" {
+			w.WriteHeader(http.StatusNotFound)
+			return
+		}
+		w.WriteHeader(http.StatusTeapot)
+	}))
+	defer srv.Close()
+	t.Setenv("HOOK_URL", srv.URL+hook)
+	c, err := NewClient(ConnectionConfig{BaseURL: "env:HOOK_URL"}, nil, ClientOptions{RetryMax: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = c.Do(context.Background(), &Request{Method: http.MethodGet, Path: "/ping"})
+	ce, ok := AsError(err)
+	if !ok || ce.Status != http.StatusTeapot {
+		t.Fatalf("error = %v, want the partner's 418 at the resolved URL", err)
+	}
+	if strings.Contains(ce.Message, "s3cr3t") {
+		t.Errorf("the resolved base URL shows in the error: %s", ce.Message)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/relay-dev/relay/connectors"
+	"github.com/relay-dev/relay/secrets"
 )
 
 var flowFields = []string{"id", "version", "description", "inputs", "connections", "trigger", "events", "steps"}
@@ -159,7 +160,14 @@ func (p *parser) connections(n *yaml.Node, path string, f *Flow) {
 			}
 		}
 		if x, ok := have["base_url"]; ok {
-			if s, ok := p.str(x.val, join(cpath, "base_url")); ok {
+			if s, ok := p.str(x.val, join(cpath, "base_url")); ok && secrets.IsRef(s) {
+				// A URL holding a secret stays a reference until a call.
+				if err := secrets.Validate(s); err != nil {
+					p.errorf(deref(x.val), join(cpath, "base_url"), "%v", err)
+				} else {
+					c.Config.BaseURL = s
+				}
+			} else if ok {
 				u, err := url.Parse(s)
 				conn := p.connectorOf(c)
 				switch {

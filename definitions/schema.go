@@ -134,7 +134,7 @@ func schema() obj {
 			"connections": obj{"type": "object", "propertyNames": ref("identifier"), "description": "Connections to partner APIs, by name.",
 				"additionalProperties": closed("", []string{"connector"}, obj{
 					"connector":       obj{"type": "string", "minLength": 1, "description": "A registered connector, such as http."},
-					"base_url":        obj{"type": "string", "pattern": `^(https?|smtps?)://[^/\s]+`},
+					"base_url":        obj{"type": "string", "pattern": `^((https?|smtps?)://[^/\s]+|env:[A-Za-z_][A-Za-z0-9_]*|file:.*\S.*)`},
 					"auth":            obj{"oneOf": authKindsList},
 					"headers":         obj{"type": "object", "additionalProperties": obj{"type": "string"}},
 					"timeout":         ref("duration"),

@@ -155,3 +155,9 @@ func forms(v string) []string {
 	}
 	return out
 }
+
+// IsRef reports whether s is written as a secret reference (env:NAME or
+// file:PATH) rather than a value.
+func IsRef(s string) bool {
+	return strings.HasPrefix(s, "env:") || strings.HasPrefix(s, "file:")
+}
