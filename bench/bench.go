@@ -45,6 +45,9 @@ type Options struct {
 	// TemporalAddress, when set, is used instead of an embedded server.
 	TemporalAddress string
 	Namespace       string
+	// DynamicConfig overrides the embedded server's dynamic config
+	// (devserver.Options.DynamicConfig), to measure a setting.
+	DynamicConfig map[string]any
 	// Duration is how long each side of a measurement runs, in batches;
 	// Runs, when above zero, is how many operations each side runs instead.
 	Duration time.Duration
@@ -138,10 +141,12 @@ type Report struct {
 	Machine Machine         `json:"machine"`
 	Options ReportedOptions `json:"options"`
 	Flows   []FlowResult    `json:"flows,omitempty"`
-	Ingest  []IngestResult  `json:"ingest,omitempty"`
-	Scale   []ScaleResult   `json:"scale,omitempty"`
-	Parked  *ParkedResult   `json:"parked,omitempty"`
-	Startup *StartupResult  `json:"startup,omitempty"`
+	// Histories are the history sizes of one run of each flow.
+	Histories []HistoryResult `json:"histories,omitempty"`
+	Ingest    []IngestResult  `json:"ingest,omitempty"`
+	Scale     []ScaleResult   `json:"scale,omitempty"`
+	Parked    *ParkedResult   `json:"parked,omitempty"`
+	Startup   *StartupResult  `json:"startup,omitempty"`
 	// Seconds is how long the whole bench took.
 	Seconds float64 `json:"seconds"`
 }

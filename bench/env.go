@@ -66,6 +66,7 @@ func startTemporal(ctx context.Context, o *Options) (*server, error) {
 		UIPort:           devserver.UIDisabled,
 		Namespace:        o.Namespace,
 		SearchAttributes: runs.SearchAttributeTypes(),
+		DynamicConfig:    o.DynamicConfig,
 		Logger:           o.Logger,
 	}
 	srv, err := devserver.Start(ctx, dopts)

@@ -107,6 +107,16 @@ type FlowResult struct {
 	Ratio float64 `json:"ratio"`
 }
 
+// HistoryResult compares the history one run of a flow leaves: what the
+// server writes, stores and replays per run.
+type HistoryResult struct {
+	Flow        string `json:"flow"`
+	RelayBytes  int64  `json:"relay_bytes"`
+	RelayEvents int    `json:"relay_events"`
+	GoBytes     int64  `json:"go_bytes"`
+	GoEvents    int    `json:"go_events"`
+}
+
 var shopSigner = verify.Config{Scheme: "standard_webhooks", Secrets: []string{sandbox.DevCredentials["SHOP_WEBHOOK_SECRET"]}}
 
 // postOrder posts a signed order.created for orderID to url and returns
@@ -174,6 +184,17 @@ func (e *env) flowsSection(ctx context.Context, o *Options, r *Report) error {
 				return fmt.Errorf("warming up %s: %w", c.flow, s.firstErr)
 			}
 		}
+		// What one run costs the server: the first warm-up run of each side.
+		hr, err := historySize(ctx, e.client, c.relayRunID+label("warm-relay", 0)+"-0", "")
+		if err != nil {
+			return fmt.Errorf("reading the history of a %s run: %w", c.flow, err)
+		}
+		hg, err := historySize(ctx, e.client, c.goRunID+label("warm-go", 0)+"-0", "")
+		if err != nil {
+			return fmt.Errorf("reading the history of a hand-written %s run: %w", c.flow, err)
+		}
+		r.Histories = append(r.Histories, HistoryResult{Flow: c.flow, RelayBytes: hr.bytes, RelayEvents: hr.events, GoBytes: hg.bytes, GoEvents: hg.events})
+		o.progress("history %-16s relay %d bytes in %d events, go %d bytes in %d events", c.flow, hr.bytes, hr.events, hg.bytes, hg.events)
 		for k, conc := range o.Concurrency {
 			p := o.plan()
 			p.bFirst = k%2 == 1

@@ -355,7 +355,7 @@ func (h *handWritten) startOrder(w http.ResponseWriter, r *http.Request, v verif
 		o.Currency = "eur"
 	}
 	_, err = h.client.ExecuteWorkflow(r.Context(), client.StartWorkflowOptions{
-		ID: idPrefix + o.ID, TaskQueue: TaskQueue,
+		ID: idPrefix + o.ID, TaskQueue: TaskQueue, EnableEagerStart: true,
 		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,

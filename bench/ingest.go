@@ -91,7 +91,7 @@ func (e *env) ingestOnce(ctx context.Context, o *Options, flowID string, conc in
 		if err != nil {
 			return err
 		}
-		_, err = e.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprintf("%s/%s%d", flow.ID, barePrefix, i), TaskQueue: TaskQueue}, workflows.RunWorkflow, in)
+		_, err = e.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprintf("%s/%s%d", flow.ID, barePrefix, i), TaskQueue: TaskQueue, EnableEagerStart: true}, workflows.RunWorkflow, in)
 		return err
 	}
 	hooks, bares := alternate(ctx, p, conc, hook, bare)

@@ -35,6 +35,15 @@ func (r *Report) WriteText(w io.Writer) {
 				}
 			})
 	}
+	if len(r.Histories) > 0 {
+		table("HISTORY of one run: what the server writes and a replay reads",
+			"flow	relay bytes	events	go bytes	events	ratio	",
+			func(tw *tabwriter.Writer) {
+				for _, h := range r.Histories {
+					fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%.2f\t\n", h.Flow, h.RelayBytes, h.RelayEvents, h.GoBytes, h.GoEvents, ratio(float64(h.RelayBytes), float64(h.GoBytes)))
+				}
+			})
+	}
 	if len(r.Ingest) > 0 {
 		table("INGEST: signed webhooks/s into started runs vs a bare client.ExecuteWorkflow loop",
 			"conc\twebhooks/s\tbare/s\tratio\thook p50 ms\tp99 ms\tbare p50 ms\tp99 ms\taccepted\tlost\tduplicated\t",

@@ -3,12 +3,14 @@ package cli
 import (
 	"fmt"
 	"os"
+	"runtime/pprof"
 	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/relay-dev/relay/bench"
+	"github.com/relay-dev/relay/devserver"
 )
 
 func (a *app) benchCommand() *cobra.Command {
@@ -16,6 +18,8 @@ func (a *app) benchCommand() *cobra.Command {
 	var (
 		only, conc, ingestConc, steps, items, callItems string
 		quick                                           bool
+		cpuProfile                                      string
+		dynConfig                                       []string
 	)
 	join := func(ns []int) string {
 		s := make([]string, len(ns))
@@ -86,6 +90,9 @@ the in-memory store, --runs N for a fixed number of runs per side.`,
 					return fmt.Errorf("--%s: %w", l.flag, err)
 				}
 			}
+			if o.DynamicConfig, err = devserver.ParseDynamicConfigValues(dynConfig); err != nil {
+				return fmt.Errorf("--dynamic-config-value: %w", err)
+			}
 			if only != "" {
 				o.Only = strings.Split(strings.ReplaceAll(only, " ", ""), ",")
 			}
@@ -98,6 +105,13 @@ the in-memory store, --runs N for a fixed number of runs per side.`,
 			o.Progress = a.stderr
 			if !asJSON {
 				o.Progress = a.stdout
+			}
+			if cpuProfile != "" {
+				stop, err := startCPUProfile(cpuProfile)
+				if err != nil {
+					return err
+				}
+				defer stop()
 			}
 			report, err := bench.Run(cmd.Context(), o)
 			if err != nil {
@@ -125,6 +139,24 @@ the in-memory store, --runs N for a fixed number of runs per side.`,
 	f.IntVar(&o.ScaleConcurrency, "scale-concurrency", o.ScaleConcurrency, "scale: runs in flight for small flows (flows of 1,000 steps run alone)")
 	f.IntVar(&o.Parked, "parked", o.Parked, "parked: runs waiting for an event (the target is set for 10000)")
 	f.IntVar(&o.StartupRuns, "startup-runs", o.StartupRuns, "startup: starts of relay dev; the median is reported")
+	f.StringArrayVar(&dynConfig, "dynamic-config-value", nil, "override one of the embedded server's dynamic config settings, KEY=JSON_VALUE, repeatable")
+	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole bench (server, worker, receiver, sandbox) to this file, for go tool pprof")
 	f.BoolVar(&quick, "quick", false, "tiny sizes, to check that the command works (CI)")
 	return cmd
+}
+
+// startCPUProfile profiles this process into path until stop is called.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

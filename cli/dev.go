@@ -36,6 +36,7 @@ func (a *app) devCommand() *cobra.Command {
 		sf        sandboxFlags
 		codecKeys string
 		obs       observeFlags
+		dynConfig []string
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -56,6 +57,9 @@ Runs in flight survive a restart on the same data dir.`,
 			cat, refused, err := f.load(a.stderr)
 			if err != nil {
 				return err
+			}
+			if opts.DynamicConfig, err = devserver.ParseDynamicConfigValues(dynConfig); err != nil {
+				return fmt.Errorf("--dynamic-config-value: %w", err)
 			}
 			opts.Logger = logger.With("component", "temporal-server")
 			opts.SearchAttributes = runs.SearchAttributeTypes()
@@ -157,6 +161,7 @@ Runs in flight survive a restart on the same data dir.`,
 	fl.StringVar(&taskQueue, "task-queue", worker.DefaultTaskQueue, "task queue of the worker")
 	fl.BoolVar(&noSandbox, "no-sandbox", false, "do not start the partner sandbox")
 	fl.StringVar(&codecKeys, "codec-keys", envOr("RELAY_CODEC_KEYS", ""), "encrypt payloads with AES-GCM: id=env:NAME[,id=file:PATH...], the first key current (env RELAY_CODEC_KEYS)")
+	fl.StringArrayVar(&dynConfig, "dynamic-config-value", nil, "override one of the embedded server's dynamic config settings, KEY=JSON_VALUE, repeatable")
 	sf.register(cmd, "sandbox-")
 	obs.register(cmd)
 	return cmd

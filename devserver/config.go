@@ -17,8 +17,9 @@ import (
 )
 
 const (
-	clusterName = "active"
-	storeName   = "sqlite"
+	clusterName         = "active"
+	storeName           = "sqlite"
+	visibilityStoreName = "sqlite-visibility"
 	// numHistoryShards is fixed for the life of a database: the server keeps
 	// the value it first saw.
 	numHistoryShards = 1
@@ -65,53 +66,100 @@ func dynamicConfig(overrides map[string]any) dynamicconfig.StaticClient {
 // memoryDBSeq makes in-memory database names unique within the process.
 var memoryDBSeq atomic.Int64
 
-// sqlConfig returns the SQLite store config. For a file database it creates
-// the data dir and, when the file is new, the schema.
-func sqlConfig(o Options) (*config.SQL, error) {
+// stores are the SQLite databases of one server: executions in main,
+// visibility records (what `relay runs list` searches) in visibility.
+//
+// Each database has one connection (SQLite has one writer; the plugin
+// cannot begin IMMEDIATE transactions, so a second connection on the same
+// file fails with SQLITE_BUSY). Two databases let the visibility queue
+// write while the history service writes: on 2 cores this raised the
+// webhook + 4 calls flow from 65 to … runs/s (`relay bench`). A data dir
+// created before the split keeps visibility in temporal.db.
+type stores struct {
+	main, visibility *config.SQL
+	// visibilityPath is the visibility file, or "" when it is main's.
+	visibilityPath string
+}
+
+// sqlConfig returns the SQLite store configs. For a file store it creates
+// the data dir and, when the data dir is new, the databases and schemas.
+func sqlConfig(o Options) (stores, error) {
 	if o.Ephemeral {
 		// The plugin creates the schema when it opens an in-memory database.
-		name := fmt.Sprintf("relay-devserver-%d-%d-%d", os.Getpid(), time.Now().UnixNano(), memoryDBSeq.Add(1))
-		return &config.SQL{
-			PluginName:        sqliteplugin.PluginName,
-			DatabaseName:      name,
-			ConnectAttributes: map[string]string{"mode": "memory", "cache": "shared"},
-		}, nil
+		memory := func(kind string) *config.SQL {
+			name := fmt.Sprintf("relay-devserver-%s-%d-%d-%d", kind, os.Getpid(), time.Now().UnixNano(), memoryDBSeq.Add(1))
+			return &config.SQL{
+				PluginName:        sqliteplugin.PluginName,
+				DatabaseName:      name,
+				ConnectAttributes: map[string]string{"mode": "memory", "cache": "shared"},
+			}
+		}
+		return stores{main: memory("main"), visibility: memory("visibility")}, nil
 	}
 
 	dir, err := filepath.Abs(o.DataDir)
 	if err != nil {
-		return nil, fmt.Errorf("resolving data dir %q: %w", o.DataDir, err)
+		return stores{}, fmt.Errorf("resolving data dir %q: %w", o.DataDir, err)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("creating data dir: %w", err)
+		return stores{}, fmt.Errorf("creating data dir: %w", err)
 	}
-	path := filepath.Join(dir, dbFileName)
-	conf := &config.SQL{
-		PluginName:   sqliteplugin.PluginName,
-		DatabaseName: path,
-		ConnectAttributes: map[string]string{
-			"mode": "rwc",
-			// WAL with synchronous=normal: commits without fsync, safe
-			// against a crash of the process (not of the machine).
-			"journal_mode": "wal",
-			"synchronous":  "normal",
-		},
-	}
-	_, err = os.Stat(path)
-	if errors.Is(err, fs.ErrNotExist) {
-		if err := sqliteschema.SetupSchema(conf); err != nil {
-			return nil, fmt.Errorf("creating schema in %s (remove the file to retry): %w", path, err)
+	file := func(path string) *config.SQL {
+		return &config.SQL{
+			PluginName:   sqliteplugin.PluginName,
+			DatabaseName: path,
+			ConnectAttributes: map[string]string{
+				"mode": "rwc",
+				// WAL with synchronous=normal: commits without fsync, safe
+				// against a crash of the process (not of the machine).
+				"journal_mode": "wal",
+				"synchronous":  "normal",
+			},
 		}
-	} else if err != nil {
-		return nil, fmt.Errorf("checking database file: %w", err)
 	}
-	return conf, nil
+	mainPath, visPath := filepath.Join(dir, dbFileName), filepath.Join(dir, visibilityFileName)
+	mainNew, err := isNew(mainPath)
+	if err != nil {
+		return stores{}, err
+	}
+	visNew, err := isNew(visPath)
+	if err != nil {
+		return stores{}, err
+	}
+	st := stores{main: file(mainPath), visibility: file(visPath), visibilityPath: visPath}
+	if !mainNew && visNew {
+		// A data dir from before the split: its runs are listed from temporal.db.
+		st.visibility, st.visibilityPath = st.main, ""
+	}
+	if mainNew {
+		if err := sqliteschema.SetupSchema(st.main); err != nil {
+			return stores{}, fmt.Errorf("creating schema in %s (remove the file to retry): %w", mainPath, err)
+		}
+	}
+	if mainNew || (st.visibilityPath != "" && visNew) {
+		if err := sqliteschema.SetupSchema(st.visibility); err != nil {
+			return stores{}, fmt.Errorf("creating schema in %s (remove the file to retry): %w", visPath, err)
+		}
+	}
+	return st, nil
+}
+
+// isNew reports whether the database file at path does not exist yet.
+func isNew(path string) (bool, error) {
+	_, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return true, nil
+	case err != nil:
+		return false, fmt.Errorf("checking database file: %w", err)
+	}
+	return false, nil
 }
 
 // serverConfig builds the Temporal server config: four services in one
 // process, each on its own port of o.IP, with persistence and visibility in
-// one SQLite store.
-func serverConfig(o Options, sqlConf *config.SQL, p ports) *config.Config {
+// their SQLite stores.
+func serverConfig(o Options, st stores, p ports) *config.Config {
 	frontend := hostPort(o.IP, p.frontend)
 	service := func(grpcPort, httpPort int) config.Service {
 		return config.Service{RPC: config.RPC{GRPCPort: grpcPort, HTTPPort: httpPort, BindOnIP: o.IP}}
@@ -122,9 +170,12 @@ func serverConfig(o Options, sqlConf *config.SQL, p ports) *config.Config {
 	c.Global.Membership.BroadcastAddress = o.IP
 	c.Persistence = config.Persistence{
 		DefaultStore:     storeName,
-		VisibilityStore:  storeName,
+		VisibilityStore:  visibilityStoreName,
 		NumHistoryShards: numHistoryShards,
-		DataStores:       map[string]config.DataStore{storeName: {SQL: sqlConf}},
+		DataStores: map[string]config.DataStore{
+			storeName:           {SQL: st.main},
+			visibilityStoreName: {SQL: st.visibility},
+		},
 	}
 	c.ClusterMetadata = &cluster.Config{
 		FailoverVersionIncrement: 10,

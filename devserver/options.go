@@ -1,12 +1,14 @@
 package devserver
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"net"
 	"slices"
+	"strings"
 
 	enums "go.temporal.io/api/enums/v1"
 )
@@ -49,9 +51,10 @@ type Options struct {
 const UIDisabled = -1
 
 const (
-	defaultIP        = "127.0.0.1"
-	defaultNamespace = "default"
-	dbFileName       = "temporal.db"
+	defaultIP          = "127.0.0.1"
+	defaultNamespace   = "default"
+	dbFileName         = "temporal.db"
+	visibilityFileName = "visibility.db"
 )
 
 // withDefaults returns a copy of o with defaults filled in.
@@ -99,4 +102,31 @@ func (o Options) validate() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// ParseDynamicConfigValues parses KEY=VALUE settings, as Temporal's own
+// `temporal server start-dev --dynamic-config-value` takes them: VALUE is
+// JSON (true, 200, "5s", {"a":1}) or, when it is not valid JSON, a plain
+// string. Every malformed setting is reported.
+func ParseDynamicConfigValues(settings []string) (map[string]any, error) {
+	out := make(map[string]any, len(settings))
+	var errs []error
+	for _, s := range settings {
+		key, raw, ok := strings.Cut(s, "=")
+		key = strings.TrimSpace(key)
+		if !ok || key == "" {
+			errs = append(errs, fmt.Errorf("dynamic config %q: want KEY=VALUE, e.g. history.transferProcessorMaxPollRPS=200", s))
+			continue
+		}
+		var v any
+		if err := json.Unmarshal([]byte(raw), &v); err != nil {
+			v = raw
+		}
+		// JSON numbers decode as float64; the server's int settings need ints.
+		if f, isFloat := v.(float64); isFloat && f == float64(int64(f)) {
+			v = int(f)
+		}
+		out[key] = v
+	}
+	return out, errors.Join(errs...)
 }

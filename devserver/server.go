@@ -45,16 +45,16 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	sqlConf, err := sqlConfig(opts)
+	st, err := sqlConfig(opts)
 	if err != nil {
 		return nil, err
 	}
-	if err := ensureNamespace(ctx, sqlConf, clusterName, opts.Namespace, opts.SearchAttributes); err != nil {
+	if err := ensureNamespace(ctx, st.main, clusterName, opts.Namespace, opts.SearchAttributes); err != nil {
 		return nil, err
 	}
 
 	stopping := new(atomic.Bool)
-	conf := serverConfig(opts, sqlConf, p)
+	conf := serverConfig(opts, st, p)
 	host := func(port int) static.Hosts { return static.SingleLocalHost(hostPort(opts.IP, port)) }
 	srv, err := temporal.NewServer(
 		temporal.WithConfig(conf),

@@ -148,7 +148,13 @@ func (c *Client) Start(ctx context.Context, flow *definitions.Flow, input map[st
 
 func (c *Client) start(ctx context.Context, flow *definitions.Flow, in workflows.RunInput, opts StartOptions) (Run, error) {
 	in.Replay = opts.Replay
-	we, err := c.Temporal.ExecuteWorkflow(ctx, c.startOptions(flow, opts), workflows.RunWorkflow, in)
+	so := c.startOptions(flow, opts)
+	// Eager start: when a worker of this client polls the task queue (relay
+	// dev, relay serve with a worker, relay bench), the server hands it the
+	// first workflow task in the start's response, skipping matching and a
+	// database write. Elsewhere the SDK ignores the flag.
+	so.EnableEagerStart = true
+	we, err := c.Temporal.ExecuteWorkflow(ctx, so, workflows.RunWorkflow, in)
 	if err != nil {
 		return Run{}, fmt.Errorf("starting flow %s: %w", flow.ID, err)
 	}

@@ -160,7 +160,6 @@ func (in *Interpreter) run(ctx workflow.Context, input RunInput) (flowID string,
 	if err := r.registerParkUpdates(ctx); err != nil {
 		return flowID, nil, err
 	}
-	r.upserts = workflow.GetVersion(ctx, searchAttributesChange, workflow.DefaultVersion, 1) >= 1
 	if input.Batch != nil {
 		res, err := r.runBatch(ctx, input.Batch)
 		return flowID, res, err

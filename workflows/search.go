@@ -39,14 +39,28 @@ var (
 
 // searchAttributesChange gates the upserts: runs that started before
 // relay wrote search attributes replay without them.
+//
+// The version is asked for only when a run first has a search attribute to
+// write (it waits, parks or fails), not at the start of every run: the SDK
+// records each GetVersion with a marker and an upsert of
+// TemporalChangeVersion, which costs the server a visibility write per run.
+// Runs recorded with the marker at their start still replay: the SDK reads
+// version markers ahead of the code that asks for them.
 const searchAttributesChange = "relay.search-attributes"
+
+// writesSearchAttributes says whether this run writes search attributes,
+// deciding it the first time it is asked.
+func (r *runner) writesSearchAttributes(ctx workflow.Context) bool {
+	if !r.upsertsDecided {
+		r.upserts = workflow.GetVersion(ctx, searchAttributesChange, workflow.DefaultVersion, 1) >= 1
+		r.upsertsDecided = true
+	}
+	return r.upserts
+}
 
 // refreshState writes the run's state when it changed: parked wins over
 // waiting, waiting over running.
 func (r *runner) refreshState(ctx workflow.Context) {
-	if !r.upserts {
-		return
-	}
 	state := StateRunning
 	switch {
 	case len(r.parked) > 0:
@@ -54,7 +68,7 @@ func (r *runner) refreshState(ctx workflow.Context) {
 	case r.waiting > 0:
 		state = StateWaiting
 	}
-	if state == r.state {
+	if state == r.state || !r.writesSearchAttributes(ctx) {
 		return
 	}
 	r.state = state
@@ -63,7 +77,7 @@ func (r *runner) refreshState(ctx workflow.Context) {
 
 // recordFailure writes where the run failed, for `relay runs list`.
 func (r *runner) recordFailure(ctx workflow.Context, se *stepError) {
-	if !r.upserts || se == nil {
+	if se == nil || !r.writesSearchAttributes(ctx) {
 		return
 	}
 	_ = workflow.UpsertTypedSearchAttributes(ctx, failedStepKey.ValueSet(se.Step), errorTypeKey.ValueSet(se.Type))

@@ -105,10 +105,11 @@ type runner struct {
 	events          workflow.ReceiveChannel
 	pending         []Event // received, not yet consumed by a wait
 	seenEvents      map[string]bool
-	// upserts says whether this run writes search attributes (see
-	// searchAttributesChange); state is the last RelayState written.
-	upserts bool
-	state   string
+	// upserts says whether this run writes search attributes, once
+	// upsertsDecided (see searchAttributesChange); state is the last
+	// RelayState written.
+	upserts, upsertsDecided bool
+	state                   string
 	waiting int
 	parked  []*parkedStep
 	// retries counts operator retries of parked steps by path; each gets
