@@ -52,6 +52,9 @@ type Options struct {
 	// Runs, when above zero, is how many operations each side runs instead.
 	Duration time.Duration
 	Runs     int
+	// Flows limits the flows section to these flow IDs (bench-hook4,
+	// order-to-invoice); empty means both.
+	Flows []string
 	// Concurrency of the flows section (full: 1,16,128).
 	Concurrency []int
 	// IngestConcurrency of the ingest section (full: 1,16,64).
@@ -111,6 +114,11 @@ func (o *Options) validate() error {
 	for _, s := range o.Only {
 		if !slices.Contains(Sections, s) {
 			errs = append(errs, fmt.Errorf("unknown section %q (want some of %s)", s, strings.Join(Sections, ",")))
+		}
+	}
+	for _, f := range o.Flows {
+		if f != hook4ID && f != flagshipID {
+			errs = append(errs, fmt.Errorf("unknown bench flow %q (want %s or %s)", f, hook4ID, flagshipID))
 		}
 	}
 	if o.Store != StoreMemory && o.Store != StoreFile {

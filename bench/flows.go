@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/relay-dev/relay/sandbox"
@@ -174,6 +175,9 @@ func (e *env) flowsSection(ctx context.Context, o *Options, r *Report) error {
 		{flagshipID, "o2i", sandbox.ShopOrderPath, flagshipID + "/", "go-order-to-invoice/"},
 	}
 	for _, c := range cases {
+		if len(o.Flows) > 0 && !slices.Contains(o.Flows, c.flow) {
+			continue
+		}
 		label := func(side string, conc int) string { return fmt.Sprintf("%s-%s-%s-c%d", e.tag, c.short, side, conc) }
 		// Warm up both paths: workflow caches, connections, parsed definitions.
 		wr, wg := alternate(ctx, plan{runs: 4}, 2,
@@ -204,7 +208,7 @@ func (e *env) flowsSection(ctx context.Context, o *Options, r *Report) error {
 			res := FlowResult{Flow: c.flow, Concurrency: conc, Relay: relay.side(), Go: goSide.side()}
 			res.Ratio = round(ratio(res.Relay.PerSecond, res.Go.PerSecond), 3)
 			r.Flows = append(r.Flows, res)
-			o.progress("flows  %-16s c=%-4d relay %7.1f runs/s  go %7.1f runs/s  ratio %.2f", c.flow, conc, res.Relay.PerSecond, res.Go.PerSecond, res.Ratio)
+			o.progress("flows  %-16s c=%-4d relay %7.1f runs/s  go %7.1f runs/s  ratio %.2f  cpu/run relay %.2f ms go %.2f ms", c.flow, conc, res.Relay.PerSecond, res.Go.PerSecond, res.Ratio, res.Relay.CPUMsPerRun, res.Go.CPUMsPerRun)
 			e.sbRelay.Reset()
 			e.sbHand.Reset()
 			if err := ctx.Err(); err != nil {

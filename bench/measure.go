@@ -26,6 +26,7 @@ type series struct {
 	mu        sync.Mutex
 	latencies []time.Duration
 	elapsed   time.Duration // wall time of its batches
+	cpu       time.Duration // process CPU time during its batches
 	errors    int
 	firstErr  error
 	next      atomic.Int64
@@ -38,6 +39,10 @@ type Side struct {
 	P50Ms     float64 `json:"p50_ms"`
 	P99Ms     float64 `json:"p99_ms"`
 	Errors    int     `json:"errors"`
+	// CPUMsPerRun is the CPU time the whole process (server, worker,
+	// receivers, sandbox) used per run while this side's batches ran:
+	// less sensitive than runs/s to other load on a shared machine.
+	CPUMsPerRun float64 `json:"cpu_ms_per_run"`
 	// FirstError is the first failure's message, if any.
 	FirstError string `json:"first_error,omitempty"`
 }
@@ -54,6 +59,9 @@ func (s *series) side() Side {
 		P99Ms:     round(ms(percentile(lat, 99)), 4),
 		Errors:    s.errors,
 	}
+	if len(lat) > 0 {
+		out.CPUMsPerRun = round(ms(s.cpu)/float64(len(lat)), 4)
+	}
 	if s.firstErr != nil {
 		out.FirstError = s.firstErr.Error()
 	}
@@ -68,7 +76,7 @@ func (s *series) done() int {
 
 // batch runs n operations from conc goroutines, each timed.
 func (s *series) batch(ctx context.Context, n, conc int, fn op) {
-	t0 := time.Now()
+	t0, cpu0 := time.Now(), processCPU()
 	var started atomic.Int64
 	var wg sync.WaitGroup
 	for range min(conc, n) {
@@ -94,6 +102,7 @@ func (s *series) batch(ctx context.Context, n, conc int, fn op) {
 	wg.Wait()
 	s.mu.Lock()
 	s.elapsed += time.Since(t0)
+	s.cpu += processCPU() - cpu0
 	s.mu.Unlock()
 }
 

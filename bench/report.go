@@ -27,11 +27,11 @@ func (r *Report) WriteText(w io.Writer) {
 	}
 	if len(r.Flows) > 0 {
 		table("FLOWS: completed runs/s, webhook sent to run completed; relay vs a hand-written Go workflow on the same worker",
-			"flow\tconc\trelay/s\tgo/s\tratio\trelay p50 ms\tp99 ms\tgo p50 ms\tp99 ms\terrors\t",
+			"flow\tconc\trelay/s\tgo/s\tratio\trelay p50 ms\tp99 ms\tgo p50 ms\tp99 ms\tcpu ms/run relay\tgo\terrors\t",
 			func(tw *tabwriter.Writer) {
 				for _, f := range r.Flows {
-					fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.1f\t%.2f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t\n", f.Flow, f.Concurrency, f.Relay.PerSecond, f.Go.PerSecond, f.Ratio,
-						f.Relay.P50Ms, f.Relay.P99Ms, f.Go.P50Ms, f.Go.P99Ms, f.Relay.Errors+f.Go.Errors)
+					fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.1f\t%.2f\t%.1f\t%.1f\t%.1f\t%.1f\t%.2f\t%.2f\t%d\t\n", f.Flow, f.Concurrency, f.Relay.PerSecond, f.Go.PerSecond, f.Ratio,
+						f.Relay.P50Ms, f.Relay.P99Ms, f.Go.P50Ms, f.Go.P99Ms, f.Relay.CPUMsPerRun, f.Go.CPUMsPerRun, f.Relay.Errors+f.Go.Errors)
 				}
 			})
 	}

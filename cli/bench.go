@@ -16,10 +16,10 @@ import (
 func (a *app) benchCommand() *cobra.Command {
 	o := bench.DefaultOptions()
 	var (
-		only, conc, ingestConc, steps, items, callItems string
-		quick                                           bool
-		cpuProfile                                      string
-		dynConfig                                       []string
+		only, flows, conc, ingestConc, steps, items, callItems string
+		quick                                                  bool
+		cpuProfile                                             string
+		dynConfig                                              []string
 	)
 	join := func(ns []int) string {
 		s := make([]string, len(ns))
@@ -93,6 +93,9 @@ the in-memory store, --runs N for a fixed number of runs per side.`,
 			if o.DynamicConfig, err = devserver.ParseDynamicConfigValues(dynConfig); err != nil {
 				return fmt.Errorf("--dynamic-config-value: %w", err)
 			}
+			if flows != "" {
+				o.Flows = strings.Split(strings.ReplaceAll(flows, " ", ""), ",")
+			}
 			if only != "" {
 				o.Only = strings.Split(strings.ReplaceAll(only, " ", ""), ",")
 			}
@@ -125,6 +128,7 @@ the in-memory store, --runs N for a fixed number of runs per side.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&only, "only", "", "sections to run, comma separated: "+strings.Join(bench.Sections, ","))
+	f.StringVar(&flows, "flows", "", "flows section: only these flows, comma separated (bench-hook4, order-to-invoice)")
 	f.StringVar(&o.Store, "store", o.Store, "embedded server store: file (durable SQLite in a temporary folder) or memory")
 	f.StringVar(&o.DataDir, "data-dir", "", "folder for the file stores (default: a temporary folder, removed afterwards)")
 	f.StringVar(&o.TemporalAddress, "temporal-address", "", "use this Temporal frontend instead of an embedded server")

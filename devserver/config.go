@@ -38,8 +38,6 @@ func defaultDynamicConfig() dynamicconfig.StaticClient {
 		// a task reaches the only poller at once.
 		dynamicconfig.MatchingNumTaskqueueReadPartitions.Key():  1,
 		dynamicconfig.MatchingNumTaskqueueWritePartitions.Key(): 1,
-		// Search attributes are usable as soon as they are registered.
-		dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): true,
 		// Workflow updates (on by default in v1.32; pinned because relay uses them).
 		dynamicconfig.FrontendEnableUpdateWorkflowExecution.Key():              true,
 		dynamicconfig.FrontendEnableUpdateWorkflowExecutionAsyncAccepted.Key(): true,
@@ -72,9 +70,8 @@ var memoryDBSeq atomic.Int64
 // Each database has one connection (SQLite has one writer; the plugin
 // cannot begin IMMEDIATE transactions, so a second connection on the same
 // file fails with SQLITE_BUSY). Two databases let the visibility queue
-// write while the history service writes: on 2 cores this raised the
-// webhook + 4 calls flow from 65 to … runs/s (`relay bench`). A data dir
-// created before the split keeps visibility in temporal.db.
+// write while the history service writes. A data dir created before the
+// split keeps visibility in temporal.db.
 type stores struct {
 	main, visibility *config.SQL
 	// visibilityPath is the visibility file, or "" when it is main's.
@@ -139,6 +136,9 @@ func sqlConfig(o Options) (stores, error) {
 	if mainNew || (st.visibilityPath != "" && visNew) {
 		if err := sqliteschema.SetupSchema(st.visibility); err != nil {
 			return stores{}, fmt.Errorf("creating schema in %s (remove the file to retry): %w", visPath, err)
+		}
+		if err := pruneVisibilityIndexes(visPath, o.SearchAttributes); err != nil {
+			return stores{}, fmt.Errorf("preparing %s (remove the file to retry): %w", visPath, err)
 		}
 	}
 	return st, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -91,5 +92,47 @@ func TestFreePortsSkipsExcluded(t *testing.T) {
 			t.Fatalf("freePorts gave port %d: excluded or repeated", p)
 		}
 		seen[p] = true
+	}
+}
+
+func TestParseDynamicConfigValues(t *testing.T) {
+	got, err := ParseDynamicConfigValues([]string{
+		"history.transferProcessorMaxPollRPS=200",
+		"system.enableEagerWorkflowStart=false",
+		"frontend.keepAliveMaxConnectionAge=5m",
+		`limit.blobSize.warn={"a": 1}`,
+		"ratio = 0.5",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]any{
+		"history.transferProcessorMaxPollRPS": 200,
+		"system.enableEagerWorkflowStart":     false,
+		"frontend.keepAliveMaxConnectionAge":  "5m",
+		"limit.blobSize.warn":                 map[string]any{"a": float64(1)},
+		"ratio":                               0.5,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("ParseDynamicConfigValues = %#v, want %#v", got, want)
+	}
+
+	_, err = ParseDynamicConfigValues([]string{"no-equals", "=3", "ok=1"})
+	if err == nil || !strings.Contains(err.Error(), `"no-equals"`) || !strings.Contains(err.Error(), `"=3"`) || strings.Contains(err.Error(), "ok=1") {
+		t.Errorf("error = %v, want both malformed settings named and the good one not", err)
+	}
+}
+
+func TestVisibilityIndexFor(t *testing.T) {
+	for column, want := range map[string]string{
+		"Keyword01":  "by_keyword_01",
+		"Keyword10":  "by_keyword_10",
+		"Datetime03": "by_datetime_03",
+		"Bool02":     "by_bool_02",
+		"RelayFlow":  "",
+	} {
+		if got := visibilityIndexFor(column); got != want {
+			t.Errorf("visibilityIndexFor(%q) = %q, want %q", column, got, want)
+		}
 	}
 }

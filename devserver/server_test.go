@@ -2,11 +2,17 @@ package devserver
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +26,9 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
+	"go.temporal.io/server/common/config"
+	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
+	sqliteschema "go.temporal.io/server/schema/sqlite"
 )
 
 const taskQueue = "devserver-test"
@@ -311,5 +320,113 @@ func waitFor(t *testing.T, ctx context.Context, check func() error) {
 			t.Fatalf("gave up waiting: %v", err)
 		case <-time.After(50 * time.Millisecond):
 		}
+	}
+}
+
+// listedOnce waits until query matches exactly one workflow.
+func listedOnce(t *testing.T, ctx context.Context, c client.Client, s *Server, query string) {
+	t.Helper()
+	waitFor(t, ctx, func() error {
+		resp, err := c.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{Namespace: s.Namespace(), Query: query})
+		if err != nil {
+			return err
+		}
+		if n := len(resp.GetExecutions()); n != 1 {
+			return fmt.Errorf("query %s matched %d workflows, want 1", query, n)
+		}
+		return nil
+	})
+}
+
+// visibilityIndexes lists the indexes of the visibility table in the
+// SQLite file at path.
+func visibilityIndexes(t *testing.T, path string) []string {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.Query(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'executions_visibility' AND sql IS NOT NULL ORDER BY name`)
+	if err != nil {
+		t.Fatalf("listing indexes of %s: %v", path, err)
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		names = append(names, n)
+	}
+	return names
+}
+
+func TestNewDataDirKeepsVisibilityApart(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, "file, new", Options{
+		DataDir:          dir,
+		UIPort:           UIDisabled,
+		SearchAttributes: map[string]enums.IndexedValueType{"RelayOrderID": enums.INDEXED_VALUE_TYPE_KEYWORD},
+	})
+	c := dial(t, s)
+	startWorker(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "split", TaskQueue: taskQueue}, upsertWorkflow, "order-7")
+	if err != nil {
+		t.Fatalf("starting workflow: %v", err)
+	}
+	if err := run.Get(ctx, nil); err != nil {
+		t.Fatalf("workflow result: %v", err)
+	}
+	// Indexed columns and a pruned one (history length) all answer.
+	for _, q := range []string{`RelayOrderID = "order-7"`, `WorkflowId = "split" AND ExecutionStatus = "Completed"`, `HistoryLength > 0 AND WorkflowId = "split"`} {
+		listedOnce(t, ctx, c, s, q)
+	}
+
+	got := visibilityIndexes(t, filepath.Join(dir, visibilityFileName))
+	want := append(slices.Clone(keptVisibilityIndexes), "by_keyword_01") // RelayOrderID's column
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("visibility.db indexes = %v, want %v", got, want)
+	}
+	// The executions file keeps Temporal's schema untouched.
+	if n := len(visibilityIndexes(t, filepath.Join(dir, dbFileName))); n < 50 {
+		t.Errorf("temporal.db has %d visibility indexes, want Temporal's full schema", n)
+	}
+}
+
+func TestDataDirFromBeforeTheSplitKeepsOneFile(t *testing.T) {
+	dir := t.TempDir()
+	// A data dir as relay created it before visibility had its own file.
+	legacy := &config.SQL{
+		PluginName:        sqliteplugin.PluginName,
+		DatabaseName:      filepath.Join(dir, dbFileName),
+		ConnectAttributes: map[string]string{"mode": "rwc", "journal_mode": "wal", "synchronous": "normal"},
+	}
+	if err := sqliteschema.SetupSchema(legacy); err != nil {
+		t.Fatal(err)
+	}
+	s := startServer(t, "file, legacy", Options{
+		DataDir:          dir,
+		UIPort:           UIDisabled,
+		SearchAttributes: map[string]enums.IndexedValueType{"RelayOrderID": enums.INDEXED_VALUE_TYPE_KEYWORD},
+	})
+	c := dial(t, s)
+	startWorker(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "legacy", TaskQueue: taskQueue}, upsertWorkflow, "order-8")
+	if err != nil {
+		t.Fatalf("starting workflow: %v", err)
+	}
+	if err := run.Get(ctx, nil); err != nil {
+		t.Fatalf("workflow result: %v", err)
+	}
+	listedOnce(t, ctx, c, s, `RelayOrderID = "order-8"`)
+	if _, err := os.Stat(filepath.Join(dir, visibilityFileName)); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a data dir from before the split got %s (err %v); its runs are listed from %s", visibilityFileName, err, dbFileName)
 	}
 }
