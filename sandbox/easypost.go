@@ -35,6 +35,7 @@ const (
 )
 
 func (s *Server) easypostRoutes() {
+	s.addIndex(epTrackers, "tracking_code", stringKey("tracking_code"))
 	s.mux.HandleFunc("POST /easypost/v2/shipments", s.easypostAuth(s.easypostCreateShipment))
 	s.mux.HandleFunc("GET /easypost/v2/shipments/{id}", s.easypostAuth(s.easypostGetShipment))
 	s.mux.HandleFunc("POST /easypost/v2/shipments/{id}/buy", s.easypostAuth(s.easypostBuy))
@@ -159,7 +160,7 @@ func (s *Server) easypostCreateShipment(w http.ResponseWriter, r *http.Request) 
 }
 
 func (s *Server) easypostGetShipment(w http.ResponseWriter, r *http.Request) {
-	shp := s.Get(epShipments, r.PathValue("id"))
+	shp := s.view(epShipments, r.PathValue("id"))
 	if shp == nil {
 		easypostError(w, http.StatusNotFound, "NOT_FOUND", "The requested resource could not be found.")
 		return
@@ -284,9 +285,15 @@ func (s *Server) easypostRefund(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) easypostListTrackers(w http.ResponseWriter, r *http.Request) {
 	code, carrier := r.URL.Query().Get("tracking_code"), r.URL.Query().Get("carrier")
-	trackers := s.Find(epTrackers, func(t map[string]any) bool {
+	match := func(t map[string]any) bool {
 		return (code == "" || t["tracking_code"] == code) && (carrier == "" || strings.EqualFold(fmt.Sprint(t["carrier"]), carrier))
-	})
+	}
+	var trackers []map[string]any
+	if code != "" {
+		trackers = s.lookup(epTrackers, "tracking_code", []string{code}, match)
+	} else {
+		trackers = s.scan(epTrackers, match, false)
+	}
 	list := make([]any, len(trackers))
 	for i, t := range trackers {
 		list[i] = t
@@ -295,7 +302,7 @@ func (s *Server) easypostListTrackers(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) easypostGetTracker(w http.ResponseWriter, r *http.Request) {
-	t := s.Get(epTrackers, r.PathValue("id"))
+	t := s.view(epTrackers, r.PathValue("id"))
 	if t == nil {
 		easypostError(w, http.StatusNotFound, "NOT_FOUND", "The requested resource could not be found.")
 		return

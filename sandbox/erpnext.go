@@ -49,6 +49,22 @@ var (
 )
 
 func (s *Server) erpnextRoutes() {
+	// The fields lists filter on with "=", and what the sandbox looks up.
+	field := func(name string) func(map[string]any) []string {
+		return func(doc map[string]any) []string { return []string{erpnextEqKey(doc[name])} }
+	}
+	s.addIndex("erpnext.customers", "field:email_id", field("email_id"))
+	s.addIndex("erpnext.sales_orders", "field:po_no", field("po_no"))
+	s.addIndex("erpnext.sales_invoices", "row:sales_order", func(doc map[string]any) []string {
+		var keys []string
+		rows, _ := doc["items"].([]any)
+		for _, r := range rows {
+			if row, ok := r.(map[string]any); ok {
+				keys = append(keys, erpnextEqKey(row["sales_order"]))
+			}
+		}
+		return keys
+	})
 	s.mux.HandleFunc("GET /erpnext/api/resource/{doctype}", s.erpnextAuth(s.erpnextList))
 	s.mux.HandleFunc("POST /erpnext/api/resource/{doctype}", s.erpnextAuth(s.erpnextInsert))
 	s.mux.HandleFunc("GET /erpnext/api/resource/{doctype}/{name}", s.erpnextAuth(s.erpnextGet))
@@ -219,7 +235,7 @@ func (s *Server) erpnextInsert(w http.ResponseWriter, r *http.Request, body []by
 		if doctype == "Sales Invoice" && docstatus == 1 {
 			s.erpnextRebill(doc)
 		}
-		return http.StatusOK, map[string]any{"data": s.Get(dt.kind, doc["name"].(string))}
+		return http.StatusOK, map[string]any{"data": s.view(dt.kind, doc["name"].(string))}
 	})
 }
 
@@ -260,11 +276,7 @@ func (s *Server) erpnextCustomer(doc map[string]any) (excType, msg string) {
 			return "InvalidEmailAddressError", email + " is not a valid Email Address"
 		}
 	}
-	unique := name
-	for i := 1; s.Get("erpnext.customers", unique) != nil; i++ {
-		unique = fmt.Sprintf("%s - %d", name, i)
-	}
-	doc["name"] = unique
+	doc["name"] = s.freeID("erpnext.customers", name, func(i int) string { return fmt.Sprintf("%s - %d", name, i) })
 	return "", ""
 }
 
@@ -307,7 +319,7 @@ func (s *Server) erpnextSalesOrder(doc map[string]any, now time.Time) (excType, 
 	if customer == "" {
 		return "MandatoryError", "Error: Value missing for Sales Order: Customer"
 	}
-	if s.Get("erpnext.customers", customer) == nil {
+	if s.view("erpnext.customers", customer) == nil {
 		return "LinkValidationError", "Could not find Customer: " + customer
 	}
 	delivery := erpnextString(doc["delivery_date"])
@@ -319,7 +331,7 @@ func (s *Server) erpnextSalesOrder(doc map[string]any, now time.Time) (excType, 
 		return "ValidationError", fmt.Sprintf("Delivery Date %s is not a valid date (YYYY-MM-DD)", delivery)
 	}
 	if po := erpnextString(doc["po_no"]); po != "" {
-		dup := s.Find("erpnext.sales_orders", func(o map[string]any) bool {
+		dup := s.lookup("erpnext.sales_orders", "field:po_no", []string{erpnextEqKey(po)}, func(o map[string]any) bool {
 			ds, _ := erpnextNumber(o["docstatus"])
 			return o["po_no"] == po && o["customer"] == customer && ds < 2
 		})
@@ -338,7 +350,7 @@ func (s *Server) erpnextSalesOrder(doc map[string]any, now time.Time) (excType, 
 			row["delivery_date"] = delivery
 		}
 	}
-	doc["customer_name"] = s.Get("erpnext.customers", customer)["customer_name"]
+	doc["customer_name"] = s.view("erpnext.customers", customer)["customer_name"]
 	doc["name"] = fmt.Sprintf("SAL-ORD-%d-%05d", now.Year(), s.erpnextSeq("erpnext.sales_orders"))
 	doc["transaction_date"] = cmp.Or(erpnextString(doc["transaction_date"]), today)
 	doc["currency"] = cmp.Or(erpnextString(doc["currency"]), "USD")
@@ -352,7 +364,7 @@ func (s *Server) erpnextSalesInvoice(doc map[string]any, now time.Time) (excType
 	if customer == "" {
 		return "MandatoryError", "Error: Value missing for Sales Invoice: Customer"
 	}
-	if s.Get("erpnext.customers", customer) == nil {
+	if s.view("erpnext.customers", customer) == nil {
 		return "LinkValidationError", "Could not find Customer: " + customer
 	}
 	_, total, excType, msg := s.erpnextLines(doc, "Sales Invoice", "Sales Invoice Item")
@@ -364,7 +376,7 @@ func (s *Server) erpnextSalesInvoice(doc map[string]any, now time.Time) (excType
 		if so == "" {
 			continue
 		}
-		order := s.Get("erpnext.sales_orders", so)
+		order := s.view("erpnext.sales_orders", so)
 		if order == nil {
 			return "LinkValidationError", "Could not find Sales Order: " + so
 		}
@@ -376,7 +388,7 @@ func (s *Server) erpnextSalesInvoice(doc map[string]any, now time.Time) (excType
 		}
 	}
 	today := now.Format(time.DateOnly)
-	doc["customer_name"] = s.Get("erpnext.customers", customer)["customer_name"]
+	doc["customer_name"] = s.view("erpnext.customers", customer)["customer_name"]
 	doc["name"] = fmt.Sprintf("ACC-SINV-%d-%05d", now.Year(), s.erpnextSeq("erpnext.sales_invoices"))
 	doc["posting_date"] = cmp.Or(erpnextString(doc["posting_date"]), today)
 	doc["due_date"] = cmp.Or(erpnextString(doc["due_date"]), erpnextString(doc["posting_date"]))
@@ -401,7 +413,8 @@ func (s *Server) erpnextRebill(invoice map[string]any) {
 			continue
 		}
 		billed := 0.0
-		for _, inv := range s.Find("erpnext.sales_invoices", func(o map[string]any) bool { ds, _ := erpnextNumber(o["docstatus"]); return ds == 1 }) {
+		submitted := func(o map[string]any) bool { ds, _ := erpnextNumber(o["docstatus"]); return ds == 1 }
+		for _, inv := range s.lookup("erpnext.sales_invoices", "row:sales_order", []string{erpnextEqKey(so)}, submitted) {
 			items, _ := inv["items"].([]any)
 			for _, r := range items {
 				if row := r.(map[string]any); row["sales_order"] == so {
@@ -438,7 +451,7 @@ func (s *Server) erpnextGet(w http.ResponseWriter, r *http.Request, _ []byte) {
 	if !ok {
 		return
 	}
-	doc := s.Get(dt.kind, name)
+	doc := s.view(dt.kind, name)
 	if doc == nil {
 		s.erpnextFail(w, "DoesNotExistError", fmt.Sprintf("%s %s not found", doctype, name))
 		return
@@ -478,7 +491,7 @@ func (s *Server) erpnextCancel(w http.ResponseWriter, r *http.Request, body []by
 			return erpnextError("ValidationError", "Cannot edit cancelled document")
 		}
 		if in.DocType == "Sales Order" {
-			linked := s.Find("erpnext.sales_invoices", func(o map[string]any) bool {
+			linked := s.lookup("erpnext.sales_invoices", "row:sales_order", []string{erpnextEqKey(in.Name)}, func(o map[string]any) bool {
 				ds, _ := erpnextNumber(o["docstatus"])
 				items, _ := o["items"].([]any)
 				return ds == 1 && slices.ContainsFunc(items, func(r any) bool { return r.(map[string]any)["sales_order"] == in.Name })
@@ -494,7 +507,7 @@ func (s *Server) erpnextCancel(w http.ResponseWriter, r *http.Request, body []by
 		if in.DocType == "Sales Invoice" {
 			s.erpnextRebill(doc)
 		}
-		return http.StatusOK, map[string]any{"message": s.Get(dt.kind, in.Name)}
+		return http.StatusOK, map[string]any{"message": s.view(dt.kind, in.Name)}
 	})
 }
 
@@ -571,16 +584,37 @@ func erpnextFilters(raw, doctype string) ([]erpnextFilter, error) {
 	return out, nil
 }
 
-func (f erpnextFilter) matchValue(v any) bool {
-	str := func(x any) string {
-		if x == nil {
-			return ""
-		}
-		if n, ok := x.(float64); ok {
-			return strconv.FormatFloat(n, 'f', -1, 64)
-		}
-		return fmt.Sprint(x)
+// erpnextStr is how a filter compares a value that is not a number.
+func erpnextStr(x any) string {
+	if x == nil {
+		return ""
 	}
+	if n, ok := x.(float64); ok {
+		return strconv.FormatFloat(n, 'f', -1, 64)
+	}
+	if s, ok := x.(string); ok {
+		return s
+	}
+	return fmt.Sprint(x)
+}
+
+// erpnextEqKey is the same for two values that a filter's "=" holds for
+// (see matchValue): numbers (and numeric strings) by value, anything else
+// by its text.
+func erpnextEqKey(x any) string {
+	if x != nil {
+		if n, ok := erpnextNumber(x); ok {
+			if n == 0 {
+				n = 0 // -0 is 0
+			}
+			return "n" + strconv.FormatFloat(n, 'g', -1, 64) // every NaN is "NaN", as cmp.Compare has them equal
+		}
+	}
+	return "s" + erpnextStr(x)
+}
+
+func (f erpnextFilter) matchValue(v any) bool {
+	str := erpnextStr
 	cmpTo := func(want any) int {
 		a, aok := erpnextNumber(v)
 		b, bok := erpnextNumber(want)
@@ -627,6 +661,15 @@ func (f erpnextFilter) matchValue(v any) bool {
 		return set == (str(f.Value) == "set")
 	}
 	return false
+}
+
+// index is the name of the index that would find the documents the filter
+// holds for with "=".
+func (f erpnextFilter) index() string {
+	if f.Child != "" {
+		return "row:" + f.Field
+	}
+	return "field:" + f.Field
 }
 
 func (f erpnextFilter) match(doc map[string]any) bool {
@@ -678,14 +721,22 @@ func (s *Server) erpnextList(w http.ResponseWriter, r *http.Request, _ []byte) {
 		field, dir, _ := strings.Cut(raw, " ")
 		orderField, desc = strings.Trim(field, "`"), strings.EqualFold(strings.TrimSpace(dir), "desc")
 	}
-	docs := s.Find(dt.kind, func(doc map[string]any) bool {
+	match := func(doc map[string]any) bool {
 		for _, f := range filters {
 			if !f.match(doc) {
 				return false
 			}
 		}
 		return true
-	})
+	}
+	// An "=" filter on an indexed field names the candidates.
+	var docs []map[string]any
+	i := slices.IndexFunc(filters, func(f erpnextFilter) bool { return f.Op == "=" && s.hasIndex(dt.kind, f.index()) })
+	if i >= 0 {
+		docs = s.lookup(dt.kind, filters[i].index(), []string{erpnextEqKey(filters[i].Value)}, match)
+	} else {
+		docs = s.scan(dt.kind, match, false)
+	}
 	slices.SortStableFunc(docs, func(a, b map[string]any) int {
 		c := cmp.Or(cmp.Compare(fmt.Sprint(a[orderField]), fmt.Sprint(b[orderField])), cmp.Compare(fmt.Sprint(a["name"]), fmt.Sprint(b["name"])))
 		if desc {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/mail"
 	"slices"
@@ -11,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // HubSpot CRM v3 objects (contacts, companies, deals) and v4 default
@@ -49,6 +52,21 @@ var hubspotAssociationTypes = map[[2]string]int{
 }
 
 func (s *Server) hubspotRoutes() {
+	s.addIndex("hubspot.contacts", "email", func(o map[string]any) []string {
+		props, _ := o["properties"].(map[string]any)
+		return []string{hubspotFoldKey(hubspotString(props["email"]))}
+	})
+	s.addIndex("hubspot.associations", "object", func(a map[string]any) []string {
+		var keys []string
+		for _, end := range [][2]string{{"from_type", "from_id"}, {"to_type", "to_id"}} {
+			typ, ok1 := a[end[0]].(string)
+			id, ok2 := a[end[1]].(string)
+			if ok1 && ok2 {
+				keys = append(keys, typ+":"+id)
+			}
+		}
+		return keys
+	})
 	s.mux.HandleFunc("POST /hubspot/crm/v3/objects/{type}/search", s.hubspotAuth(s.hubspotSearch))
 	s.mux.HandleFunc("POST /hubspot/crm/v3/objects/{type}", s.hubspotAuth(s.hubspotCreate))
 	s.mux.HandleFunc("GET /hubspot/crm/v3/objects/{type}/{id}", s.hubspotAuth(s.hubspotGet))
@@ -165,12 +183,42 @@ func hubspotValidate(typ string, props map[string]string) string {
 	return "Property values were not valid: [" + strings.Join(bad, ",") + "]"
 }
 
+// hubspotString is fmt.Sprint(v), faster for a string.
+func hubspotString(v any) string {
+	if str, ok := v.(string); ok {
+		return str
+	}
+	return fmt.Sprint(v)
+}
+
+// hubspotFoldKey is the same for two strings if and only if
+// strings.EqualFold holds for them: each rune is replaced by the smallest
+// rune it folds to.
+func hubspotFoldKey(str string) string {
+	ascii := true
+	for i := 0; i < len(str) && ascii; i++ {
+		ascii = str[i] < utf8.RuneSelf
+	}
+	if ascii {
+		return strings.ToUpper(str)
+	}
+	var b strings.Builder
+	for _, r := range str {
+		least := r
+		for f := unicode.SimpleFold(r); f != r; f = unicode.SimpleFold(f) {
+			least = min(least, f)
+		}
+		b.WriteRune(least)
+	}
+	return b.String()
+}
+
 // hubspotConflict returns the contact other than self holding email, if any.
 func (s *Server) hubspotConflict(email, self string) string {
 	if email == "" {
 		return ""
 	}
-	found := s.Find("hubspot.contacts", func(o map[string]any) bool {
+	found := s.lookup("hubspot.contacts", "email", []string{hubspotFoldKey(email)}, func(o map[string]any) bool {
 		props, _ := o["properties"].(map[string]any)
 		return o["id"] != self && strings.EqualFold(fmt.Sprint(props["email"]), email)
 	})
@@ -228,7 +276,7 @@ func (s *Server) hubspotGet(w http.ResponseWriter, r *http.Request, _ []byte) {
 	if !ok {
 		return
 	}
-	obj := s.Get("hubspot."+typ, r.PathValue("id"))
+	obj := s.view("hubspot."+typ, r.PathValue("id"))
 	if obj == nil {
 		s.hubspotFail(w, http.StatusNotFound, "OBJECT_NOT_FOUND", "Object not found.  objectId are usually numeric.")
 		return
@@ -285,6 +333,11 @@ func (s *Server) hubspotUpdate(w http.ResponseWriter, r *http.Request, body []by
 		s.Count("hubspot." + typ + ".updated")
 		return http.StatusOK, obj
 	})
+}
+
+// hubspotFilterGroup holds when all its filters do.
+type hubspotFilterGroup struct {
+	Filters []hubspotFilter `json:"filters"`
 }
 
 type hubspotFilter struct {
@@ -346,13 +399,11 @@ func (s *Server) hubspotSearch(w http.ResponseWriter, r *http.Request, body []by
 		return
 	}
 	var in struct {
-		FilterGroups []struct {
-			Filters []hubspotFilter `json:"filters"`
-		} `json:"filterGroups"`
-		Properties []string          `json:"properties"`
-		Sorts      []json.RawMessage `json:"sorts"`
-		Limit      int               `json:"limit"`
-		After      string            `json:"after"`
+		FilterGroups []hubspotFilterGroup `json:"filterGroups"`
+		Properties   []string             `json:"properties"`
+		Sorts        []json.RawMessage    `json:"sorts"`
+		Limit        int                  `json:"limit"`
+		After        string               `json:"after"`
 	}
 	if len(body) > 0 {
 		if err := json.Unmarshal(body, &in); err != nil {
@@ -368,7 +419,7 @@ func (s *Server) hubspotSearch(w http.ResponseWriter, r *http.Request, body []by
 		return
 	}
 	var matchErr error
-	found := s.Find("hubspot."+typ, func(o map[string]any) bool {
+	match := func(o map[string]any) bool {
 		if len(in.FilterGroups) == 0 {
 			return true
 		}
@@ -387,7 +438,15 @@ func (s *Server) hubspotSearch(w http.ResponseWriter, r *http.Request, body []by
 			}
 		}
 		return false
-	})
+	}
+	var found []map[string]any
+	if keys, known, ok := hubspotSearchKeys(typ, in.FilterGroups); ok {
+		found = s.lookup("hubspot.contacts", "email", keys, match)
+	} else {
+		// An unknown operator is reported as the objects are matched in
+		// ID order: keep that order.
+		found = s.scan("hubspot."+typ, match, !known)
+	}
 	if matchErr != nil {
 		s.hubspotFail(w, http.StatusBadRequest, "VALIDATION_ERROR", matchErr.Error())
 		return
@@ -429,6 +488,7 @@ func (s *Server) hubspotSearch(w http.ResponseWriter, r *http.Request, body []by
 		for _, p := range want {
 			shown[p] = props[p] // null when unset, as HubSpot answers
 		}
+		o = maps.Clone(o) // found holds stored objects
 		o["properties"] = shown
 		results = append(results, o)
 	}
@@ -437,6 +497,33 @@ func (s *Server) hubspotSearch(w http.ResponseWriter, r *http.Request, body []by
 		out["paging"] = map[string]any{"next": map[string]any{"after": strconv.Itoa(end)}}
 	}
 	WriteJSON(w, http.StatusOK, out)
+}
+
+// hubspotOperators are the filter operators hubspotFilter.match knows.
+var hubspotOperators = []string{"EQ", "NEQ", "HAS_PROPERTY", "NOT_HAS_PROPERTY", "IN", "NOT_IN", "CONTAINS_TOKEN", "LT", "LTE", "GT", "GTE", "BETWEEN"}
+
+// hubspotSearchKeys returns the keys of the contacts email index under
+// which every contact a search matches is, when each filter group has an
+// EQ filter on the email (ok). known reports whether every operator is
+// known; ok implies known.
+func hubspotSearchKeys(typ string, groups []hubspotFilterGroup) (keys []string, known, ok bool) {
+	known = true
+	for _, g := range groups {
+		for _, f := range g.Filters {
+			known = known && slices.Contains(hubspotOperators, f.Operator)
+		}
+	}
+	if !known || typ != "contacts" || len(groups) == 0 {
+		return nil, known, false
+	}
+	for _, g := range groups {
+		i := slices.IndexFunc(g.Filters, func(f hubspotFilter) bool { return f.PropertyName == "email" && f.Operator == "EQ" })
+		if i < 0 {
+			return nil, known, false
+		}
+		keys = append(keys, hubspotFoldKey(fmt.Sprint(g.Filters[i].Value)))
+	}
+	return keys, known, true
 }
 
 // hubspotSort reads one sort: "prop", "-prop" or {propertyName, direction}.
@@ -494,14 +581,14 @@ func (s *Server) hubspotAssociate(w http.ResponseWriter, r *http.Request, body [
 			return http.StatusBadRequest, s.hubspotError("VALIDATION_ERROR", fmt.Sprintf("No default association type between %s and %s", from, to))
 		}
 		for _, o := range [][2]string{{from, fromID}, {to, toID}} {
-			if s.Get("hubspot."+o[0], o[1]) == nil {
+			if s.view("hubspot."+o[0], o[1]) == nil {
 				return http.StatusNotFound, s.hubspotError("OBJECT_NOT_FOUND", fmt.Sprintf("No %s with ID %s exists", strings.TrimSuffix(o[0], "s"), o[1]))
 			}
 		}
 		now := hubspotNow()
 		hubspotMu.Lock()
 		key := hubspotAssociationKey(from, fromID, to, toID)
-		if s.Get("hubspot.associations", key) == nil {
+		if s.view("hubspot.associations", key) == nil {
 			s.Put("hubspot.associations", key, map[string]any{
 				"from_type": from, "from_id": fromID, "to_type": to, "to_id": toID,
 				"from_type_id": forward, "to_type_id": backward, "createdAt": now,
@@ -535,7 +622,7 @@ func (s *Server) hubspotAssociations(w http.ResponseWriter, r *http.Request, _ [
 	}
 	fromID := r.PathValue("fromID")
 	var results []any
-	for _, a := range s.Find("hubspot.associations", nil) {
+	for _, a := range s.lookup("hubspot.associations", "object", []string{from + ":" + fromID}, nil) {
 		var other string
 		switch {
 		case a["from_type"] == from && a["from_id"] == fromID && a["to_type"] == to:

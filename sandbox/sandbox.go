@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"slices"
@@ -20,6 +21,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // FaultHeader asks the sandbox for a fault on one request. Values, comma
@@ -66,9 +68,11 @@ type Server struct {
 	mu      sync.Mutex
 	stored  map[string]*storedResponse // partner + idempotency key
 	counts  map[string]int
-	ids     map[string]int // per prefix, for readable IDs
-	state   map[string]map[string]map[string]any
-	pending sync.WaitGroup // webhooks in flight
+	ids     map[string]int                       // per prefix, for readable IDs
+	state   map[string]map[string]map[string]any // kind → ID → object
+	indexes map[string]map[string]*index         // kind → name → index
+	hints   map[string]map[string]int            // kind → base → freeID hint
+	pending sync.WaitGroup                       // webhooks in flight
 }
 
 type storedResponse struct {
@@ -86,13 +90,15 @@ func New(opts Options) *Server {
 		opts.WebhookDelay = 200 * time.Millisecond
 	}
 	s := &Server{
-		opts:   opts,
-		mux:    http.NewServeMux(),
-		client: &http.Client{Timeout: 10 * time.Second},
-		stored: map[string]*storedResponse{},
-		counts: map[string]int{},
-		ids:    map[string]int{},
-		state:  map[string]map[string]map[string]any{},
+		opts:    opts,
+		mux:     http.NewServeMux(),
+		client:  &http.Client{Timeout: 10 * time.Second},
+		stored:  map[string]*storedResponse{},
+		counts:  map[string]int{},
+		ids:     map[string]int{},
+		state:   map[string]map[string]map[string]any{},
+		indexes: map[string]map[string]*index{},
+		hints:   map[string]map[string]int{},
 	}
 	s.mux.HandleFunc("GET /_sandbox/stats", func(w http.ResponseWriter, r *http.Request) {
 		WriteJSON(w, http.StatusOK, s.Stats())
@@ -138,6 +144,12 @@ func (s *Server) Reset() {
 	clear(s.counts)
 	clear(s.ids)
 	clear(s.state)
+	clear(s.hints)
+	for _, ixs := range s.indexes {
+		for _, ix := range ixs {
+			clear(ix.ids)
+		}
+	}
 }
 
 // Count adds one to a side-effect counter.
@@ -155,45 +167,317 @@ func (s *Server) NewID(prefix string) string {
 	return fmt.Sprintf("%s_%06d", prefix, s.ids[prefix])
 }
 
+// Stored objects are immutable: Put stores a copy of what it is given,
+// and a later Put replaces the stored object instead of changing it. So an
+// object read with view, lookup or scan may be kept, and encoded, after
+// s.mu is released, while other requests change the state; its reader must
+// not change it (Get and Find return copies to change).
+
 // Put stores a copy of an object of a kind ("stripe.payment_intents").
 func (s *Server) Put(kind, id string, obj map[string]any) {
+	obj = clone(obj)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.state[kind] == nil {
-		s.state[kind] = map[string]map[string]any{}
+	objs := s.state[kind]
+	if objs == nil {
+		objs = map[string]map[string]any{}
+		s.state[kind] = objs
 	}
-	s.state[kind][id] = clone(obj)
+	old, had := objs[id]
+	for _, ix := range s.indexes[kind] {
+		ix.update(id, old, had, obj)
+	}
+	objs[id] = obj
+	if obj == nil {
+		delete(s.hints, kind) // an ID is free again
+	}
+}
+
+// delete forgets an object of a kind.
+func (s *Server) delete(kind, id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, had := s.state[kind][id]
+	if !had {
+		return
+	}
+	for _, ix := range s.indexes[kind] {
+		ix.remove(id, old)
+	}
+	delete(s.state[kind], id)
+	delete(s.hints, kind)
 }
 
 // Get returns a copy of a stored object, or nil.
 func (s *Server) Get(kind, id string) map[string]any {
+	return clone(s.view(kind, id))
+}
+
+// view returns a stored object, or nil, to read only.
+func (s *Server) view(kind, id string) map[string]any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return clone(s.state[kind][id])
+	return s.state[kind][id]
 }
 
 // Find returns copies of the objects of a kind for which match is true,
-// sorted by ID.
+// sorted by ID. match sees the objects in that order.
 func (s *Server) Find(kind string, match func(map[string]any) bool) []map[string]any {
+	found := s.scan(kind, match, true)
+	for i, obj := range found {
+		found[i] = clone(obj)
+	}
+	return found
+}
+
+// scan returns, to read only, the objects of a kind for which match (if
+// not nil) is true, sorted by ID. match sees them in that order when
+// ordered is set; otherwise it must have no side effects.
+func (s *Server) scan(kind string, match func(map[string]any) bool, ordered bool) []map[string]any {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	objs := s.state[kind]
+	var ids []string
+	if ordered || match == nil {
+		ids = slices.Sorted(maps.Keys(objs))
+	} else {
+		for id, obj := range objs {
+			if match(obj) {
+				ids = append(ids, id)
+			}
+		}
+		slices.Sort(ids)
+		match = nil
+	}
 	var out []map[string]any
-	for _, id := range slices.Sorted(maps.Keys(s.state[kind])) {
-		if obj := s.state[kind][id]; match == nil || match(obj) {
-			out = append(out, clone(obj))
+	for _, id := range ids {
+		if obj := objs[id]; match == nil || match(obj) {
+			out = append(out, obj)
 		}
 	}
 	return out
 }
 
+// An index finds the objects of a kind by a key computed from each object
+// (a contact's email, a sales order's po_no), so that a lookup costs the
+// same however many objects are stored. Partners declare their indexes
+// with their routes; Put, Delete and Reset keep them up to date.
+type index struct {
+	// keys returns the keys of an object, possibly none or repeated. An
+	// index is only ever asked for candidates: whoever looks an object up
+	// checks it again, so keys may put an object under more keys than it
+	// matches, never under fewer.
+	keys func(obj map[string]any) []string
+	ids  map[string]map[string]struct{} // key → IDs
+}
+
+// addIndex declares an index of a kind, before the server serves.
+func (s *Server) addIndex(kind, name string, keys func(obj map[string]any) []string) {
+	if s.indexes[kind] == nil {
+		s.indexes[kind] = map[string]*index{}
+	}
+	s.indexes[kind][name] = &index{keys: keys, ids: map[string]map[string]struct{}{}}
+}
+
+func (ix *index) add(id string, obj map[string]any) {
+	for _, k := range ix.keys(obj) {
+		set := ix.ids[k]
+		if set == nil {
+			set = map[string]struct{}{}
+			ix.ids[k] = set
+		}
+		set[id] = struct{}{}
+	}
+}
+
+func (ix *index) remove(id string, obj map[string]any) {
+	for _, k := range ix.keys(obj) {
+		if set := ix.ids[k]; set != nil {
+			delete(set, id)
+			if len(set) == 0 {
+				delete(ix.ids, k)
+			}
+		}
+	}
+}
+
+// update moves id from the keys of old (if had) to those of obj.
+func (ix *index) update(id string, old map[string]any, had bool, obj map[string]any) {
+	if !had {
+		ix.add(id, obj)
+		return
+	}
+	before, after := ix.keys(old), ix.keys(obj)
+	if slices.Equal(before, after) {
+		return
+	}
+	ix.remove(id, old)
+	ix.add(id, obj)
+}
+
+// lookup returns, to read only and sorted by ID, the objects of a kind
+// under any of keys in its index name for which match (if not nil, and
+// without side effects) is true.
+func (s *Server) lookup(kind, name string, keys []string, match func(map[string]any) bool) []map[string]any {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ix := s.indexes[kind][name]
+	if ix == nil {
+		panic("sandbox: no index " + name + " of " + kind)
+	}
+	var ids []string
+	for i, k := range keys {
+		for id := range ix.ids[k] {
+			if i == 0 || !slices.Contains(ids, id) {
+				ids = append(ids, id)
+			}
+		}
+	}
+	slices.Sort(ids)
+	var out []map[string]any
+	for _, id := range ids {
+		if obj := s.state[kind][id]; match == nil || match(obj) {
+			out = append(out, obj)
+		}
+	}
+	return out
+}
+
+// stringKey indexes objects by a field when it is a string.
+func stringKey(field string) func(map[string]any) []string {
+	return func(obj map[string]any) []string {
+		if v, ok := obj[field].(string); ok {
+			return []string{v}
+		}
+		return nil
+	}
+}
+
+// hasIndex reports whether a kind has an index name.
+func (s *Server) hasIndex(kind, name string) bool {
+	return s.indexes[kind][name] != nil // declared before serving: no lock
+}
+
+// freeID returns the first of base, nth(1), nth(2), ... that no object of
+// a kind has as ID. It remembers where the search ended, so that taking
+// the next free name is not a walk over all those taken; the hint is
+// dropped when an ID of the kind may have become free.
+func (s *Server) freeID(kind, base string, nth func(i int) string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	objs := s.state[kind]
+	if objs[base] == nil {
+		return base
+	}
+	// nth(1) to nth(hint-1) are taken.
+	i := max(s.hints[kind][base], 1)
+	for objs[nth(i)] != nil {
+		i++
+	}
+	if s.hints[kind] == nil {
+		s.hints[kind] = map[string]int{}
+	}
+	s.hints[kind][base] = i
+	return nth(i)
+}
+
+// clone returns a deep copy of m as a JSON round trip gives it back:
+// numbers become float64, lists []any, objects map[string]any. It copies
+// directly the values it knows round-trip unchanged, and goes through JSON
+// for anything else (invalid UTF-8, NaN, other types), so both agree.
 func clone(m map[string]any) map[string]any {
 	if m == nil {
 		return nil
+	}
+	if out, ok := copyJSONMap(m, 0); ok {
+		return out
 	}
 	b, _ := json.Marshal(m)
 	var out map[string]any
 	_ = json.Unmarshal(b, &out)
 	return out
+}
+
+// maxCopyDepth is how deep copyJSON goes before it leaves the copy to JSON
+// (which reports cycles).
+const maxCopyDepth = 100
+
+func copyJSONMap(m map[string]any, depth int) (map[string]any, bool) {
+	out := make(map[string]any, len(m))
+	for k, v := range m {
+		if !utf8.ValidString(k) {
+			return nil, false
+		}
+		c, ok := copyJSON(v, depth+1)
+		if !ok {
+			return nil, false
+		}
+		out[k] = c
+	}
+	return out, true
+}
+
+func copyJSON(v any, depth int) (any, bool) {
+	if depth > maxCopyDepth {
+		return nil, false
+	}
+	switch v := v.(type) {
+	case nil:
+		return nil, true
+	case string:
+		return v, utf8.ValidString(v)
+	case bool:
+		return v, true
+	case float64:
+		return v, !math.IsNaN(v) && !math.IsInf(v, 0)
+	case int:
+		return float64(v), true
+	case int64:
+		return float64(v), true
+	case map[string]any:
+		if v == nil {
+			return nil, true
+		}
+		return copyJSONMap(v, depth)
+	case []any:
+		if v == nil {
+			return nil, true
+		}
+		out := make([]any, len(v))
+		for i, e := range v {
+			c, ok := copyJSON(e, depth+1)
+			if !ok {
+				return nil, false
+			}
+			out[i] = c
+		}
+		return out, true
+	case []string:
+		if v == nil {
+			return nil, true
+		}
+		out := make([]any, len(v))
+		for i, e := range v {
+			if !utf8.ValidString(e) {
+				return nil, false
+			}
+			out[i] = e
+		}
+		return out, true
+	case map[string]string:
+		if v == nil {
+			return nil, true
+		}
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			if !utf8.ValidString(k) || !utf8.ValidString(e) {
+				return nil, false
+			}
+			out[k] = e
+		}
+		return out, true
+	}
+	return nil, false
 }
 
 // Mutate runs a state-changing request the way real partners do with
@@ -203,7 +487,11 @@ func clone(m map[string]any) map[string]any {
 // apply returns the status and JSON body to answer.
 func (s *Server) Mutate(w http.ResponseWriter, r *http.Request, partner string, body []byte, apply func() (int, any)) {
 	key := r.Header.Get("Idempotency-Key")
-	hash := sha256.Sum256(append([]byte(r.Method+" "+r.URL.Path+"\n"), body...))
+	h := sha256.New()
+	_, _ = io.WriteString(h, r.Method+" "+r.URL.Path+"\n")
+	_, _ = h.Write(body)
+	var hash [32]byte
+	h.Sum(hash[:0])
 	if key != "" {
 		s.mu.Lock()
 		prev, ok := s.stored[partner+"\x00"+key]

@@ -52,7 +52,7 @@ func (s *Server) slackPost(w http.ResponseWriter, r *http.Request) {
 	key := r.Header.Get("Idempotency-Key")
 	slackMu.Lock()
 	defer slackMu.Unlock()
-	if key != "" && s.Get("slack.idempotency", key) != nil {
+	if key != "" && s.view("slack.idempotency", key) != nil {
 		slackAnswer(w, http.StatusOK, "ok")
 		return
 	}

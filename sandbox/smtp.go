@@ -51,7 +51,7 @@ type SMTPMessage struct {
 // SMTPMessages returns the messages accepted so far, oldest first.
 func (s *Server) SMTPMessages() []SMTPMessage {
 	var out []SMTPMessage
-	for _, m := range s.Find("smtp.messages", nil) {
+	for _, m := range s.scan("smtp.messages", nil, false) {
 		b, _ := json.Marshal(m)
 		var msg SMTPMessage
 		if json.Unmarshal(b, &msg) == nil {
@@ -353,7 +353,7 @@ func (s *Server) smtpStore(from string, rcpts []string, authUser string, data []
 	smtpMu.Lock()
 	defer smtpMu.Unlock()
 	if messageID != "" {
-		if seen := s.Get("smtp.message_ids", messageID); seen != nil {
+		if seen := s.view("smtp.message_ids", messageID); seen != nil {
 			s.Count("smtp.messages.duplicates")
 			id, _ := seen["id"].(string)
 			return id

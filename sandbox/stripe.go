@@ -53,6 +53,8 @@ var stripeDeclines = map[string]string{
 }
 
 func (s *Server) stripeRoutes() {
+	s.addIndex(stripePaymentIntents, "latest_charge", stringKey("latest_charge"))
+	s.addIndex(stripeRefunds, "payment_intent", stringKey("payment_intent"))
 	s.mux.HandleFunc("POST /stripe/v1/customers", s.stripePost(s.stripeCreateCustomer,
 		"email", "name", "description", "phone", "metadata", "expand"))
 	s.mux.HandleFunc("POST /stripe/v1/payment_intents", s.stripePost(s.stripeCreatePaymentIntent,
@@ -205,7 +207,7 @@ func (s *Server) stripeCreatePaymentIntent(r *http.Request, f stripeForm) (func(
 		return nil, fail
 	}
 	return func() (int, any) {
-		if customer != "" && s.Get(stripeCustomers, customer) == nil {
+		if customer != "" && s.view(stripeCustomers, customer) == nil {
 			return stripeInvalid("customer", "resource_missing", "No such customer: '%s'", customer).answer()
 		}
 		id := s.NewID("pi")
@@ -355,7 +357,7 @@ func (s *Server) stripeRetrievePaymentIntent(w http.ResponseWriter, r *http.Requ
 	if !stripeAuthorized(w, r) {
 		return
 	}
-	pi := s.Get(stripePaymentIntents, r.PathValue("id"))
+	pi := s.view(stripePaymentIntents, r.PathValue("id"))
 	if pi == nil {
 		stripeWrite(w, stripeMissingIntent(r.PathValue("id")))
 		return
@@ -391,14 +393,14 @@ func (s *Server) stripeCreateRefund(r *http.Request, f stripeForm) (func() (int,
 		return nil, fail
 	}
 	return func() (int, any) {
-		var pi map[string]any
+		var pi map[string]any // read only
 		if piID != "" {
-			pi = s.Get(stripePaymentIntents, piID)
+			pi = s.view(stripePaymentIntents, piID)
 			if pi == nil {
 				return stripeInvalid("payment_intent", "resource_missing", "No such payment_intent: '%s'", piID).answer()
 			}
 		} else {
-			found := s.Find(stripePaymentIntents, func(o map[string]any) bool { return o["latest_charge"] == charge })
+			found := s.lookup(stripePaymentIntents, "latest_charge", []string{charge}, func(o map[string]any) bool { return o["latest_charge"] == charge })
 			if len(found) == 0 {
 				return stripeInvalid("charge", "resource_missing", "No such charge: '%s'", charge).answer()
 			}
@@ -409,7 +411,7 @@ func (s *Server) stripeCreateRefund(r *http.Request, f stripeForm) (func() (int,
 			return stripeUnexpectedState(pi, "This PaymentIntent does not have a successful charge to refund (status %s).", pi["status"]).answer()
 		}
 		refunded := int64(0)
-		for _, re := range s.Find(stripeRefunds, func(o map[string]any) bool { return o["payment_intent"] == id }) {
+		for _, re := range s.lookup(stripeRefunds, "payment_intent", []string{id}, func(o map[string]any) bool { return o["payment_intent"] == id }) {
 			refunded += stripeInt(re["amount"])
 		}
 		remaining := stripeInt(pi["amount_received"]) - refunded
