@@ -54,7 +54,7 @@ type server struct {
 // startTemporal starts the embedded server (or dials TemporalAddress).
 func startTemporal(ctx context.Context, o *Options) (*server, error) {
 	if o.TemporalAddress != "" {
-		c, err := dial(o.TemporalAddress, o.Namespace)
+		c, err := dial(o.TemporalAddress, o.Namespace, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -73,7 +73,7 @@ func startTemporal(ctx context.Context, o *Options) (*server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting the embedded Temporal server: %w", err)
 	}
-	c, err := dial(srv.FrontendAddress(), srv.Namespace())
+	c, err := dial(srv.FrontendAddress(), srv.Namespace(), &client.GrpcCompressionNone{})
 	if err != nil {
 		_ = srv.Stop()
 		return nil, err
@@ -88,11 +88,14 @@ func startTemporal(ctx context.Context, o *Options) (*server, error) {
 	}}, nil
 }
 
-func dial(address, namespace string) (client.Client, error) {
+// dial connects to Temporal; compression nil is the SDK's default (gzip),
+// which the embedded server on loopback does not need.
+func dial(address, namespace string, compression client.GrpcCompression) (client.Client, error) {
 	c, err := client.Dial(client.Options{
-		HostPort:  address,
-		Namespace: namespace,
-		Logger:    sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)),
+		HostPort:          address,
+		Namespace:         namespace,
+		Logger:            sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)),
+		ConnectionOptions: client.ConnectionOptions{GrpcCompression: compression},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connecting to Temporal at %s (namespace %s): %w", address, namespace, err)

@@ -79,7 +79,7 @@ func parkedSection(ctx context.Context, o *Options, tag string, r *Report) error
 		if err := child.waitReady(ctx, 2*time.Minute); err != nil {
 			return err
 		}
-		c, err := dial(child.frontend, o.Namespace)
+		c, err := dial(child.frontend, o.Namespace, nil)
 		if err != nil {
 			return err
 		}

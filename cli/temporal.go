@@ -6,6 +6,8 @@ import (
 	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"time"
@@ -127,6 +129,11 @@ func (t *temporalFlags) options(logger *slog.Logger) (client.Options, error) {
 		return opts, err
 	}
 	opts.ConnectionOptions.TLS = tlsConfig
+	if onThisMachine(t.address) {
+		// gzip saves bandwidth to a remote cluster; on loopback (relay dev,
+		// a local server) it only costs CPU on both ends of every call.
+		opts.ConnectionOptions.GrpcCompression = &client.GrpcCompressionNone{}
+	}
 	if t.codecKeys != "" {
 		keys, err := codec.ParseKeys(t.codecKeys)
 		if err != nil {
@@ -144,6 +151,19 @@ func (t *temporalFlags) options(logger *slog.Logger) (client.Options, error) {
 		}
 	}
 	return opts, nil
+}
+
+// onThisMachine reports whether a host:port names a loopback address.
+func onThisMachine(address string) bool {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 func (t *temporalFlags) tls() (*tls.Config, error) {
