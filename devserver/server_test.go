@@ -323,6 +323,31 @@ func waitFor(t *testing.T, ctx context.Context, check func() error) {
 	}
 }
 
+// upsertOnFileStore starts a server on dir, runs upsertWorkflow as
+// workflowID with orderID, and waits until each query lists it once.
+func upsertOnFileStore(t *testing.T, dir, workflowID, orderID string, queries ...string) {
+	t.Helper()
+	s := startServer(t, "file "+workflowID, Options{
+		DataDir:          dir,
+		UIPort:           UIDisabled,
+		SearchAttributes: map[string]enums.IndexedValueType{"RelayOrderID": enums.INDEXED_VALUE_TYPE_KEYWORD},
+	})
+	c := dial(t, s)
+	startWorker(t, c)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: workflowID, TaskQueue: taskQueue}, upsertWorkflow, orderID)
+	if err != nil {
+		t.Fatalf("starting workflow: %v", err)
+	}
+	if err := run.Get(ctx, nil); err != nil {
+		t.Fatalf("workflow result: %v", err)
+	}
+	for _, q := range queries {
+		listedOnce(t, ctx, c, s, q)
+	}
+}
+
 // listedOnce waits until query matches exactly one workflow.
 func listedOnce(t *testing.T, ctx context.Context, c client.Client, s *Server, query string) {
 	t.Helper()
@@ -365,26 +390,9 @@ func visibilityIndexes(t *testing.T, path string) []string {
 
 func TestNewDataDirKeepsVisibilityApart(t *testing.T) {
 	dir := t.TempDir()
-	s := startServer(t, "file, new", Options{
-		DataDir:          dir,
-		UIPort:           UIDisabled,
-		SearchAttributes: map[string]enums.IndexedValueType{"RelayOrderID": enums.INDEXED_VALUE_TYPE_KEYWORD},
-	})
-	c := dial(t, s)
-	startWorker(t, c)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "split", TaskQueue: taskQueue}, upsertWorkflow, "order-7")
-	if err != nil {
-		t.Fatalf("starting workflow: %v", err)
-	}
-	if err := run.Get(ctx, nil); err != nil {
-		t.Fatalf("workflow result: %v", err)
-	}
-	// Indexed columns and a pruned one (history length) all answer.
-	for _, q := range []string{`RelayOrderID = "order-7"`, `WorkflowId = "split" AND ExecutionStatus = "Completed"`, `HistoryLength > 0 AND WorkflowId = "split"`} {
-		listedOnce(t, ctx, c, s, q)
-	}
+	upsertOnFileStore(t, dir, "split", "order-7",
+		// Indexed columns and a pruned one (history length) all answer.
+		`RelayOrderID = "order-7"`, `WorkflowId = "split" AND ExecutionStatus = "Completed"`, `HistoryLength > 0 AND WorkflowId = "split"`)
 
 	got := visibilityIndexes(t, filepath.Join(dir, visibilityFileName))
 	want := append(slices.Clone(keptVisibilityIndexes), "by_keyword_01") // RelayOrderID's column
@@ -409,23 +417,7 @@ func TestDataDirFromBeforeTheSplitKeepsOneFile(t *testing.T) {
 	if err := sqliteschema.SetupSchema(legacy); err != nil {
 		t.Fatal(err)
 	}
-	s := startServer(t, "file, legacy", Options{
-		DataDir:          dir,
-		UIPort:           UIDisabled,
-		SearchAttributes: map[string]enums.IndexedValueType{"RelayOrderID": enums.INDEXED_VALUE_TYPE_KEYWORD},
-	})
-	c := dial(t, s)
-	startWorker(t, c)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "legacy", TaskQueue: taskQueue}, upsertWorkflow, "order-8")
-	if err != nil {
-		t.Fatalf("starting workflow: %v", err)
-	}
-	if err := run.Get(ctx, nil); err != nil {
-		t.Fatalf("workflow result: %v", err)
-	}
-	listedOnce(t, ctx, c, s, `RelayOrderID = "order-8"`)
+	upsertOnFileStore(t, dir, "legacy", "order-8", `RelayOrderID = "order-8"`)
 	if _, err := os.Stat(filepath.Join(dir, visibilityFileName)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("a data dir from before the split got %s (err %v); its runs are listed from %s", visibilityFileName, err, dbFileName)
 	}
