@@ -1,0 +1,74 @@
+package definitions
+
+import (
+	"bytes"
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// MaxSourceSize bounds a definition's content when a run's input is
+// decoded: a compressed payload cannot expand beyond it.
+const MaxSourceSize = 4 << 20
+
+// sourceJSON is how a Source travels in a run's input. New runs carry the
+// content gzip-compressed (a definition is repetitive YAML: about a third
+// of its size, which every run's history holds); runs recorded before
+// carry it plain, and still decode.
+type sourceJSON struct {
+	File        string `json:"file"`
+	Content     []byte `json:"content,omitempty"`
+	ContentGzip []byte `json:"content_gzip,omitempty"`
+	Hash        string `json:"hash"`
+}
+
+// MarshalJSON writes the content gzip-compressed.
+func (s Source) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := zw.Write(s.Content); err != nil {
+		return nil, fmt.Errorf("compressing definition %s: %w", s.File, err)
+	}
+	if err := zw.Close(); err != nil {
+		return nil, fmt.Errorf("compressing definition %s: %w", s.File, err)
+	}
+	return json.Marshal(sourceJSON{File: s.File, ContentGzip: buf.Bytes(), Hash: s.Hash})
+}
+
+// UnmarshalJSON reads either form and checks the content against its
+// hash, so a damaged payload is an error, not another definition.
+func (s *Source) UnmarshalJSON(data []byte) error {
+	var j sourceJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		return err
+	}
+	content := j.Content
+	if len(j.ContentGzip) > 0 {
+		zr, err := gzip.NewReader(bytes.NewReader(j.ContentGzip))
+		if err != nil {
+			return fmt.Errorf("definition %s: %w", j.File, err)
+		}
+		content, err = io.ReadAll(io.LimitReader(zr, MaxSourceSize+1))
+		if err != nil {
+			return fmt.Errorf("definition %s: %w", j.File, err)
+		}
+		if len(content) > MaxSourceSize {
+			return fmt.Errorf("definition %s: content over %d bytes", j.File, MaxSourceSize)
+		}
+	}
+	if j.Hash != "" {
+		sum := sha256.Sum256(content)
+		if hex.EncodeToString(sum[:]) != j.Hash {
+			return errors.New("definition " + j.File + ": content does not match its hash " + j.Hash)
+		}
+	}
+	*s = Source{File: j.File, Content: content, Hash: j.Hash}
+	return nil
+}
