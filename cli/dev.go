@@ -37,6 +37,7 @@ func (a *app) devCommand() *cobra.Command {
 		codecKeys string
 		obs       observeFlags
 		dynConfig []string
+		cacheSize int
 	)
 	cmd := &cobra.Command{
 		Use:   "dev",
@@ -69,6 +70,10 @@ Runs in flight survive a restart on the same data dir.`,
 			if codecKeys != "" {
 				opts.CodecEndpoint = "http://" + httpAddr + "/codec"
 			}
+			// The server's own workers share the process's workflow cache.
+			if err := worker.SetWorkflowCacheSize(cacheSize); err != nil {
+				return fmt.Errorf("--workflow-cache-size: %w", err)
+			}
 			srv, err := devserver.Start(ctx, opts)
 			if err != nil {
 				return fmt.Errorf("starting the embedded Temporal server: %w", err)
@@ -86,7 +91,7 @@ Runs in flight survive a restart on the same data dir.`,
 			}
 			defer c.Close()
 			// The sandbox listens on loopback: relay dev may call private addresses.
-			rt, err := startRuntime(ctx, c, runtimeOptions{temporal: &t, redact: a.redactor(), netPolicy: &netguard.Policy{AllowPrivate: true}, catalog: cat, worker: true, webhooks: true, httpAddr: httpAddr, taskQueue: taskQueue, namespace: srv.Namespace()}, logger)
+			rt, err := startRuntime(ctx, c, runtimeOptions{temporal: &t, redact: a.redactor(), netPolicy: &netguard.Policy{AllowPrivate: true}, catalog: cat, worker: true, webhooks: true, httpAddr: httpAddr, taskQueue: taskQueue, namespace: srv.Namespace(), workflowCacheSize: cacheSize}, logger)
 			if err != nil {
 				return err
 			}
@@ -162,6 +167,7 @@ Runs in flight survive a restart on the same data dir.`,
 	fl.BoolVar(&noSandbox, "no-sandbox", false, "do not start the partner sandbox")
 	fl.StringVar(&codecKeys, "codec-keys", envOr("RELAY_CODEC_KEYS", ""), "encrypt payloads with AES-GCM: id=env:NAME[,id=file:PATH...], the first key current (env RELAY_CODEC_KEYS)")
 	fl.StringArrayVar(&dynConfig, "dynamic-config-value", nil, "override one of the embedded server's dynamic config settings, KEY=JSON_VALUE, repeatable")
+	registerWorkflowCacheSize(cmd, &cacheSize)
 	sf.register(cmd, "sandbox-")
 	obs.register(cmd)
 	return cmd
@@ -185,6 +191,8 @@ type runtimeOptions struct {
 	httpAddr  string
 	taskQueue string
 	namespace string
+	// workflowCacheSize is worker.Options.WorkflowCacheSize.
+	workflowCacheSize int
 }
 
 // startRuntime starts a worker and relay's HTTP server (when httpAddr is
@@ -203,7 +211,7 @@ func startRuntime(ctx context.Context, c client.Client, o runtimeOptions, logger
 		if err := o.netPolicy.Validate(); err != nil {
 			return nil, fmt.Errorf("outbound network policy: %w", err)
 		}
-		w, err := worker.New(c, worker.Options{TaskQueue: taskQueue, Registry: cat.registry, Flows: cat.list(), Logger: logger,
+		w, err := worker.New(c, worker.Options{TaskQueue: taskQueue, Registry: cat.registry, Flows: cat.list(), Logger: logger, WorkflowCacheSize: o.workflowCacheSize,
 			Metrics: o.temporal.metrics,
 			Client:  connectors.ClientOptions{NetPolicy: o.netPolicy, Tracer: o.temporal.tracing.Tracer("github.com/relay-dev/relay/connectors")}})
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/relay-dev/relay/netguard"
+	"github.com/relay-dev/relay/worker"
 )
 
 func (a *app) workerCommand() *cobra.Command {
@@ -17,6 +18,7 @@ func (a *app) workerCommand() *cobra.Command {
 		httpAddr      string
 		egressAllow   string
 		egressPrivate bool
+		cacheSize     int
 		obs           observeFlags
 	)
 	cmd := &cobra.Command{
@@ -28,7 +30,7 @@ like; they share the work through the task queue.`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			policy := &netguard.Policy{Allow: splitList(egressAllow), AllowPrivate: egressPrivate}
-			return a.againstCluster(cmd, &t, &f, &obs, "relay worker", runtimeOptions{netPolicy: policy, worker: true, httpAddr: httpAddr}, true,
+			return a.againstCluster(cmd, &t, &f, &obs, "relay worker", runtimeOptions{netPolicy: policy, worker: true, httpAddr: httpAddr, workflowCacheSize: cacheSize}, true,
 				func(rt *runtime) string {
 					return fmt.Sprintf("relay worker polling %s on %s (namespace %s)", t.taskQueue, t.address, t.namespace)
 				})
@@ -40,7 +42,15 @@ like; they share the work through the task queue.`,
 	obs.register(cmd)
 	cmd.Flags().StringVar(&egressAllow, "egress-allow", envOr("RELAY_EGRESS_ALLOW", ""), "comma-separated hosts, host:port, *.domain or CIDRs partner calls may reach; empty allows any public address (env RELAY_EGRESS_ALLOW)")
 	cmd.Flags().BoolVar(&egressPrivate, "egress-allow-private", os.Getenv("RELAY_EGRESS_ALLOW_PRIVATE") == "true", "let partner calls reach loopback and private addresses (env RELAY_EGRESS_ALLOW_PRIVATE=true); link-local and cloud metadata stay refused")
+	registerWorkflowCacheSize(cmd, &cacheSize)
 	return cmd
+}
+
+// registerWorkflowCacheSize adds --workflow-cache-size (relay worker and
+// relay dev): see worker.Options.WorkflowCacheSize.
+func registerWorkflowCacheSize(cmd *cobra.Command, v *int) {
+	cmd.Flags().IntVar(v, "workflow-cache-size", worker.DefaultWorkflowCacheSize,
+		"runs the worker keeps in memory between their steps, about 60 KiB each. A run beyond it (the least recently active, such as one waiting for an event or a timer) is dropped from memory and replays its history when it next moves on: less memory, more CPU per wake-up. Raise it above the number of runs busy at once")
 }
 
 func (a *app) serveCommand() *cobra.Command {

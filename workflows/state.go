@@ -110,8 +110,8 @@ type runner struct {
 	// RelayState written.
 	upserts, upsertsDecided bool
 	state                   string
-	waiting int
-	parked  []*parkedStep
+	waiting                 int
+	parked                  []*parkedStep
 	// retries counts operator retries of parked steps by path; each gets
 	// fresh idempotency keys so a partner's stored failure does not answer.
 	retries map[string]int

@@ -1,0 +1,167 @@
+package e2e_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/relay-dev/relay/workflows"
+)
+
+const evictedFlow = `
+id: evicted
+version: 1
+inputs:
+  key: {type: string, required: true}
+steps:
+  - id: before
+    set: {key: "${{ input.key }}"}
+  - id: paid
+    wait: {event: payment.succeeded, correlation: input.key, timeout: 1h}
+  - id: after
+    set: {amount: "${{ steps.paid.output.amount }}", key: "${{ vars.key }}"}
+`
+
+// TestWaitingRunsEvictedFromTheCacheWake parks more runs than relay dev's
+// workflow cache (--workflow-cache-size 2) holds: the worker drops the runs
+// it cannot keep, and each one, woken by its event, replays its history and
+// completes with the event's data. relay dev runs as a child process, alone
+// with its cache: the SDK's cache is one per process.
+func TestWaitingRunsEvictedFromTheCacheWake(t *testing.T) {
+	const cacheSize, n = 2, 6
+	defs := t.TempDir()
+	if err := os.WriteFile(filepath.Join(defs, "evicted.yaml"), []byte(evictedFlow), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ports := distinctPorts(t, 3)
+	frontend, api := localAddr(ports[0]), "http://"+localAddr(ports[2])
+	dev := startRelay(t, "relay dev", t.TempDir(), nil, "dev", "--ephemeral", "--no-sandbox", "--definitions", defs, "--ui-port", "-1",
+		"--port", strconv.Itoa(ports[0]), "--temporal-http-port", strconv.Itoa(ports[1]), "--http-addr", localAddr(ports[2]),
+		"--workflow-cache-size", strconv.Itoa(cacheSize))
+	dev.waitReady(t, api+"/readyz")
+	c := dialTemporal(t, frontend)
+	cwd := t.TempDir()
+
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("evicted-%d", i)
+		relayOK(t, cwd, "run", "evicted", "--id", ids[i], "--input-json", fmt.Sprintf(`{"key":"k%d"}`, i), "--address", frontend, "--definitions", defs)
+	}
+	for _, id := range ids {
+		waitStep(t, c, id, "paid", workflows.StatusWaiting)
+	}
+	m := sdkMetrics(t, api)
+	if ev := m.sum("temporal_sticky_cache_total_forced_eviction_total"); ev < n-cacheSize {
+		t.Fatalf("%v runs were evicted from a cache of %d with %d runs waiting, want at least %d", ev, cacheSize, n, n-cacheSize)
+	}
+	if size := m.max("temporal_sticky_cache_size"); size > cacheSize {
+		t.Fatalf("the cache holds %v runs, more than its size %d", size, cacheSize)
+	}
+	missed := m.sum("temporal_sticky_cache_miss_total")
+
+	// Wake them oldest last, each first with an event for another key, which
+	// the run must keep without waking.
+	ctx, cancel := context.WithTimeout(context.Background(), waitLimit)
+	defer cancel()
+	for i := n - 1; i >= 0; i-- {
+		for _, ev := range []workflows.Event{
+			{Name: "payment.succeeded", Key: "someone-else", Data: map[string]any{"amount": -1}},
+			{Name: "payment.succeeded", Key: fmt.Sprint("k", i), Data: map[string]any{"amount": 100 + i}},
+		} {
+			if err := c.SignalWorkflow(ctx, ids[i], "", workflows.EventSignal, ev); err != nil {
+				t.Fatalf("signalling %s: %v", ids[i], err)
+			}
+		}
+	}
+	for i, id := range ids {
+		var res workflows.RunResult
+		if err := c.GetWorkflow(ctx, id, "").Get(ctx, &res); err != nil {
+			t.Fatalf("run %s failed: %v", id, err)
+		}
+		if res.Vars["amount"] != float64(100+i) || res.Vars["key"] != fmt.Sprint("k", i) {
+			t.Errorf("run %s ended with vars %v, want amount %d and key k%d", id, res.Vars, 100+i, i)
+		}
+	}
+	m = sdkMetrics(t, api)
+	if m.sum("temporal_sticky_cache_miss_total") == missed {
+		t.Error("no event's workflow task missed the cache: no woken run was replayed")
+	}
+	if size := m.max("temporal_sticky_cache_size"); size > cacheSize {
+		t.Errorf("the cache holds %v runs, more than its size %d", size, cacheSize)
+	}
+}
+
+// promSamples are the samples of a Prometheus text page, by metric name.
+type promSamples map[string][]float64
+
+// sdkMetrics reads relay's /metrics page.
+func sdkMetrics(t *testing.T, api string) promSamples {
+	t.Helper()
+	resp, err := http.Get(api + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	m := promSamples{}
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		sp := strings.LastIndexByte(line, ' ')
+		if sp < 0 {
+			t.Fatalf("unreadable /metrics line %q", line)
+		}
+		v, err := strconv.ParseFloat(line[sp+1:], 64)
+		if err != nil {
+			t.Fatalf("unreadable /metrics line %q: %v", line, err)
+		}
+		name, _, _ := strings.Cut(line[:sp], "{")
+		m[name] = append(m[name], v)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func (m promSamples) sum(name string) float64 {
+	s := 0.0
+	for _, v := range m[name] {
+		s += v
+	}
+	return s
+}
+
+func (m promSamples) max(name string) float64 {
+	x := 0.0
+	for _, v := range m[name] {
+		x = max(x, v)
+	}
+	return x
+}
+
+// distinctPorts returns n different ports that were free on 127.0.0.1 a
+// moment ago (freePort, called n times, may return one port twice).
+func distinctPorts(t *testing.T, n int) []int {
+	t.Helper()
+	ports := make([]int, n)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		ports[i] = l.Addr().(*net.TCPAddr).Port
+	}
+	return ports
+}
