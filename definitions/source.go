@@ -9,6 +9,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
+	"sync/atomic"
 )
 
 // MaxSourceSize bounds a definition's content when a run's input is
@@ -26,8 +28,29 @@ type sourceJSON struct {
 	Hash        string `json:"hash"`
 }
 
+// compressed caches the compressed content by hash: every run of a flow
+// carries the same definition, and setting up a compressor costs more than
+// the rest of a webhook's start. At most maxCompressed definitions are kept.
+var (
+	compressed     sync.Map // hash → []byte
+	compressedSize atomic.Int64
+)
+
+const maxCompressed = 1024
+
 // MarshalJSON writes the content gzip-compressed.
 func (s Source) MarshalJSON() ([]byte, error) {
+	gz, err := s.gzipped()
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(sourceJSON{File: s.File, ContentGzip: gz, Hash: s.Hash})
+}
+
+func (s Source) gzipped() ([]byte, error) {
+	if v, ok := compressed.Load(s.Hash); ok && s.Hash != "" {
+		return v.([]byte), nil
+	}
 	var buf bytes.Buffer
 	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
 	if err != nil {
@@ -39,7 +62,13 @@ func (s Source) MarshalJSON() ([]byte, error) {
 	if err := zw.Close(); err != nil {
 		return nil, fmt.Errorf("compressing definition %s: %w", s.File, err)
 	}
-	return json.Marshal(sourceJSON{File: s.File, ContentGzip: buf.Bytes(), Hash: s.Hash})
+	// Only a hash that names this content may key the cache.
+	if sum := sha256.Sum256(s.Content); s.Hash == hex.EncodeToString(sum[:]) && compressedSize.Load() < maxCompressed {
+		if _, loaded := compressed.LoadOrStore(s.Hash, buf.Bytes()); !loaded {
+			compressedSize.Add(1)
+		}
+	}
+	return buf.Bytes(), nil
 }
 
 // UnmarshalJSON reads either form and checks the content against its

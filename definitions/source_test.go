@@ -81,3 +81,19 @@ func TestSourceJSONRefusesDamage(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkSourceMarshal is what a run's start pays to carry its
+// definition: the flagship, compressed once and then taken from the cache.
+func BenchmarkSourceMarshal(b *testing.B) {
+	flagship, err := fs.ReadFile(Bundled(), "order-to-invoice.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	src := sourceOf("order-to-invoice.yaml", flagship)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := json.Marshal(src); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
