@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -112,6 +113,9 @@ Runs in flight survive a restart on the same data dir.`,
 			store := "in memory (--ephemeral)"
 			if !opts.Ephemeral {
 				store = filepath.Join(opts.DataDir, "temporal.db")
+				if _, err := os.Stat(filepath.Join(opts.DataDir, "visibility.db")); err == nil {
+					store += " + visibility.db"
+				}
 			}
 			ui := "disabled"
 			if srv.UIAddress() != "" {
