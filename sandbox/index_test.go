@@ -487,7 +487,7 @@ func TestCloneIsAJSONRoundTrip(t *testing.T) {
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("clone = %#v, want %#v", got, want)
 			}
-			if tt.m != nil && len(tt.m) > 0 && got != nil && reflect.ValueOf(got).UnsafePointer() == reflect.ValueOf(tt.m).UnsafePointer() {
+			if len(tt.m) > 0 && got != nil && reflect.ValueOf(got).UnsafePointer() == reflect.ValueOf(tt.m).UnsafePointer() {
 				t.Error("clone returned its argument")
 			}
 		})
