@@ -8,8 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"testing/fstest"
-	"time"
 
 	"github.com/relay-dev/relay/definitions"
 	"github.com/relay-dev/relay/flowgraph"
@@ -256,13 +254,13 @@ func (a *API) validateFlow(w http.ResponseWriter, r *http.Request) error {
 	if err == nil {
 		// The cross-file rules (`flow:` steps name a loaded flow, with the
 		// inputs it declares) need the other flows beside this one.
-		fsys := fstest.MapFS{name: {Data: body, ModTime: time.Unix(0, 0)}}
+		sources := []definitions.Source{{File: name, Content: body}}
 		for _, other := range a.Flows {
 			if other.ID != f.ID {
-				fsys["loaded/"+other.ID+".yaml"] = &fstest.MapFile{Data: other.Source.Content}
+				sources = append(sources, definitions.Source{File: "loaded/" + other.ID + ".yaml", Content: other.Source.Content})
 			}
 		}
-		_, err = definitions.LoadFS(fsys, a.Registry)
+		_, err = definitions.LoadSources(sources, a.Registry)
 	}
 	v := Validation{Valid: true, Problems: []Problem{}}
 	if f != nil {

@@ -42,6 +42,13 @@ func LoadFS(fsys fs.FS, reg *connectors.Registry) ([]*Flow, error) {
 	return load(fsys, func(p string) string { return p }, reg)
 }
 
+// LoadSources checks in-memory definitions together, as LoadFS checks the
+// files of a folder: each is parsed and validated, and the rules that span
+// files apply across them. Source.File names each in messages.
+func LoadSources(sources []Source, reg *connectors.Registry) ([]*Flow, error) {
+	return check(sources, reg)
+}
+
 func load(fsys fs.FS, name func(string) string, reg *connectors.Registry) ([]*Flow, error) {
 	var files []string
 	err := fs.WalkDir(fsys, ".", func(p string, d fs.DirEntry, err error) error {
@@ -62,7 +69,19 @@ func load(fsys fs.FS, name func(string) string, reg *connectors.Registry) ([]*Fl
 	if err != nil {
 		return nil, fmt.Errorf("loading definitions: %w", err)
 	}
+	sources := make([]Source, 0, len(files))
+	for _, p := range files {
+		data, err := fs.ReadFile(fsys, p)
+		if err != nil {
+			return nil, fmt.Errorf("loading definitions: %w", err)
+		}
+		sources = append(sources, Source{File: name(p), Content: data})
+	}
+	return check(sources, reg)
+}
 
+// check parses each source and applies the rules that span files.
+func check(sources []Source, reg *connectors.Registry) ([]*Flow, error) {
 	type loaded struct {
 		flow *Flow
 		p    *parser
@@ -73,21 +92,17 @@ func load(fsys fs.FS, name func(string) string, reg *connectors.Registry) ([]*Fl
 	// broken child flow does not also make its parents fail.
 	declared := map[string]*Flow{}
 	first := map[string]string{}
-	for _, p := range files {
-		data, err := fs.ReadFile(fsys, p)
-		if err != nil {
-			return nil, fmt.Errorf("loading definitions: %w", err)
-		}
-		f, ps := parse(name(p), data, reg)
+	for _, src := range sources {
+		f, ps := parse(src.File, src.Content, reg)
 		errs = append(errs, ps.errs...)
 		if f == nil || f.ID == "" {
 			continue
 		}
 		if at, dup := first[f.ID]; dup {
-			ps.errs = append(ps.errs, &Error{File: name(p), Pos: ps.idPos, Path: "id", Msg: fmt.Sprintf("duplicate flow id %q (first in %s)", f.ID, at)})
+			ps.errs = append(ps.errs, &Error{File: src.File, Pos: ps.idPos, Path: "id", Msg: fmt.Sprintf("duplicate flow id %q (first in %s)", f.ID, at)})
 			errs = append(errs, ps.errs[len(ps.errs)-1])
 		} else {
-			first[f.ID] = name(p)
+			first[f.ID] = src.File
 			declared[f.ID] = f
 		}
 		all = append(all, loaded{f, ps})
