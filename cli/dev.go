@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -112,10 +110,7 @@ Runs in flight survive a restart on the same data dir.`,
 
 			store := "in memory (--ephemeral)"
 			if !opts.Ephemeral {
-				store = filepath.Join(opts.DataDir, "temporal.db")
-				if _, err := os.Stat(filepath.Join(opts.DataDir, "visibility.db")); err == nil {
-					store += " + visibility.db"
-				}
+				store = strings.Join(srv.StoreFiles(), " + ")
 			}
 			ui := "disabled"
 			if srv.UIAddress() != "" {

@@ -35,7 +35,7 @@ type Flow struct {
 type Source struct {
 	// File is the path the flow was loaded from, for messages.
 	File string `json:"file"`
-	// Content is the raw YAML.
+	// Content is the raw YAML; read-only, as runs of a flow may share it.
 	Content []byte `json:"content"`
 	// Hash is the hex SHA-256 of Content.
 	Hash string `json:"hash"`

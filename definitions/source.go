@@ -28,47 +28,57 @@ type sourceJSON struct {
 	Hash        string `json:"hash"`
 }
 
-// compressed caches the compressed content by hash: every run of a flow
-// carries the same definition, and setting up a compressor costs more than
-// the rest of a webhook's start. At most maxCompressed definitions are kept.
+// known holds, by hash, definitions already compressed or decompressed
+// once: every run of a flow carries the same definition, and a
+// compressor's setup costs more than the rest of a webhook's start, so
+// neither starts nor workers redo the work per run. At most maxKnown are
+// kept; beyond, the work is done each time.
 var (
-	compressed     sync.Map // hash → []byte
-	compressedSize atomic.Int64
+	known     sync.Map // hash → *knownSource
+	knownSize atomic.Int64
 )
 
-const maxCompressed = 1024
+const maxKnown = 1024
+
+type knownSource struct{ gz, content []byte }
+
+// remember keeps a definition whose content matches its hash; checked
+// says the caller has compared them already.
+func remember(hash string, gz, content []byte, checked bool) {
+	if hash == "" || knownSize.Load() >= maxKnown {
+		return
+	}
+	if !checked {
+		if sum := sha256.Sum256(content); hex.EncodeToString(sum[:]) != hash {
+			return
+		}
+	}
+	if _, loaded := known.LoadOrStore(hash, &knownSource{gz: gz, content: content}); !loaded {
+		knownSize.Add(1)
+	}
+}
 
 // MarshalJSON writes the content gzip-compressed.
 func (s Source) MarshalJSON() ([]byte, error) {
-	gz, err := s.gzipped()
-	if err != nil {
-		return nil, err
+	var gz []byte
+	if k, ok := known.Load(s.Hash); ok && bytes.Equal(k.(*knownSource).content, s.Content) {
+		gz = k.(*knownSource).gz
+	} else {
+		var buf bytes.Buffer
+		zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := zw.Write(s.Content); err != nil {
+			return nil, fmt.Errorf("compressing definition %s: %w", s.File, err)
+		}
+		if err := zw.Close(); err != nil {
+			return nil, fmt.Errorf("compressing definition %s: %w", s.File, err)
+		}
+		gz = buf.Bytes()
+		remember(s.Hash, gz, bytes.Clone(s.Content), false)
 	}
 	return json.Marshal(sourceJSON{File: s.File, ContentGzip: gz, Hash: s.Hash})
-}
-
-func (s Source) gzipped() ([]byte, error) {
-	if v, ok := compressed.Load(s.Hash); ok && s.Hash != "" {
-		return v.([]byte), nil
-	}
-	var buf bytes.Buffer
-	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := zw.Write(s.Content); err != nil {
-		return nil, fmt.Errorf("compressing definition %s: %w", s.File, err)
-	}
-	if err := zw.Close(); err != nil {
-		return nil, fmt.Errorf("compressing definition %s: %w", s.File, err)
-	}
-	// Only a hash that names this content may key the cache.
-	if sum := sha256.Sum256(s.Content); s.Hash == hex.EncodeToString(sum[:]) && compressedSize.Load() < maxCompressed {
-		if _, loaded := compressed.LoadOrStore(s.Hash, buf.Bytes()); !loaded {
-			compressedSize.Add(1)
-		}
-	}
-	return buf.Bytes(), nil
 }
 
 // UnmarshalJSON reads either form and checks the content against its
@@ -79,6 +89,11 @@ func (s *Source) UnmarshalJSON(data []byte) error {
 		return err
 	}
 	content := j.Content
+	if k, ok := known.Load(j.Hash); ok && len(j.ContentGzip) > 0 && bytes.Equal(k.(*knownSource).gz, j.ContentGzip) {
+		// The same bytes as a definition already checked against this hash.
+		*s = Source{File: j.File, Content: k.(*knownSource).content, Hash: j.Hash}
+		return nil
+	}
 	if len(j.ContentGzip) > 0 {
 		zr, err := gzip.NewReader(bytes.NewReader(j.ContentGzip))
 		if err != nil {
@@ -97,6 +112,9 @@ func (s *Source) UnmarshalJSON(data []byte) error {
 		if hex.EncodeToString(sum[:]) != j.Hash {
 			return errors.New("definition " + j.File + ": content does not match its hash " + j.Hash)
 		}
+	}
+	if len(j.ContentGzip) > 0 && j.Hash != "" {
+		remember(j.Hash, j.ContentGzip, content, true)
 	}
 	*s = Source{File: j.File, Content: content, Hash: j.Hash}
 	return nil

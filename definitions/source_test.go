@@ -97,3 +97,42 @@ func BenchmarkSourceMarshal(b *testing.B) {
 		}
 	}
 }
+
+// TestSourceJSONRemembersDefinitions: a definition decoded once is not
+// decompressed again, and a damaged payload under a known hash is still
+// refused, not answered from memory.
+func TestSourceJSONRemembersDefinitions(t *testing.T) {
+	src := sourceOf("remembered.yaml", []byte("id: remembered\nversion: 1\nsteps: []\n"))
+	data, err := json.Marshal(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var first, second Source
+	if err := json.Unmarshal(data, &first); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(data, &second); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(second.Content, src.Content) || &first.Content[0] != &second.Content[0] {
+		t.Errorf("the second decode did not reuse the first one's content")
+	}
+
+	var j sourceJSON
+	if err := json.Unmarshal(data, &j); err != nil {
+		t.Fatal(err)
+	}
+	var other bytes.Buffer
+	zw := gzip.NewWriter(&other)
+	zw.Write([]byte("id: forged\n"))
+	zw.Close()
+	j.ContentGzip = other.Bytes()
+	forged, err := json.Marshal(j)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got Source
+	if err := json.Unmarshal(forged, &got); err == nil || !strings.Contains(err.Error(), "does not match its hash") {
+		t.Errorf("other content under a remembered hash: error = %v, want a hash mismatch", err)
+	}
+}

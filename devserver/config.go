@@ -79,8 +79,8 @@ var memoryDBSeq atomic.Int64
 // split keeps visibility in temporal.db.
 type stores struct {
 	main, visibility *config.SQL
-	// visibilityPath is the visibility file, or "" when it is main's.
-	visibilityPath string
+	// files are the database files in use; none in memory.
+	files []string
 }
 
 // sqlConfig returns the SQLite store configs. For a file store it creates
@@ -128,17 +128,17 @@ func sqlConfig(o Options) (stores, error) {
 	if err != nil {
 		return stores{}, err
 	}
-	st := stores{main: file(mainPath), visibility: file(visPath), visibilityPath: visPath}
 	if !mainNew && visNew {
 		// A data dir from before the split: its runs are listed from temporal.db.
-		st.visibility, st.visibilityPath = st.main, ""
+		return stores{main: file(mainPath), visibility: file(mainPath), files: []string{mainPath}}, nil
 	}
+	st := stores{main: file(mainPath), visibility: file(visPath), files: []string{mainPath, visPath}}
 	if mainNew {
+		// A new data dir: both schemas (an old visibility.db left beside a
+		// removed temporal.db makes this fail, as it should).
 		if err := sqliteschema.SetupSchema(st.main); err != nil {
 			return stores{}, fmt.Errorf("creating schema in %s (remove the file to retry): %w", mainPath, err)
 		}
-	}
-	if mainNew || (st.visibilityPath != "" && visNew) {
 		if err := sqliteschema.SetupSchema(st.visibility); err != nil {
 			return stores{}, fmt.Errorf("creating schema in %s (remove the file to retry): %w", visPath, err)
 		}

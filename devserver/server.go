@@ -6,6 +6,7 @@ package devserver
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +26,7 @@ type Server struct {
 	frontend  string
 	uiAddress string
 	namespace string
+	files     []string
 
 	stopping *atomic.Bool // quiets the server's logger during Stop
 	stopOnce sync.Once
@@ -81,6 +83,7 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		temporal:  srv,
 		frontend:  conf.PublicClient.HostPort,
 		namespace: opts.Namespace,
+		files:     st.files,
 		stopping:  stopping,
 	}
 	if p.ui != UIDisabled {
@@ -138,6 +141,11 @@ func (s *Server) UIAddress() string { return s.uiAddress }
 
 // Namespace returns the namespace created at start.
 func (s *Server) Namespace() string { return s.namespace }
+
+// StoreFiles are the SQLite files the server keeps its data in: the
+// executions, then visibility when it has a file of its own. None when
+// ephemeral.
+func (s *Server) StoreFiles() []string { return slices.Clone(s.files) }
 
 // Stop stops the UI and the server. It is safe to call more than once; later
 // calls return the first call's result.

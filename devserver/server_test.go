@@ -325,7 +325,7 @@ func waitFor(t *testing.T, ctx context.Context, check func() error) {
 
 // upsertOnFileStore starts a server on dir, runs upsertWorkflow as
 // workflowID with orderID, and waits until each query lists it once.
-func upsertOnFileStore(t *testing.T, dir, workflowID, orderID string, queries ...string) {
+func upsertOnFileStore(t *testing.T, dir, workflowID, orderID string, queries ...string) *Server {
 	t.Helper()
 	s := startServer(t, "file "+workflowID, Options{
 		DataDir:          dir,
@@ -346,6 +346,7 @@ func upsertOnFileStore(t *testing.T, dir, workflowID, orderID string, queries ..
 	for _, q := range queries {
 		listedOnce(t, ctx, c, s, q)
 	}
+	return s
 }
 
 // listedOnce waits until query matches exactly one workflow.
@@ -390,10 +391,13 @@ func visibilityIndexes(t *testing.T, path string) []string {
 
 func TestNewDataDirKeepsVisibilityApart(t *testing.T) {
 	dir := t.TempDir()
-	upsertOnFileStore(t, dir, "split", "order-7",
+	s := upsertOnFileStore(t, dir, "split", "order-7",
 		// Indexed columns and a pruned one (history length) all answer.
 		`RelayOrderID = "order-7"`, `WorkflowId = "split" AND ExecutionStatus = "Completed"`, `HistoryLength > 0 AND WorkflowId = "split"`)
 
+	if got, want := s.StoreFiles(), []string{filepath.Join(dir, dbFileName), filepath.Join(dir, visibilityFileName)}; !slices.Equal(got, want) {
+		t.Errorf("StoreFiles() = %v, want %v", got, want)
+	}
 	got := visibilityIndexes(t, filepath.Join(dir, visibilityFileName))
 	want := append(slices.Clone(keptVisibilityIndexes), "by_keyword_01") // RelayOrderID's column
 	slices.Sort(want)
@@ -417,7 +421,10 @@ func TestDataDirFromBeforeTheSplitKeepsOneFile(t *testing.T) {
 	if err := sqliteschema.SetupSchema(legacy); err != nil {
 		t.Fatal(err)
 	}
-	upsertOnFileStore(t, dir, "legacy", "order-8", `RelayOrderID = "order-8"`)
+	s := upsertOnFileStore(t, dir, "legacy", "order-8", `RelayOrderID = "order-8"`)
+	if got, want := s.StoreFiles(), []string{filepath.Join(dir, dbFileName)}; !slices.Equal(got, want) {
+		t.Errorf("StoreFiles() = %v, want %v", got, want)
+	}
 	if _, err := os.Stat(filepath.Join(dir, visibilityFileName)); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("a data dir from before the split got %s (err %v); its runs are listed from %s", visibilityFileName, err, dbFileName)
 	}
