@@ -309,8 +309,10 @@ func history(t *testing.T, e *env, workflowID string) *historypb.History {
 // new code must still replay. v1: no search attributes; v2: the
 // relay.search-attributes version marker at the start of every run; v3:
 // the marker only where a run first writes a search attribute; v4: the
-// definition gzip-compressed in the run's input.
-const historyGeneration = "v4"
+// definition gzip-compressed in the run's input; v5: interpreter
+// generation 1 (workflows.Generation), a wait whose event is already there
+// takes it at once.
+const historyGeneration = "v5"
 
 // record writes a run's history for the replay tests when -record-histories is set.
 func record(t *testing.T, e *env, workflowID, name string) {

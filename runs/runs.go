@@ -132,7 +132,7 @@ func (c *Client) Input(flow *definitions.Flow, input map[string]any) (workflows.
 	if len(subflows) == 0 {
 		subflows = nil
 	}
-	return workflows.RunInput{Flow: flow.Source, Subflows: subflows, Input: bound}, nil
+	return workflows.RunInput{Generation: workflows.Generation, Flow: flow.Source, Subflows: subflows, Input: bound}, nil
 }
 
 // Start starts a run of flow with input. It returns once Temporal has

@@ -84,6 +84,7 @@ func (r *runner) runBatchChild(ctx workflow.Context, sc *scope, s *definitions.S
 		WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID + "/" + path + "/" + strconv.Itoa(off),
 	}
 	in := RunInput{
+		Generation:      r.generation,
 		Flow:            r.source,
 		Subflows:        r.subflows,
 		Input:           r.input,

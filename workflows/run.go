@@ -34,8 +34,33 @@ const (
 	ErrorTypeWaitTimeout = "relay.wait_timeout"
 )
 
+// Generation is the interpreter behaviour runs started by this code get.
+//
+// A change to the commands the interpreter makes for the same definition
+// and events would break the replay of histories recorded before it, so
+// such a change is made for a new generation only: a run keeps the
+// generation it started with, in its input, for life. Unlike
+// workflow.GetVersion this costs a run nothing (GetVersion records a
+// marker and an upsert of TemporalChangeVersion, a visibility write).
+//
+//	0  every run started before generations existed
+//	1  a wait whose event is already there takes it at once (no state
+//	   write, no timer), and a wait's timeout timer is cancelled when the
+//	   event comes
+const Generation = genPromptWait
+
+// Generations, in order; see Generation.
+const (
+	genFirst      = 0
+	genPromptWait = 1
+)
+
 // RunInput is the input of `relay.run`.
 type RunInput struct {
+	// Generation selects the interpreter behaviour this run replays with;
+	// see Generation. Starters set it to Generation; children take their
+	// parent's.
+	Generation int `json:"generation,omitempty"`
 	// Flow is the definition to run, pinned for the life of the run.
 	Flow definitions.Source `json:"flow"`
 	// Subflows holds, by flow ID, every definition the flow's `flow:`
@@ -142,6 +167,11 @@ func (in *Interpreter) Run(ctx workflow.Context, input RunInput) (*RunResult, er
 
 // run runs the flow; flowID is empty when the definition cannot be parsed.
 func (in *Interpreter) run(ctx workflow.Context, input RunInput) (flowID string, _ *RunResult, _ error) {
+	if input.Generation > Generation || input.Generation < genFirst {
+		// Not the run's fault: fail the workflow task, which Temporal
+		// retries until a worker that knows the generation takes it.
+		panic(fmt.Sprintf("run started for interpreter generation %d; this worker runs generations %d to %d: upgrade it", input.Generation, genFirst, Generation))
+	}
 	flow, err := in.parse(input.Flow)
 	if err != nil {
 		return "", nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("definition %s cannot run: %v", input.Flow.File, err), ErrorTypeInvalidRun, nil)

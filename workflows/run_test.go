@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/stretchr/testify/mock"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -95,6 +97,9 @@ func source(t *testing.T, yaml string) definitions.Source {
 type harness struct {
 	env   *testsuite.TestWorkflowEnvironment
 	calls *calls
+	// generation is the run's interpreter generation; newHarness sets the
+	// current one.
+	generation int
 }
 
 func newHarness(t *testing.T) *harness {
@@ -104,7 +109,7 @@ func newHarness(t *testing.T) *harness {
 	c := &calls{}
 	reg := testRegistry(c)
 	worker.Register(env, reg, &activities.Activities{Registry: reg})
-	return &harness{env: env, calls: c}
+	return &harness{env: env, calls: c, generation: workflows.Generation}
 }
 
 // run parses yaml (failing the test on invalid definitions) and executes it.
@@ -114,7 +119,7 @@ func (h *harness) run(t *testing.T, yaml string, input map[string]any, subflows 
 	if _, err := definitions.Parse(src.File, src.Content, testRegistry(&calls{})); err != nil {
 		t.Fatalf("test definition is invalid:\n%v", err)
 	}
-	in := workflows.RunInput{Flow: src, Input: input}
+	in := workflows.RunInput{Generation: h.generation, Flow: src, Input: input}
 	for i, sub := range subflows {
 		f, err := definitions.Parse(fmt.Sprintf("sub%d.yaml", i), []byte(sub), testRegistry(&calls{}))
 		if err != nil {
@@ -457,6 +462,83 @@ steps:
 				t.Errorf("after = %v, want amount 42", after)
 			}
 		})
+	}
+}
+
+// TestWaitByGeneration pins what a wait step asks of Temporal in each
+// interpreter generation: from generation 1 an event that is already there
+// costs no timer and no state write, and a timer the event beat is
+// cancelled. Generation 0 must keep its commands for old histories.
+func TestWaitByGeneration(t *testing.T) {
+	flow := header + `
+inputs:
+  order_id: {type: string, required: true}
+steps:
+  - {id: pause, sleep: 1h}
+  - id: paid
+    wait: {event: payment.succeeded, correlation: input.order_id, timeout: 24h, on_timeout: continue}
+  - {id: later, sleep: 1m}
+`
+	tests := []struct {
+		name       string
+		generation int
+		signalAt   time.Duration // 0: no event, the wait times out
+		// timers started (the sleeps' too), cancelled, and RelayState writes
+		wantTimers, wantCancelled, wantStateWrites int
+		wantStatus                                 string
+	}{
+		{"gen 0, event before wait", 0, 10 * time.Minute, 3, 0, 2, workflows.StatusCompleted},
+		{"gen 0, event during wait", 0, 2 * time.Hour, 3, 0, 2, workflows.StatusCompleted},
+		{"gen 0, no event", 0, 0, 3, 0, 2, workflows.StatusContinued},
+		{"gen 1, event before wait", 1, 10 * time.Minute, 2, 0, 0, workflows.StatusCompleted},
+		{"gen 1, event during wait", 1, 2 * time.Hour, 3, 1, 2, workflows.StatusCompleted},
+		{"gen 1, no event", 1, 0, 3, 0, 2, workflows.StatusContinued},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.generation = tt.generation
+			var timers, cancelled, writes int
+			h.env.SetOnTimerScheduledListener(func(string, time.Duration) { timers++ })
+			h.env.SetOnTimerCanceledListener(func(string) { cancelled++ })
+			h.env.OnUpsertTypedSearchAttributes(mock.Anything).Return(nil).Run(func(args mock.Arguments) {
+				if _, ok := args.Get(0).(temporal.SearchAttributes).GetKeyword(temporal.NewSearchAttributeKeyKeyword(workflows.SearchAttributeState)); ok {
+					writes++
+				}
+			}).Maybe()
+			if tt.signalAt > 0 {
+				h.env.RegisterDelayedCallback(func() {
+					h.env.SignalWorkflow(workflows.EventSignal, workflows.Event{Name: "payment.succeeded", Key: "o-1"})
+				}, tt.signalAt)
+			}
+			if _, err := h.run(t, flow, map[string]any{"order_id": "o-1"}); err != nil {
+				t.Fatalf("run failed: %v", err)
+			}
+			if st := statusOf(h.records(t))["paid"]; st != tt.wantStatus {
+				t.Errorf("wait ended %s, want %s", st, tt.wantStatus)
+			}
+			if timers != tt.wantTimers || cancelled != tt.wantCancelled || writes != tt.wantStateWrites {
+				t.Errorf("timers started %d, cancelled %d, RelayState writes %d; want %d, %d, %d",
+					timers, cancelled, writes, tt.wantTimers, tt.wantCancelled, tt.wantStateWrites)
+			}
+		})
+	}
+}
+
+// TestNewerGenerationIsRetried: a run started by a newer relay fails its
+// workflow task on this worker, so another worker can take it; the run
+// itself does not fail.
+func TestNewerGenerationIsRetried(t *testing.T) {
+	h := newHarness(t)
+	h.generation = workflows.Generation + 1
+	h.env.ExecuteWorkflow(workflows.RunWorkflow, workflows.RunInput{Generation: h.generation, Flow: source(t, header+`
+steps:
+  - {id: a, set: {x: 1}}
+`)})
+	err := h.env.GetWorkflowError()
+	var panicErr *temporal.PanicError
+	if !errors.As(err, &panicErr) || !strings.Contains(panicErr.Error(), "upgrade it") {
+		t.Fatalf("error = %v, want the worker's panic asking for an upgrade", err)
 	}
 }
 

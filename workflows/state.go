@@ -93,6 +93,7 @@ type compensation struct {
 // safe because Temporal runs them one at a time.
 type runner struct {
 	in              *Interpreter
+	generation      int
 	flow            *definitions.Flow
 	source          definitions.Source
 	input           map[string]any
@@ -132,6 +133,7 @@ func newRunner(ctx workflow.Context, in *Interpreter, flow *definitions.Flow, in
 	}
 	return &runner{
 		in:              in,
+		generation:      input.Generation,
 		flow:            flow,
 		source:          input.Flow,
 		input:           input.Input,

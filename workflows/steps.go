@@ -412,27 +412,67 @@ func (r *runner) wait(ctx workflow.Context, sc *scope, s *definitions.Step) (any
 		return -1
 	}
 	ready := func() bool { return match() >= 0 }
+	take := func() any {
+		i := match()
+		ev := r.pending[i]
+		r.pending = append(r.pending[:i], r.pending[i+1:]...)
+		return ev.Data
+	}
+	if r.generation >= genPromptWait {
+		// The event may have come in the workflow task this wait starts
+		// in, still in the channel: then the run never waits.
+		r.drainEvents()
+		if ready() {
+			return take(), nil
+		}
+	}
 	r.waiting++
 	r.refreshState(ctx)
 	defer func() {
 		r.waiting--
 		r.refreshState(ctx)
 	}()
-	if s.Wait.Timeout > 0 {
+	switch {
+	case s.Wait.Timeout > 0 && r.generation >= genPromptWait:
+		ok, err := awaitCancelTimer(ctx, s.Wait.Timeout, "wait "+s.ID, ready)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
+			return nil, waitTimeout(s)
+		}
+	case s.Wait.Timeout > 0:
+		// Generation 0 leaves the timer running once the event came.
 		ok, err := workflow.AwaitWithTimeout(ctx, s.Wait.Timeout, ready)
 		if err != nil {
 			return nil, err
 		}
 		if !ok {
-			return nil, &stepError{Step: s.ID, Type: ErrorTypeWaitTimeout, Msg: fmt.Sprintf("no %q event within %s", s.Wait.Event, s.Wait.Timeout)}
+			return nil, waitTimeout(s)
 		}
-	} else if err := workflow.Await(ctx, ready); err != nil {
-		return nil, err
+	default:
+		if err := workflow.Await(ctx, ready); err != nil {
+			return nil, err
+		}
 	}
-	i := match()
-	ev := r.pending[i]
-	r.pending = append(r.pending[:i], r.pending[i+1:]...)
-	return ev.Data, nil
+	return take(), nil
+}
+
+func waitTimeout(s *definitions.Step) error {
+	return &stepError{Step: s.ID, Type: ErrorTypeWaitTimeout, Msg: fmt.Sprintf("no %q event within %s", s.Wait.Event, s.Wait.Timeout)}
+}
+
+// awaitCancelTimer waits until ready or the timeout, and cancels the timer
+// when ready came first, so it does not wake the run later for nothing. It
+// reports whether ready came.
+func awaitCancelTimer(ctx workflow.Context, timeout time.Duration, summary string, ready func() bool) (bool, error) {
+	tctx, cancel := workflow.WithCancel(ctx)
+	defer cancel()
+	timer := workflow.NewTimerWithOptions(tctx, timeout, workflow.TimerOptions{Summary: summary})
+	if err := workflow.Await(ctx, func() bool { return ready() || timer.IsReady() }); err != nil {
+		return false, err
+	}
+	return ready(), nil
 }
 
 // eventKey renders a correlation value the way senders write keys.
@@ -457,15 +497,32 @@ func (r *runner) receiveEvents(ctx workflow.Context) {
 			if !r.events.Receive(gctx, &ev) {
 				return
 			}
-			if ev.ID != "" {
-				if r.seenEvents[ev.ID] {
-					continue
-				}
-				r.seenEvents[ev.ID] = true
-			}
-			r.pending = append(r.pending, ev)
+			r.accept(ev)
 		}
 	})
+}
+
+// drainEvents moves the events already in the signal channel into
+// r.pending, before receiveEvents' goroutine runs.
+func (r *runner) drainEvents() {
+	for {
+		var ev Event
+		if ok := r.events.ReceiveAsync(&ev); !ok {
+			return
+		}
+		r.accept(ev)
+	}
+}
+
+// accept keeps an event for a wait, dropping one whose ID was seen.
+func (r *runner) accept(ev Event) {
+	if ev.ID != "" {
+		if r.seenEvents[ev.ID] {
+			return
+		}
+		r.seenEvents[ev.ID] = true
+	}
+	r.pending = append(r.pending, ev)
 }
 
 func (r *runner) subflow(ctx workflow.Context, sc *scope, s *definitions.Step, path string) (any, error) {
@@ -486,7 +543,7 @@ func (r *runner) subflow(ctx workflow.Context, sc *scope, s *definitions.Step, p
 	if s.Retry != nil {
 		opts.RetryPolicy = retryPolicy(s.Retry)
 	}
-	child := RunInput{Flow: src, Subflows: r.subflows, Input: params, IdempotencyBase: r.idempotencyBase + "/" + path}
+	child := RunInput{Generation: r.generation, Flow: src, Subflows: r.subflows, Input: params, IdempotencyBase: r.idempotencyBase + "/" + path}
 	var res RunResult
 	if err := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, opts), RunWorkflow, child).Get(ctx, &res); err != nil {
 		return nil, err
