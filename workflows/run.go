@@ -183,7 +183,13 @@ func (in *Interpreter) run(ctx workflow.Context, input RunInput) (flowID string,
 		}
 	}
 	r := newRunner(ctx, in, flow, input)
-	r.receiveEvents(ctx)
+	if input.Generation < genPromptWait {
+		r.receiveEvents(ctx)
+	} else {
+		// Events no wait took are not "unhandled signals" for the SDK to
+		// warn about: a late or repeated event is normal.
+		defer r.drainEvents()
+	}
 	if err := workflow.SetQueryHandler(ctx, StepsQuery, r.queryRecords); err != nil {
 		return flowID, nil, fmt.Errorf("registering query %s: %w", StepsQuery, err)
 	}

@@ -419,9 +419,13 @@ func (r *runner) wait(ctx workflow.Context, sc *scope, s *definitions.Step) (any
 		return ev.Data
 	}
 	if r.generation >= genPromptWait {
-		// The event may have come in the workflow task this wait starts
-		// in, still in the channel: then the run never waits.
-		r.drainEvents()
+		// Events wait in the signal channel until a wait looks: one that
+		// came in the very workflow task this wait starts in is seen too,
+		// and then the run never waits.
+		ready = func() bool {
+			r.drainEvents()
+			return match() >= 0
+		}
 		if ready() {
 			return take(), nil
 		}
@@ -489,7 +493,10 @@ func eventKey(v any) string {
 	}
 }
 
-// receiveEvents moves every EventSignal into r.pending for waits to take.
+// receiveEvents moves every EventSignal into r.pending for waits to take
+// (generation 0). A goroutine blocked on the channel takes a signal as it
+// comes, before the next wait's first look, so from generation 1 waits
+// drain the channel themselves.
 func (r *runner) receiveEvents(ctx workflow.Context) {
 	workflow.Go(ctx, func(gctx workflow.Context) {
 		for {
@@ -502,8 +509,7 @@ func (r *runner) receiveEvents(ctx workflow.Context) {
 	})
 }
 
-// drainEvents moves the events already in the signal channel into
-// r.pending, before receiveEvents' goroutine runs.
+// drainEvents moves the events in the signal channel into r.pending.
 func (r *runner) drainEvents() {
 	for {
 		var ev Event
