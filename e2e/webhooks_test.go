@@ -139,6 +139,7 @@ func TestWebhooks(t *testing.T) {
 			{"too large", "/hooks/shop/orders", bytes.Repeat([]byte("a"), 5000), true, http.StatusRequestEntityTooLarge, "too_large"},
 			{"unsigned", "/hooks/shop/orders", order("x", "order.created"), false, http.StatusUnauthorized, "invalid_signature"},
 			{"malformed JSON", "/hooks/shop/orders", []byte(`{"type":`), true, http.StatusBadRequest, "invalid_json"},
+			{"input does not fit the flow", "/hooks/shop/orders", []byte(`{"type":"order.created","order":{"id":"o-bad","total":"lots"}}`), true, http.StatusUnprocessableEntity, "invalid_input"},
 		}
 		for _, tt := range tests {
 			t.Run(tt.name, func(t *testing.T) {
@@ -151,6 +152,9 @@ func TestWebhooks(t *testing.T) {
 					t.Errorf("request_id %v, header %q", errBody["request_id"], header.Get(apiserver.RequestIDHeader))
 				}
 			})
+		}
+		if _, err := e.client.DescribeWorkflowExecution(ctx, "shop-order/o-bad", ""); err == nil {
+			t.Error("a delivery whose input does not fit started a run")
 		}
 		status, body, _ := h.post("/hooks/shop/orders", order("o-filtered", "order.updated"), true)
 		if status != http.StatusOK || body["status"] != "ignored" {

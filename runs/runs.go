@@ -94,12 +94,23 @@ type StartOptions struct {
 	Replay *workflows.Replay
 }
 
+// InputError is an input that does not fit its flow's inputs: the
+// caller's to fix, not a reason to retry.
+type InputError struct {
+	Flow string
+	Err  error
+}
+
+func (e *InputError) Error() string { return fmt.Sprintf("input of flow %s: %v", e.Flow, e.Err) }
+func (e *InputError) Unwrap() error { return e.Err }
+
 // Input pins a flow and every flow its `flow:` steps may start, and binds
-// the input. The result is the complete input of `relay.run`.
+// the input. The result is the complete input of `relay.run`; an input
+// that does not fit is an *InputError.
 func (c *Client) Input(flow *definitions.Flow, input map[string]any) (workflows.RunInput, error) {
 	bound, err := flow.BindInput(input)
 	if err != nil {
-		return workflows.RunInput{}, fmt.Errorf("input of flow %s: %w", flow.ID, err)
+		return workflows.RunInput{}, &InputError{Flow: flow.ID, Err: err}
 	}
 	subflows := map[string]definitions.Source{}
 	var pin func(f *definitions.Flow) error

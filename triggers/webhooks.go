@@ -360,10 +360,6 @@ func (r *Receiver) start(ctx context.Context, a *answer, sr *startRoute, env *de
 		a.error(http.StatusUnprocessableEntity, telemetry.WebhookUnprocessable, "invalid_input", err.Error())
 		return true
 	}
-	if _, err := sr.flow.BindInput(input); err != nil {
-		a.error(http.StatusUnprocessableEntity, telemetry.WebhookUnprocessable, "invalid_input", err.Error())
-		return true
-	}
 	a.workflowID = sr.flow.ID + "/" + key
 	run, err := r.runs.Start(ctx, sr.flow, input, runs.StartOptions{
 		WorkflowID: a.workflowID,
@@ -371,7 +367,11 @@ func (r *Receiver) start(ctx context.Context, a *answer, sr *startRoute, env *de
 		Trigger:    &workflows.TriggerEvent{Path: sr.hook.Path, Delivery: delivery, Headers: safeHeaders(req.Header), Body: json.RawMessage(body)},
 	})
 	var dup *serviceerror.WorkflowExecutionAlreadyStarted
+	var bad *runs.InputError
 	switch {
+	case errors.As(err, &bad):
+		a.workflowID = ""
+		a.error(http.StatusUnprocessableEntity, telemetry.WebhookUnprocessable, "invalid_input", bad.Err.Error())
 	case errors.As(err, &dup):
 		a.json(http.StatusOK, telemetry.WebhookDuplicate, map[string]any{"status": "duplicate", "workflow_id": a.workflowID, "run_id": dup.RunId, "request_id": apiserver.RequestID(req)})
 	case err != nil:
@@ -449,7 +449,8 @@ func (r *Receiver) deliver(ctx context.Context, a *answer, routes []*eventRoute,
 			if err != nil {
 				a.log.Error("signal-with-start", "event", ev.Name, "workflow_id", workflowID, "err", err)
 				var bad *invalidInput
-				if errors.As(err, &bad) {
+				var badInput *runs.InputError
+				if errors.As(err, &bad) || errors.As(err, &badInput) {
 					a.error(http.StatusUnprocessableEntity, telemetry.WebhookUnprocessable, "invalid_input", err.Error())
 				} else {
 					a.w.Header().Set("Retry-After", "5")
@@ -506,9 +507,6 @@ func (r *Receiver) signalWithStart(ctx context.Context, er *eventRoute, env *def
 	input, ok := v.(map[string]any)
 	if !ok {
 		return &invalidInput{fmt.Errorf("event %s start mapping gave %T, want a mapping", er.route.Name, v)}
-	}
-	if _, err := er.flow.BindInput(input); err != nil {
-		return &invalidInput{err}
 	}
 	_, err = r.runs.SignalWithStart(ctx, er.flow, input, runs.StartOptions{WorkflowID: workflowID}, ev)
 	return err
