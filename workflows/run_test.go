@@ -423,14 +423,19 @@ steps:
 	}
 }
 
-func TestSleepAndWait(t *testing.T) {
-	flow := header + `
+// pauseThenWait sleeps an hour, then waits up to a day for the payment of
+// input.order_id (continuing without it).
+const pauseThenWait = header + `
 inputs:
   order_id: {type: string, required: true}
 steps:
   - {id: pause, sleep: 1h}
   - id: paid
     wait: {event: payment.succeeded, correlation: input.order_id, timeout: 24h, on_timeout: continue}
+`
+
+func TestSleepAndWait(t *testing.T) {
+	flow := pauseThenWait + `
   - {id: after, call: t.echo, with: {name: after, paid: "${{ steps.paid.status }}", amount: "${{ steps.paid.output?.amount }}"}}
 `
 	tests := []struct {
@@ -470,13 +475,7 @@ steps:
 // costs no timer and no state write, and a timer the event beat is
 // cancelled. Generation 0 must keep its commands for old histories.
 func TestWaitByGeneration(t *testing.T) {
-	flow := header + `
-inputs:
-  order_id: {type: string, required: true}
-steps:
-  - {id: pause, sleep: 1h}
-  - id: paid
-    wait: {event: payment.succeeded, correlation: input.order_id, timeout: 24h, on_timeout: continue}
+	flow := pauseThenWait + `
   - {id: later, sleep: 1m}
 `
 	tests := []struct {
