@@ -18,7 +18,7 @@ func (a *app) benchCommand() *cobra.Command {
 	var (
 		only, flows, conc, ingestConc, steps, items, callItems string
 		quick                                                  bool
-		cpuProfile                                             string
+		cpuProfile, memProfile                                 string
 		dynConfig                                              []string
 	)
 	join := func(ns []int) string {
@@ -120,6 +120,11 @@ the in-memory store, --runs N for a fixed number of runs per side.`,
 			if err != nil {
 				return err
 			}
+			if memProfile != "" {
+				if err := writeAllocsProfile(memProfile); err != nil {
+					return err
+				}
+			}
 			if !asJSON {
 				fmt.Fprintln(a.stdout)
 			}
@@ -145,6 +150,7 @@ the in-memory store, --runs N for a fixed number of runs per side.`,
 	f.IntVar(&o.StartupRuns, "startup-runs", o.StartupRuns, "startup: starts of relay dev; the median is reported")
 	f.StringArrayVar(&dynConfig, "dynamic-config-value", nil, "override one of the embedded server's dynamic config settings, KEY=JSON_VALUE, repeatable")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole bench (server, worker, receiver, sandbox) to this file, for go tool pprof")
+	f.StringVar(&memProfile, "memprofile", "", "write the allocations of the whole bench (server, worker, receiver, sandbox) to this file, for go tool pprof -sample_index=alloc_space")
 	f.BoolVar(&quick, "quick", false, "tiny sizes, to check that the command works (CI)")
 	return cmd
 }
@@ -163,4 +169,17 @@ func startCPUProfile(path string) (stop func(), err error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
+}
+
+// writeAllocsProfile writes the process's allocations since it started.
+func writeAllocsProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--memprofile: %w", err)
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("--memprofile: %w", err)
+	}
+	return f.Close()
 }

@@ -447,14 +447,15 @@ func (r *Receiver) deliver(ctx context.Context, a *answer, routes []*eventRoute,
 				return
 			}
 			if err != nil {
-				a.log.Error("signal-with-start", "event", ev.Name, "workflow_id", workflowID, "err", err)
 				var bad *invalidInput
 				var badInput *runs.InputError
 				if errors.As(err, &bad) || errors.As(err, &badInput) {
 					a.error(http.StatusUnprocessableEntity, telemetry.WebhookUnprocessable, "invalid_input", err.Error())
 				} else {
+					// Temporal's error stays in the log, under the request ID.
+					a.log.Error("signal-with-start", "event", ev.Name, "workflow_id", workflowID, "err", err)
 					a.w.Header().Set("Retry-After", "5")
-					a.error(http.StatusServiceUnavailable, telemetry.WebhookUnavailable, "unavailable", err.Error())
+					a.error(http.StatusServiceUnavailable, telemetry.WebhookUnavailable, "unavailable", "the event could not be delivered; retry later")
 				}
 				return
 			}
