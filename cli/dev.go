@@ -79,16 +79,11 @@ Runs in flight survive a restart on the same data dir.`,
 			}
 			defer srv.Stop()
 			t := temporalFlags{address: srv.FrontendAddress(), namespace: srv.Namespace(), taskQueue: taskQueue, codecKeys: codecKeys}
-			stopTelemetry, err := obs.start(ctx, &t, "relay dev", logger)
+			c, disconnect, err := connect(ctx, &t, &obs, "relay dev", logger)
 			if err != nil {
 				return err
 			}
-			defer stopTelemetry()
-			c, err := t.dial(logger)
-			if err != nil {
-				return err
-			}
-			defer c.Close()
+			defer disconnect()
 			// The sandbox listens on loopback: relay dev may call private addresses.
 			rt, err := startRuntime(ctx, c, runtimeOptions{temporal: &t, redact: a.redactor(), netPolicy: &netguard.Policy{AllowPrivate: true}, catalog: cat, worker: true, webhooks: true, httpAddr: httpAddr, taskQueue: taskQueue, namespace: srv.Namespace(), workflowCacheSize: cacheSize}, logger)
 			if err != nil {

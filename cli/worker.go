@@ -1,11 +1,14 @@
 package cli
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
+	"go.temporal.io/sdk/client"
 
 	"github.com/relay-dev/relay/netguard"
 	"github.com/relay-dev/relay/worker"
@@ -91,16 +94,11 @@ func (a *app) againstCluster(cmd *cobra.Command, t *temporalFlags, f *flowFlags,
 	if err != nil {
 		return err
 	}
-	stopTelemetry, err := obs.start(ctx, t, name, logger)
+	c, disconnect, err := connect(ctx, t, obs, name, logger)
 	if err != nil {
 		return err
 	}
-	defer stopTelemetry()
-	c, err := t.dial(logger)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
+	defer disconnect()
 	if checkAttrs {
 		if err := checkSearchAttributes(ctx, c, t.namespace); err != nil {
 			return err
@@ -115,6 +113,24 @@ func (a *app) againstCluster(cmd *cobra.Command, t *temporalFlags, f *flowFlags,
 	fmt.Fprintln(a.stdout, banner(rt))
 	<-ctx.Done()
 	return nil
+}
+
+// connect starts telemetry for the process called name and dials
+// Temporal; disconnect closes the client, then stops telemetry.
+func connect(ctx context.Context, t *temporalFlags, obs *observeFlags, name string, logger *slog.Logger) (_ client.Client, disconnect func(), _ error) {
+	stopTelemetry, err := obs.start(ctx, t, name, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	c, err := t.dial(logger)
+	if err != nil {
+		stopTelemetry()
+		return nil, nil, err
+	}
+	return c, func() {
+		c.Close()
+		stopTelemetry()
+	}, nil
 }
 
 // splitList splits a comma-separated flag, dropping empty items.
