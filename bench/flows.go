@@ -106,6 +106,9 @@ type FlowResult struct {
 	Go    Side `json:"go"`
 	// Ratio is relay's runs/s over Go's.
 	Ratio float64 `json:"ratio"`
+	// RatioRange is the lowest and highest ratio over five windows of the
+	// measurement (absent when it is too short to split).
+	RatioRange []float64 `json:"ratio_range,omitempty"`
 }
 
 // HistoryResult compares the history one run of a flow leaves: what the
@@ -207,6 +210,7 @@ func (e *env) flowsSection(ctx context.Context, o *Options, r *Report) error {
 				e.webhookRun(e.handURL, c.path, c.goRunID, label("go", conc)))
 			res := FlowResult{Flow: c.flow, Concurrency: conc, Relay: relay.side(), Go: goSide.side()}
 			res.Ratio = round(ratio(res.Relay.PerSecond, res.Go.PerSecond), 3)
+			res.RatioRange = ratioRange(relay, goSide, rangeWindows)
 			r.Flows = append(r.Flows, res)
 			o.progress("flows  %-16s c=%-4d relay %7.1f runs/s  go %7.1f runs/s  ratio %.2f  cpu/run relay %.2f ms go %.2f ms", c.flow, conc, res.Relay.PerSecond, res.Go.PerSecond, res.Ratio, res.Relay.CPUMsPerRun, res.Go.CPUMsPerRun)
 			e.sbRelay.Reset()

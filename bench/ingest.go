@@ -22,6 +22,9 @@ type IngestResult struct {
 	// Bare are client.ExecuteWorkflow calls; latency is the call's.
 	Bare  Side    `json:"bare"`
 	Ratio float64 `json:"ratio"`
+	// RatioRange is the lowest and highest ratio over five windows of the
+	// measurement (absent when it is too short to split).
+	RatioRange []float64 `json:"ratio_range,omitempty"`
 	// Accepted deliveries were answered 2xx; every one must have exactly
 	// one run. Lost: a delivery never answered 2xx, or accepted without a
 	// run. Duplicated: runs beyond one per accepted delivery.
@@ -103,6 +106,7 @@ func (e *env) ingestOnce(ctx context.Context, o *Options, flowID string, conc in
 	}
 	res := IngestResult{Concurrency: conc, Webhooks: hooks.side(), Bare: bares.side(), Accepted: len(accepted), Lost: hooks.errors}
 	res.Ratio = round(ratio(res.Webhooks.PerSecond, res.Bare.PerSecond), 3)
+	res.RatioRange = ratioRange(hooks, bares, rangeWindows)
 
 	// Every accepted delivery has its run.
 	for _, id := range accepted {

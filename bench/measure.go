@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"math"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -27,9 +28,16 @@ type series struct {
 	latencies []time.Duration
 	elapsed   time.Duration // wall time of its batches
 	cpu       time.Duration // process CPU time during its batches
+	batches   []batchStat   // each batch, in order
 	errors    int
 	firstErr  error
 	next      atomic.Int64
+}
+
+// batchStat is what one batch did: operations that succeeded, wall time.
+type batchStat struct {
+	ops     int
+	elapsed time.Duration
 }
 
 // Side is one side of a measurement.
@@ -77,6 +85,9 @@ func (s *series) done() int {
 // batch runs n operations from conc goroutines, each timed.
 func (s *series) batch(ctx context.Context, n, conc int, fn op) {
 	t0, cpu0 := time.Now(), processCPU()
+	s.mu.Lock()
+	ok0 := len(s.latencies)
+	s.mu.Unlock()
 	var started atomic.Int64
 	var wg sync.WaitGroup
 	for range min(conc, n) {
@@ -101,9 +112,51 @@ func (s *series) batch(ctx context.Context, n, conc int, fn op) {
 	}
 	wg.Wait()
 	s.mu.Lock()
-	s.elapsed += time.Since(t0)
+	d := time.Since(t0)
+	s.elapsed += d
 	s.cpu += processCPU() - cpu0
+	s.batches = append(s.batches, batchStat{ops: len(s.latencies) - ok0, elapsed: d})
 	s.mu.Unlock()
+}
+
+// rangeWindows is how many windows ratioRange splits a measurement into.
+const rangeWindows = 5
+
+// ratioRange splits a side-by-side measurement into windows of
+// consecutive batches of each side and returns the lowest and highest
+// a/b ratio among them: how far the ratio moved during the measurement,
+// which on a shared machine says how far to trust it. It returns nil when
+// a side has fewer than two batches per window.
+func ratioRange(a, b *series, windows int) []float64 {
+	ab, bb := a.batchStats(), b.batchStats()
+	n := min(len(ab), len(bb))
+	if windows < 1 || n < 2*windows {
+		return nil
+	}
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for w := range windows {
+		from, to := w*n/windows, (w+1)*n/windows
+		r := ratio(batchRate(ab[from:to]), batchRate(bb[from:to]))
+		lo, hi = min(lo, r), max(hi, r)
+	}
+	return []float64{round(lo, 3), round(hi, 3)}
+}
+
+func (s *series) batchStats() []batchStat {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.batches)
+}
+
+// batchRate is the operations per second of bs together.
+func batchRate(bs []batchStat) float64 {
+	var ops int
+	var d time.Duration
+	for _, b := range bs {
+		ops += b.ops
+		d += b.elapsed
+	}
+	return rate(ops, d)
 }
 
 // batchSize is how many operations one batch runs at concurrency conc:

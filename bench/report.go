@@ -27,10 +27,10 @@ func (r *Report) WriteText(w io.Writer) {
 	}
 	if len(r.Flows) > 0 {
 		table("FLOWS: completed runs/s, webhook sent to run completed; relay vs a hand-written Go workflow on the same worker",
-			"flow\tconc\trelay/s\tgo/s\tratio\trelay p50 ms\tp99 ms\tgo p50 ms\tp99 ms\tcpu ms/run relay\tgo\terrors\t",
+			"flow\tconc\trelay/s\tgo/s\tratio\trange\trelay p50 ms\tp99 ms\tgo p50 ms\tp99 ms\tcpu ms/run relay\tgo\terrors\t",
 			func(tw *tabwriter.Writer) {
 				for _, f := range r.Flows {
-					fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.1f\t%.2f\t%.1f\t%.1f\t%.1f\t%.1f\t%.2f\t%.2f\t%d\t\n", f.Flow, f.Concurrency, f.Relay.PerSecond, f.Go.PerSecond, f.Ratio,
+					fmt.Fprintf(tw, "%s\t%d\t%.1f\t%.1f\t%.2f\t%s\t%.1f\t%.1f\t%.1f\t%.1f\t%.2f\t%.2f\t%d\t\n", f.Flow, f.Concurrency, f.Relay.PerSecond, f.Go.PerSecond, f.Ratio, rangeText(f.RatioRange),
 						f.Relay.P50Ms, f.Relay.P99Ms, f.Go.P50Ms, f.Go.P99Ms, f.Relay.CPUMsPerRun, f.Go.CPUMsPerRun, f.Relay.Errors+f.Go.Errors)
 				}
 			})
@@ -46,10 +46,10 @@ func (r *Report) WriteText(w io.Writer) {
 	}
 	if len(r.Ingest) > 0 {
 		table("INGEST: signed webhooks/s into started runs vs a bare client.ExecuteWorkflow loop",
-			"conc\twebhooks/s\tbare/s\tratio\thook p50 ms\tp99 ms\tbare p50 ms\tp99 ms\taccepted\tlost\tduplicated\t",
+			"conc\twebhooks/s\tbare/s\tratio\trange\thook p50 ms\tp99 ms\tbare p50 ms\tp99 ms\taccepted\tlost\tduplicated\t",
 			func(tw *tabwriter.Writer) {
 				for _, in := range r.Ingest {
-					fmt.Fprintf(tw, "%d\t%.1f\t%.1f\t%.2f\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%d\t%d\t\n", in.Concurrency, in.Webhooks.PerSecond, in.Bare.PerSecond, in.Ratio,
+					fmt.Fprintf(tw, "%d\t%.1f\t%.1f\t%.2f\t%s\t%.1f\t%.1f\t%.1f\t%.1f\t%d\t%d\t%d\t\n", in.Concurrency, in.Webhooks.PerSecond, in.Bare.PerSecond, in.Ratio, rangeText(in.RatioRange),
 						in.Webhooks.P50Ms, in.Webhooks.P99Ms, in.Bare.P50Ms, in.Bare.P99Ms, in.Accepted, in.Lost, in.Duplicated)
 				}
 			})
@@ -92,4 +92,12 @@ func orUnknown(s string) string {
 		return "unknown"
 	}
 	return s
+}
+
+// rangeText renders a ratio range as 0.85-0.99, or - when there is none.
+func rangeText(r []float64) string {
+	if len(r) != 2 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f-%.2f", r[0], r[1])
 }

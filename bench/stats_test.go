@@ -128,3 +128,35 @@ func TestParseInts(t *testing.T) {
 		}
 	}
 }
+
+func TestRatioRange(t *testing.T) {
+	// batches of 10 operations; a side's windows run at these rates (ops/s).
+	side := func(perWindow ...float64) *series {
+		s := &series{}
+		for _, r := range perWindow {
+			d := time.Duration(float64(10) / r * float64(time.Second))
+			s.batches = append(s.batches, batchStat{ops: 10, elapsed: d}, batchStat{ops: 10, elapsed: d})
+		}
+		return s
+	}
+	tests := []struct {
+		name    string
+		a, b    *series
+		windows int
+		want    []float64
+	}{
+		{"steady", side(100, 100, 100), side(100, 100, 100), 3, []float64{1, 1}},
+		{"a slower in one window", side(100, 50, 100), side(100, 100, 100), 3, []float64{0.5, 1}},
+		{"b faster at the end", side(90, 90, 90), side(100, 100, 180), 3, []float64{0.5, 0.9}},
+		{"too short to split", side(100), side(100), 3, nil},
+		{"uneven sides use the shorter", side(100, 100, 100, 100), side(100, 100, 100), 3, []float64{1, 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := ratioRange(tt.a, tt.b, tt.windows)
+			if len(got) != len(tt.want) || (len(got) == 2 && (got[0] != tt.want[0] || got[1] != tt.want[1])) {
+				t.Errorf("ratioRange = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
