@@ -86,6 +86,10 @@ func (f *fakeRuns) Start(ctx context.Context, flow *definitions.Flow, input map[
 	if err := f.call("Start"); err != nil {
 		return runs.Run{}, err
 	}
+	// As runs.Client binds the input.
+	if _, err := flow.BindInput(input); err != nil {
+		return runs.Run{}, &runs.InputError{Flow: flow.ID, Err: err}
+	}
 	id := opts.WorkflowID
 	if id == "" {
 		id = flow.ID + "/generated"

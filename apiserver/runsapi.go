@@ -133,12 +133,14 @@ func (a *API) startRun(w http.ResponseWriter, r *http.Request) error {
 	if req.Input == nil {
 		req.Input = map[string]any{}
 	}
-	if _, err := f.BindInput(req.Input); err != nil {
-		e := unprocessable("input", "%s", strings.ReplaceAll(err.Error(), "\n", "; "))
-		e.problems = strings.Split(err.Error(), "\n")
+	run, err := a.Runs.Start(r.Context(), f, req.Input, runs.StartOptions{WorkflowID: req.ID, Dedupe: req.ID != ""})
+	var bad *runs.InputError
+	if errors.As(err, &bad) {
+		msg := bad.Err.Error()
+		e := unprocessable("input", "%s", strings.ReplaceAll(msg, "\n", "; "))
+		e.problems = strings.Split(msg, "\n")
 		return e
 	}
-	run, err := a.Runs.Start(r.Context(), f, req.Input, runs.StartOptions{WorkflowID: req.ID, Dedupe: req.ID != ""})
 	if err != nil {
 		return err
 	}

@@ -31,21 +31,23 @@ type sourceJSON struct {
 // known holds, by hash, definitions already compressed or decompressed
 // once: every run of a flow carries the same definition, and a
 // compressor's setup costs more than the rest of a webhook's start, so
-// neither starts nor workers redo the work per run. At most maxKnown are
-// kept; beyond, the work is done each time.
+// neither starts nor workers redo the work per run. It keeps at most
+// maxKnownBytes of content and compressed content (a definition may be up
+// to MaxSourceSize); beyond, the work is done each time.
 var (
-	known     sync.Map // hash → *knownSource
-	knownSize atomic.Int64
+	known      sync.Map // hash → *knownSource
+	knownBytes atomic.Int64
 )
 
-const maxKnown = 1024
+const maxKnownBytes = 32 << 20
 
 type knownSource struct{ gz, content []byte }
 
 // remember keeps a definition whose content matches its hash; checked
 // says the caller has compared them already.
 func remember(hash string, gz, content []byte, checked bool) {
-	if hash == "" || knownSize.Load() >= maxKnown {
+	size := int64(len(gz) + len(content))
+	if hash == "" || knownBytes.Load()+size > maxKnownBytes {
 		return
 	}
 	if !checked {
@@ -54,7 +56,7 @@ func remember(hash string, gz, content []byte, checked bool) {
 		}
 	}
 	if _, loaded := known.LoadOrStore(hash, &knownSource{gz: gz, content: content}); !loaded {
-		knownSize.Add(1)
+		knownBytes.Add(size)
 	}
 }
 

@@ -8,12 +8,10 @@ import (
 	"time"
 
 	enums "go.temporal.io/api/enums/v1"
-	"go.temporal.io/server/common/config"
 	"go.temporal.io/server/common/log"
 	"go.temporal.io/server/common/metrics"
 	persistencesql "go.temporal.io/server/common/persistence/sql"
 	"go.temporal.io/server/common/persistence/sql/sqlplugin"
-	sqliteplugin "go.temporal.io/server/common/persistence/sql/sqlplugin/sqlite"
 	"go.temporal.io/server/common/resolver"
 	sqliteschema "go.temporal.io/server/schema/sqlite"
 )
@@ -26,25 +24,21 @@ import (
 // prepared statements.
 func BenchmarkVisibilityClose(b *testing.B) {
 	attrs := map[string]enums.IndexedValueType{"RelayFlow": enums.INDEXED_VALUE_TYPE_KEYWORD}
-	for _, schema := range []struct {
-		name    string
-		prepare func(path string) error
-	}{
-		{"temporal", func(string) error { return nil }},
-		{"relay", func(path string) error { return pruneVisibilityIndexes(path, attrs) }},
-	} {
-		b.Run(schema.name, func(b *testing.B) {
-			path := filepath.Join(b.TempDir(), visibilityFileName)
-			cfg := &config.SQL{
-				PluginName:        sqliteplugin.PluginName,
-				DatabaseName:      path,
-				ConnectAttributes: map[string]string{"mode": "rwc", "journal_mode": "wal", "synchronous": "normal"},
-			}
-			if err := sqliteschema.SetupSchema(cfg); err != nil {
+	for _, schema := range []string{"temporal", "relay"} {
+		b.Run(schema, func(b *testing.B) {
+			// relay's store as a new data dir gets it.
+			st, err := sqlConfig(Options{DataDir: b.TempDir(), SearchAttributes: attrs})
+			if err != nil {
 				b.Fatal(err)
 			}
-			if err := schema.prepare(path); err != nil {
-				b.Fatal(err)
+			cfg := st.visibility
+			if schema == "temporal" {
+				full := *st.visibility
+				full.DatabaseName = filepath.Join(b.TempDir(), visibilityFileName)
+				if err := sqliteschema.SetupSchema(&full); err != nil {
+					b.Fatal(err)
+				}
+				cfg = &full
 			}
 			db, err := persistencesql.NewSQLDB(sqlplugin.DbKindVisibility, cfg, resolver.NewNoopResolver(), log.NewNoopLogger(), metrics.NoopMetricsHandler)
 			if err != nil {

@@ -1,15 +1,12 @@
 package e2e_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/relay-dev/relay/workflows"
@@ -57,14 +54,14 @@ func TestWaitingRunsEvictedFromTheCacheWake(t *testing.T) {
 	for _, id := range ids {
 		waitStep(t, c, id, "paid", workflows.StatusWaiting)
 	}
-	m := sdkMetrics(t, api)
-	if ev := m.sum("temporal_sticky_cache_total_forced_eviction_total"); ev < n-cacheSize {
+	m := scrapeMetrics(t, api+"/metrics")
+	if ev, _ := metricSum(m, "temporal_sticky_cache_total_forced_eviction_total", nil); ev < n-cacheSize {
 		t.Fatalf("%v runs were evicted from a cache of %d with %d runs waiting, want at least %d", ev, cacheSize, n, n-cacheSize)
 	}
-	if size := m.max("temporal_sticky_cache_size"); size > cacheSize {
+	if size := metricMax(m, "temporal_sticky_cache_size"); size > cacheSize {
 		t.Fatalf("the cache holds %v runs, more than its size %d", size, cacheSize)
 	}
-	missed := m.sum("temporal_sticky_cache_miss_total")
+	missed, _ := metricSum(m, "temporal_sticky_cache_miss_total", nil)
 
 	// Wake them oldest last, each first with an event for another key, which
 	// the run must keep without waking.
@@ -89,63 +86,22 @@ func TestWaitingRunsEvictedFromTheCacheWake(t *testing.T) {
 			t.Errorf("run %s ended with vars %v, want amount %d and key k%d", id, res.Vars, 100+i, i)
 		}
 	}
-	m = sdkMetrics(t, api)
-	if m.sum("temporal_sticky_cache_miss_total") == missed {
+	m = scrapeMetrics(t, api+"/metrics")
+	if now, _ := metricSum(m, "temporal_sticky_cache_miss_total", nil); now == missed {
 		t.Error("no event's workflow task missed the cache: no woken run was replayed")
 	}
-	if size := m.max("temporal_sticky_cache_size"); size > cacheSize {
+	if size := metricMax(m, "temporal_sticky_cache_size"); size > cacheSize {
 		t.Errorf("the cache holds %v runs, more than its size %d", size, cacheSize)
 	}
 }
 
-// promSamples are the samples of a Prometheus text page, by metric name.
-type promSamples map[string][]float64
-
-// sdkMetrics reads relay's /metrics page.
-func sdkMetrics(t *testing.T, api string) promSamples {
-	t.Helper()
-	resp, err := http.Get(api + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	m := promSamples{}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 0, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		sp := strings.LastIndexByte(line, ' ')
-		if sp < 0 {
-			t.Fatalf("unreadable /metrics line %q", line)
-		}
-		v, err := strconv.ParseFloat(line[sp+1:], 64)
-		if err != nil {
-			t.Fatalf("unreadable /metrics line %q: %v", line, err)
-		}
-		name, _, _ := strings.Cut(line[:sp], "{")
-		m[name] = append(m[name], v)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-func (m promSamples) sum(name string) float64 {
-	s := 0.0
-	for _, v := range m[name] {
-		s += v
-	}
-	return s
-}
-
-func (m promSamples) max(name string) float64 {
+// metricMax is the largest sample of name, 0 when there is none.
+func metricMax(samples []promSample, name string) float64 {
 	x := 0.0
-	for _, v := range m[name] {
-		x = max(x, v)
+	for _, s := range samples {
+		if s.name == name {
+			x = max(x, s.value)
+		}
 	}
 	return x
 }
