@@ -208,6 +208,7 @@ func newEnv(ctx context.Context, o *Options, t *server, tag string) (e *env, err
 		return nil, err
 	}
 	e.hand = newHandWritten(e.client, e.reg, handFlagship.Connections, e.flows[hook4ID].Connections)
+	e.hand.ingestInput = e.ingestInput
 	e.hand.register(e.worker.Main())
 	if err := e.worker.Start(); err != nil {
 		return nil, fmt.Errorf("starting the worker: %w", err)

@@ -22,6 +22,7 @@ import (
 	"github.com/relay-dev/relay/definitions"
 	"github.com/relay-dev/relay/sandbox"
 	"github.com/relay-dev/relay/triggers/verify"
+	"github.com/relay-dev/relay/workflows"
 )
 
 // The reference: what a Go developer would write by hand for the bench's
@@ -42,6 +43,9 @@ type handWritten struct {
 	reg      *connectors.Registry
 	flagship map[string]connectors.ConnectionConfig
 	hook4    map[string]connectors.ConnectionConfig
+	// ingestInput builds the ingest flow's run input for an order, as
+	// the bare loop does: the handler starts the same runs.
+	ingestInput func(orderID, email string) (workflows.RunInput, error)
 }
 
 func newHandWritten(c client.Client, reg *connectors.Registry, flagship, hook4 map[string]*definitions.Connection) *handWritten {
@@ -270,6 +274,9 @@ func (h *handWritten) handler() (http.Handler, error) {
 	mux.HandleFunc("POST "+hook4Path, func(w http.ResponseWriter, r *http.Request) {
 		h.startOrder(w, r, shop, handHook4Workflow, "go-hook4/")
 	})
+	mux.HandleFunc("POST "+ingestPath, func(w http.ResponseWriter, r *http.Request) {
+		h.startIngest(w, r, shop)
+	})
 	mux.HandleFunc("POST "+sandbox.StripeWebhookPath, func(w http.ResponseWriter, r *http.Request) {
 		body, ok := verified(w, r, stripe)
 		if !ok {
@@ -354,12 +361,50 @@ func (h *handWritten) startOrder(w http.ResponseWriter, r *http.Request, v verif
 	if o.Currency == "" {
 		o.Currency = "eur"
 	}
-	_, err = h.client.ExecuteWorkflow(r.Context(), client.StartWorkflowOptions{
-		ID: idPrefix + o.ID, TaskQueue: TaskQueue, EnableEagerStart: true,
+	h.startOnce(w, r, idPrefix+o.ID, workflowType, o)
+}
+
+// startIngest starts the ingest flow's run for an order, once per order
+// ID: relay's receiver for that flow, written by hand.
+func (h *handWritten) startIngest(w http.ResponseWriter, r *http.Request, v verify.Verifier) {
+	body, ok := verified(w, r, v)
+	if !ok {
+		return
+	}
+	var evt struct {
+		Type string `json:"type"`
+		Data struct {
+			ID       string `json:"id"`
+			Customer struct {
+				Email string `json:"email"`
+			} `json:"customer"`
+		} `json:"data"`
+	}
+	if err := json.Unmarshal(body, &evt); err != nil || evt.Data.ID == "" {
+		http.Error(w, "invalid order", http.StatusBadRequest)
+		return
+	}
+	if evt.Type != "order.created" {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	in, err := h.ingestInput(evt.Data.ID, evt.Data.Customer.Email)
+	if err != nil {
+		http.Error(w, "invalid order", http.StatusUnprocessableEntity)
+		return
+	}
+	h.startOnce(w, r, ingestID+"/"+evt.Data.ID, workflows.RunWorkflow, in)
+}
+
+// startOnce starts workflow under id unless a run of that ID was started
+// before, and answers 202, or 200 for a duplicate.
+func (h *handWritten) startOnce(w http.ResponseWriter, r *http.Request, id string, wf, arg any) {
+	_, err := h.client.ExecuteWorkflow(r.Context(), client.StartWorkflowOptions{
+		ID: id, TaskQueue: TaskQueue, EnableEagerStart: true,
 		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
 		WorkflowExecutionErrorWhenAlreadyStarted: true,
-	}, workflowType, o)
+	}, wf, arg)
 	var dup *serviceerror.WorkflowExecutionAlreadyStarted
 	switch {
 	case errors.As(err, &dup):

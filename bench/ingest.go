@@ -14,17 +14,26 @@ import (
 )
 
 // IngestResult compares signed webhooks into started runs with a bare
-// ExecuteWorkflow loop starting the same runs, at one concurrency.
+// ExecuteWorkflow loop starting the same runs, and with a hand-written
+// webhook handler starting them, at one concurrency.
 type IngestResult struct {
 	Concurrency int `json:"concurrency"`
-	// Webhooks are signed deliveries answered 2xx; latency is the request's.
+	// Webhooks are signed deliveries to relay's receiver answered 2xx;
+	// latency is the request's.
 	Webhooks Side `json:"webhooks"`
 	// Bare are client.ExecuteWorkflow calls; latency is the call's.
-	Bare  Side    `json:"bare"`
+	Bare Side `json:"bare"`
+	// Ratio is webhooks/s over bare calls/s.
 	Ratio float64 `json:"ratio"`
 	// RatioRange is the lowest and highest ratio over five windows of the
 	// measurement (absent when it is too short to split).
 	RatioRange []float64 `json:"ratio_range,omitempty"`
+	// Handler are the same signed deliveries to a hand-written net/http
+	// handler that verifies them and starts the same runs, deduplicated:
+	// the bare loop plus HTTP, what relay's receiver replaces.
+	Handler Side `json:"handler"`
+	// HandlerRatio is webhooks/s over the handler's deliveries/s.
+	HandlerRatio float64 `json:"handler_ratio"`
 	// Accepted deliveries were answered 2xx; every one must have exactly
 	// one run. Lost: a delivery never answered 2xx, or accepted without a
 	// run. Duplicated: runs beyond one per accepted delivery.
@@ -62,7 +71,8 @@ func (e *env) ingestOnce(ctx context.Context, o *Options, flowID string, conc in
 	if r == nil {
 		name = "warm"
 	}
-	prefix, barePrefix := fmt.Sprintf("%s-in-%s-", e.tag, name), fmt.Sprintf("%s-bare-%s-", e.tag, name)
+	prefix := fmt.Sprintf("%s-in-%s-", e.tag, name)
+	barePrefix, handPrefix := fmt.Sprintf("%s-bare-%s-", e.tag, name), fmt.Sprintf("%s-hand-%s-", e.tag, name)
 	var mu sync.Mutex
 	var accepted []string
 	hook := func(ctx context.Context, i int) error {
@@ -90,23 +100,38 @@ func (e *env) ingestOnce(ctx context.Context, o *Options, flowID string, conc in
 		return fmt.Errorf("delivery %s: %w", id, last)
 	}
 	bare := func(ctx context.Context, i int) error {
-		in, err := e.runs.Input(flow, map[string]any{"order_id": fmt.Sprint(i), "email": "bare@bench.example"})
+		in, err := e.ingestInput(fmt.Sprint(i), "bare@bench.example")
 		if err != nil {
 			return err
 		}
 		_, err = e.client.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprintf("%s/%s%d", flow.ID, barePrefix, i), TaskQueue: TaskQueue, EnableEagerStart: true}, workflows.RunWorkflow, in)
 		return err
 	}
-	hooks, bares := alternate(ctx, p, conc, hook, bare)
-	if r == nil {
-		if hooks.firstErr != nil {
-			return hooks.firstErr
+	handler := func(ctx context.Context, i int) error {
+		id := fmt.Sprintf("%s%d", handPrefix, i)
+		status, err := e.postOrder(ctx, e.handURL+ingestPath, id)
+		if err != nil {
+			return fmt.Errorf("delivery %s to the hand-written handler: %w", id, err)
 		}
-		return bares.firstErr
+		if status != http.StatusAccepted {
+			return fmt.Errorf("delivery %s to the hand-written handler: status %d, want 202", id, status)
+		}
+		return nil
 	}
-	res := IngestResult{Concurrency: conc, Webhooks: hooks.side(), Bare: bares.side(), Accepted: len(accepted), Lost: hooks.errors}
+	all := alternateAll(ctx, p, conc, hook, bare, handler)
+	hooks, bares, hands := all[0], all[1], all[2]
+	if r == nil {
+		for _, s := range all {
+			if s.firstErr != nil {
+				return s.firstErr
+			}
+		}
+		return nil
+	}
+	res := IngestResult{Concurrency: conc, Webhooks: hooks.side(), Bare: bares.side(), Handler: hands.side(), Accepted: len(accepted), Lost: hooks.errors}
 	res.Ratio = round(ratio(res.Webhooks.PerSecond, res.Bare.PerSecond), 3)
 	res.RatioRange = ratioRange(hooks, bares, rangeWindows)
+	res.HandlerRatio = round(ratio(res.Webhooks.PerSecond, res.Handler.PerSecond), 3)
 
 	// Every accepted delivery has its run.
 	for _, id := range accepted {
@@ -122,9 +147,14 @@ func (e *env) ingestOnce(ctx context.Context, o *Options, flowID string, conc in
 	}
 	res.Duplicated = max(0, runs-len(accepted))
 	r.Ingest = append(r.Ingest, res)
-	o.progress("ingest c=%-4d webhooks %7.1f/s  bare %7.1f/s  ratio %.2f  p50 %.1f ms  p99 %.1f ms  lost %d  duplicated %d",
-		conc, res.Webhooks.PerSecond, res.Bare.PerSecond, res.Ratio, res.Webhooks.P50Ms, res.Webhooks.P99Ms, res.Lost, res.Duplicated)
+	o.progress("ingest c=%-4d webhooks %7.1f/s  bare %7.1f/s  ratio %.2f  handler %7.1f/s  ratio %.2f  p50 %.1f ms  p99 %.1f ms  lost %d  duplicated %d",
+		conc, res.Webhooks.PerSecond, res.Bare.PerSecond, res.Ratio, res.Handler.PerSecond, res.HandlerRatio, res.Webhooks.P50Ms, res.Webhooks.P99Ms, res.Lost, res.Duplicated)
 	return nil
+}
+
+// ingestInput is the ingest flow's run input for an order.
+func (e *env) ingestInput(orderID, email string) (workflows.RunInput, error) {
+	return e.runs.Input(e.flows[ingestID], map[string]any{"order_id": orderID, "email": email})
 }
 
 // countRuns counts the executions query matches, waiting up to 30s for

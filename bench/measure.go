@@ -166,34 +166,49 @@ func batchSize(conc int) int { return max(conc, 8) }
 // alternate measures a and b side by side, in batches taken in turn
 // (a b b a a b …) so that drift in the machine hits both alike.
 func alternate(ctx context.Context, p plan, conc int, a, b op) (sa, sb *series) {
-	sa, sb = &series{}, &series{}
-	sides := [2]struct {
-		s  *series
-		fn op
-	}{{sa, a}, {sb, b}}
+	s := alternateAll(ctx, p, conc, a, b)
+	return s[0], s[1]
+}
+
+// alternateAll measures ops side by side like alternate, each round
+// taking one batch of each, in reverse order every other round (a b c,
+// c b a, …): drift hits every side alike, and no side always runs right
+// after the same other.
+func alternateAll(ctx context.Context, p plan, conc int, ops ...op) []*series {
+	all := make([]*series, len(ops))
+	for k := range all {
+		all[k] = &series{}
+	}
+	finished := func() bool {
+		for _, s := range all {
+			if p.runs > 0 && s.done() < p.runs || p.runs <= 0 && s.elapsed < p.duration {
+				return false
+			}
+		}
+		return true
+	}
 	for round := 0; ctx.Err() == nil; round++ {
-		order := []int{0, 1}
+		order := make([]int, len(ops))
+		for k := range order {
+			order[k] = k
+		}
 		if (round%2 == 1) != p.bFirst {
-			order = []int{1, 0}
+			slices.Reverse(order)
 		}
 		for _, k := range order {
-			s := sides[k]
 			n := batchSize(conc)
 			if p.runs > 0 {
-				n = min(n, p.runs-s.s.done())
+				n = min(n, p.runs-all[k].done())
 			}
 			if n > 0 {
-				s.s.batch(ctx, n, conc, s.fn)
+				all[k].batch(ctx, n, conc, ops[k])
 			}
 		}
-		if p.runs > 0 && sa.done() >= p.runs && sb.done() >= p.runs {
-			return sa, sb
-		}
-		if p.runs <= 0 && sa.elapsed >= p.duration && sb.elapsed >= p.duration {
-			return sa, sb
+		if finished() {
+			break
 		}
 	}
-	return sa, sb
+	return all
 }
 
 // repeat measures one side alone, like alternate.

@@ -56,9 +56,10 @@ func TestBenchCommand(t *testing.T) {
 		requireFields(t, "ingest[]", in, reflect.TypeFor[bench.IngestResult]())
 		checkSide(t, "webhooks", in["webhooks"].(map[string]any), 5)
 		checkSide(t, "bare", in["bare"].(map[string]any), 5)
-		if in["accepted"].(float64) != 5 || in["lost"].(float64) != 0 || in["duplicated"].(float64) != 0 || in["ratio"].(float64) <= 0 {
-			t.Errorf("ingest at concurrency %v: accepted %v, lost %v, duplicated %v, ratio %v; want 5, 0, 0, > 0",
-				in["concurrency"], in["accepted"], in["lost"], in["duplicated"], in["ratio"])
+		checkSide(t, "handler", in["handler"].(map[string]any), 5)
+		if in["accepted"].(float64) != 5 || in["lost"].(float64) != 0 || in["duplicated"].(float64) != 0 || in["ratio"].(float64) <= 0 || in["handler_ratio"].(float64) <= 0 {
+			t.Errorf("ingest at concurrency %v: accepted %v, lost %v, duplicated %v, ratio %v, handler ratio %v; want 5, 0, 0, > 0, > 0",
+				in["concurrency"], in["accepted"], in["lost"], in["duplicated"], in["ratio"], in["handler_ratio"])
 		}
 	}
 	for _, absent := range []string{"scale", "parked", "startup"} {

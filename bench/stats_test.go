@@ -1,7 +1,10 @@
 package bench
 
 import (
+	"context"
+	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -156,6 +159,57 @@ func TestRatioRange(t *testing.T) {
 			got := ratioRange(tt.a, tt.b, tt.windows)
 			if len(got) != len(tt.want) || (len(got) == 2 && (got[0] != tt.want[0] || got[1] != tt.want[1])) {
 				t.Errorf("ratioRange = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestAlternateAll(t *testing.T) {
+	tests := []struct {
+		name   string
+		sides  int
+		runs   int
+		conc   int
+		bFirst bool
+		want   string // which side ran how many operations in a row
+	}{
+		{"two sides", 2, 16, 1, false, "a8 b16 a8"},
+		{"two sides, b first", 2, 16, 1, true, "b8 a16 b8"},
+		{"three sides", 3, 24, 1, false, "a8 b8 c16 b8 a16 b8 c8"},
+		{"three sides, reversed first", 3, 16, 1, true, "c8 b8 a16 b8 c8"},
+		{"last batch is short", 2, 12, 1, false, "a8 b12 a4"},
+		{"batch is the concurrency", 2, 32, 16, false, "a16 b32 a16"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			var ran []byte
+			ops := make([]op, tt.sides)
+			for k := range ops {
+				ops[k] = func(context.Context, int) error {
+					mu.Lock()
+					defer mu.Unlock()
+					ran = append(ran, byte('a'+k))
+					return nil
+				}
+			}
+			all := alternateAll(t.Context(), plan{runs: tt.runs, bFirst: tt.bFirst}, tt.conc, ops...)
+			var got []string
+			for i := 0; i < len(ran); {
+				j := i
+				for j < len(ran) && ran[j] == ran[i] {
+					j++
+				}
+				got = append(got, fmt.Sprintf("%c%d", ran[i], j-i))
+				i = j
+			}
+			if strings.Join(got, " ") != tt.want {
+				t.Errorf("sides ran %q, want %q", strings.Join(got, " "), tt.want)
+			}
+			for k, s := range all {
+				if got := s.done(); got != tt.runs {
+					t.Errorf("side %c ran %d operations, want %d", 'a'+k, got, tt.runs)
+				}
 			}
 		})
 	}

@@ -39,7 +39,8 @@ zero latency, warms up, and measures:
            completed runs/s and latency, against hand-written Go workflows
            making the same activity calls behind hand-written webhook handlers
   ingest   signed webhooks/s into started runs, against a bare
-           client.ExecuteWorkflow loop; lost and duplicated deliveries counted
+           client.ExecuteWorkflow loop and a hand-written webhook handler
+           starting the same runs; lost and duplicated deliveries counted
   scale    runs/s, time and history bytes per step as flows and foreach grow
   parked   this process's RSS (the worker) and the server's with runs waiting
            for an event; the server is a relay dev child process
