@@ -85,7 +85,7 @@ Runs in flight survive a restart on the same data dir.`,
 			}
 			defer disconnect()
 			// The sandbox listens on loopback: relay dev may call private addresses.
-			rt, err := startRuntime(ctx, c, runtimeOptions{temporal: &t, redact: a.redactor(), netPolicy: &netguard.Policy{AllowPrivate: true}, catalog: cat, worker: true, webhooks: true, httpAddr: httpAddr, taskQueue: taskQueue, namespace: srv.Namespace(), workflowCacheSize: cacheSize}, logger)
+			rt, err := startRuntime(ctx, c, runtimeOptions{temporal: &t, redact: a.redactor(), netPolicy: &netguard.Policy{AllowPrivate: true}, catalog: cat, worker: true, webhooks: true, httpAddr: httpAddr, taskQueue: taskQueue, namespace: srv.Namespace()}, logger)
 			if err != nil {
 				return err
 			}
@@ -185,8 +185,6 @@ type runtimeOptions struct {
 	httpAddr  string
 	taskQueue string
 	namespace string
-	// workflowCacheSize is worker.Options.WorkflowCacheSize.
-	workflowCacheSize int
 }
 
 // startRuntime starts a worker and relay's HTTP server (when httpAddr is
@@ -205,7 +203,7 @@ func startRuntime(ctx context.Context, c client.Client, o runtimeOptions, logger
 		if err := o.netPolicy.Validate(); err != nil {
 			return nil, fmt.Errorf("outbound network policy: %w", err)
 		}
-		w, err := worker.New(c, worker.Options{TaskQueue: taskQueue, Registry: cat.registry, Flows: cat.list(), Logger: logger, WorkflowCacheSize: o.workflowCacheSize,
+		w, err := worker.New(c, worker.Options{TaskQueue: taskQueue, Registry: cat.registry, Flows: cat.list(), Logger: logger,
 			Metrics: o.temporal.metrics,
 			Client:  connectors.ClientOptions{NetPolicy: o.netPolicy, Tracer: o.temporal.tracing.Tracer("github.com/relay-dev/relay/connectors")}})
 		if err != nil {

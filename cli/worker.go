@@ -33,7 +33,10 @@ like; they share the work through the task queue.`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			policy := &netguard.Policy{Allow: splitList(egressAllow), AllowPrivate: egressPrivate}
-			return a.againstCluster(cmd, &t, &f, &obs, "relay worker", runtimeOptions{netPolicy: policy, worker: true, httpAddr: httpAddr, workflowCacheSize: cacheSize}, true,
+			if err := worker.SetWorkflowCacheSize(cacheSize); err != nil {
+				return fmt.Errorf("--workflow-cache-size: %w", err)
+			}
+			return a.againstCluster(cmd, &t, &f, &obs, "relay worker", runtimeOptions{netPolicy: policy, worker: true, httpAddr: httpAddr}, true,
 				func(rt *runtime) string {
 					return fmt.Sprintf("relay worker polling %s on %s (namespace %s)", t.taskQueue, t.address, t.namespace)
 				})
@@ -50,7 +53,8 @@ like; they share the work through the task queue.`,
 }
 
 // registerWorkflowCacheSize adds --workflow-cache-size (relay worker and
-// relay dev): see worker.Options.WorkflowCacheSize.
+// relay dev), which the command passes to worker.SetWorkflowCacheSize
+// before it starts any worker.
 func registerWorkflowCacheSize(cmd *cobra.Command, v *int) {
 	cmd.Flags().IntVar(v, "workflow-cache-size", worker.DefaultWorkflowCacheSize,
 		"runs the worker keeps in memory between their steps, about 60 KiB each. A run beyond it (the least recently active, such as one waiting for an event or a timer) is dropped from memory and replays its history when it next moves on: less memory, more CPU per wake-up. Raise it above the number of runs busy at once")

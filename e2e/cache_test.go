@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/relay-dev/relay/workflows"
@@ -120,4 +121,18 @@ func distinctPorts(t *testing.T, n int) []int {
 		ports[i] = l.Addr().(*net.TCPAddr).Port
 	}
 	return ports
+}
+
+// TestNegativeWorkflowCacheSizeIsRefused checks that relay dev and relay
+// worker refuse a negative cache size before they start anything.
+func TestNegativeWorkflowCacheSizeIsRefused(t *testing.T) {
+	for _, cmd := range []string{"dev", "worker"} {
+		t.Run(cmd, func(t *testing.T) {
+			stdout, stderr, code := relayCmd(t, t.TempDir(), nil, cmd, "--workflow-cache-size", "-1", "--definitions", t.TempDir())
+			want := "--workflow-cache-size: workflow cache size -1 is negative"
+			if code == 0 || !strings.Contains(stderr, want) {
+				t.Errorf("relay %s --workflow-cache-size -1: exit %d, stderr %q; want a failure saying %q\nstdout: %s", cmd, code, stderr, want, stdout)
+			}
+		})
+	}
 }

@@ -28,7 +28,7 @@ const DefaultTaskQueue = "relay"
 // memory between their workflow tasks unless told otherwise. With the SDK's
 // default of 10,000, a worker with 10,000 runs waiting for an event held
 // 650 MiB RSS; with 1,000, 230 MiB (relay bench --only parked --parked
-// 10000). See Options.WorkflowCacheSize.
+// 10000). See SetWorkflowCacheSize.
 const DefaultWorkflowCacheSize = 1000
 
 // Options configure a worker.
@@ -43,18 +43,6 @@ type Options struct {
 	Resolve func(ref string) (string, error)
 	// Worker passes options through to the Temporal SDK worker.
 	Worker sdkworker.Options
-	// WorkflowCacheSize bounds how many runs the process keeps in memory
-	// (their interpreter state and goroutines) between workflow tasks; 0
-	// means DefaultWorkflowCacheSize. A cached run goes on from where it
-	// stopped; one evicted to make room, a run waiting for an event or a
-	// timer above all, costs nothing until its next task, which replays its
-	// history first. Each cached run costs about 60 KiB; replay costs CPU
-	// in proportion to the history's length (measured: an evicted run with
-	// 30 timer steps behind it took 4 ms of worker CPU to wake, a cached one
-	// 2 ms). A cache smaller than the number of runs busy at once makes
-	// them replay at every step. The cache is the SDK's, one per process:
-	// see SetWorkflowCacheSize.
-	WorkflowCacheSize int
 	// Flows are the loaded definitions. Each connection with a rate limit
 	// or a concurrency cap gets its own activity task queue, polled here
 	// with that limit; Temporal enforces the rate across all workers.
@@ -120,9 +108,6 @@ func New(c client.Client, opts Options) (*Worker, error) {
 	if tq == "" {
 		tq = DefaultTaskQueue
 	}
-	if err := SetWorkflowCacheSize(opts.WorkflowCacheSize); err != nil {
-		return nil, fmt.Errorf("building worker: %w", err)
-	}
 	acts := &activities.Activities{
 		Registry:      opts.Registry,
 		Resolve:       opts.Resolve,
@@ -158,11 +143,21 @@ func New(c client.Client, opts Options) (*Worker, error) {
 	return w, nil
 }
 
-// SetWorkflowCacheSize sets the size of the process's workflow cache (see
-// Options.WorkflowCacheSize; 0 means DefaultWorkflowCacheSize). The SDK
-// builds the cache with the first worker of the process, and lets it go
-// when the last one stops; the system workers of a Temporal server embedded
-// in the process count, so call it before starting one. New calls it too.
+// SetWorkflowCacheSize bounds how many runs the process keeps in memory
+// (their interpreter state and goroutines) between workflow tasks; 0 means
+// DefaultWorkflowCacheSize. A cached run goes on from where it stopped; one
+// evicted to make room, a run waiting for an event or a timer above all,
+// costs nothing until its next task, which replays its history first. Each
+// cached run costs about 60 KiB; replay costs CPU in proportion to the
+// history's length (measured: an evicted run with 30 timer steps behind it
+// took 4 ms of worker CPU to wake, a cached one 2 ms). A cache smaller than
+// the number of runs busy at once makes them replay at every step.
+//
+// The cache is the SDK's, one per process: the SDK builds it with the
+// process's first worker, the system workers of an embedded Temporal
+// server included, and a size set later changes nothing until every worker
+// has stopped. Call it once when the process starts, before any worker; a
+// process that never does gets the SDK's default, 10,000.
 func SetWorkflowCacheSize(size int) error {
 	switch {
 	case size < 0:
