@@ -249,8 +249,7 @@ func serve(e *env, ln net.Listener, h http.Handler) {
 
 // pointAt points a flow's sandbox URLs (relay dev's defaults) at sb.
 func pointAt(yaml string, sb *sandbox.Running) string {
-	yaml = strings.ReplaceAll(yaml, "127.0.0.1:8090", sb.HTTPAddr())
-	return strings.ReplaceAll(yaml, "127.0.0.1:2525", sb.SMTPAddr())
+	return sandbox.PointFlow(yaml, sb.HTTPAddr(), sb.SMTPAddr())
 }
 
 // minLevel drops records below min.

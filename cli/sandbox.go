@@ -25,8 +25,8 @@ type sandboxFlags struct {
 
 func (s *sandboxFlags) register(cmd *cobra.Command, prefix string) {
 	f := cmd.Flags()
-	f.StringVar(&s.addr, prefix+"addr", "127.0.0.1:8090", "partner sandbox HTTP address (the bundled flows call 127.0.0.1:8090)")
-	f.StringVar(&s.smtpAddr, prefix+"smtp-addr", "127.0.0.1:2525", "partner sandbox SMTP address (the bundled flows send to 127.0.0.1:2525)")
+	f.StringVar(&s.addr, prefix+"addr", sandbox.DefaultHTTPAddr, "partner sandbox HTTP address (the bundled flows call "+sandbox.DefaultHTTPAddr+")")
+	f.StringVar(&s.smtpAddr, prefix+"smtp-addr", sandbox.DefaultSMTPAddr, "partner sandbox SMTP address (the bundled flows send to "+sandbox.DefaultSMTPAddr+")")
 	f.Float64Var(&s.faults.ErrorRate, prefix+"error-rate", 0, "fraction of requests answered 500")
 	f.Float64Var(&s.faults.RateLimitRate, prefix+"rate-limit-rate", 0, "fraction of requests answered 429")
 	f.DurationVar(&s.faults.RetryAfter, prefix+"retry-after", time.Second, "Retry-After of injected 429s")
@@ -123,7 +123,7 @@ func (a *app) sandboxStatsCommand() *cobra.Command {
 			})
 		},
 	}
-	cmd.Flags().StringVar(&addr, "addr", "127.0.0.1:8090", "the sandbox's HTTP address")
+	cmd.Flags().StringVar(&addr, "addr", sandbox.DefaultHTTPAddr, "the sandbox's HTTP address")
 	return cmd
 }
 

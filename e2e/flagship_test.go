@@ -55,8 +55,7 @@ func startFlagship(t *testing.T, edit func(yaml string) string) *flagship {
 	if err != nil {
 		t.Fatal(err)
 	}
-	yaml := strings.ReplaceAll(string(src), "127.0.0.1:8090", sb.HTTPAddr())
-	yaml = strings.ReplaceAll(yaml, "127.0.0.1:2525", sb.SMTPAddr())
+	yaml := sandbox.PointFlow(string(src), sb.HTTPAddr(), sb.SMTPAddr())
 	if edit != nil {
 		yaml = edit(yaml)
 	}

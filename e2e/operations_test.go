@@ -12,6 +12,7 @@ import (
 
 	"github.com/relay-dev/relay/definitions"
 	"github.com/relay-dev/relay/runs"
+	"github.com/relay-dev/relay/sandbox"
 )
 
 // brokenInvoice makes the flagship's invoice step fail: it gets a
@@ -32,8 +33,7 @@ func fixFlagship(t *testing.T, f *flagship) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	yaml := strings.ReplaceAll(string(src), "127.0.0.1:8090", f.sb.HTTPAddr())
-	yaml = strings.ReplaceAll(yaml, "127.0.0.1:2525", f.sb.SMTPAddr())
+	yaml := sandbox.PointFlow(string(src), f.sb.HTTPAddr(), f.sb.SMTPAddr())
 	fixed, err := definitions.Parse("fixed.yaml", []byte(yaml), f.e.reg)
 	if err != nil {
 		t.Fatal(err)

@@ -712,8 +712,7 @@ func TestSurvivePartnerStorm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	yaml := strings.ReplaceAll(string(src), "127.0.0.1:8090", sbLn.Addr().String())
-	yaml = strings.ReplaceAll(yaml, "127.0.0.1:2525", smtpLn.Addr().String())
+	yaml := sandbox.PointFlow(string(src), sbLn.Addr().String(), smtpLn.Addr().String())
 	spiked := strings.Replace(yaml, "    connector: slack\n", fmt.Sprintf("    connector: slack\n    headers: {%s: \"latency:%s\"}\n", sandbox.FaultHeader, spike), 1)
 	if spiked == yaml {
 		t.Fatal("the flagship flow has no slack connection to slow down")

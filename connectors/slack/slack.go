@@ -3,9 +3,11 @@
 //
 // The connection's base_url is the webhook URL
 // (https://hooks.slack.com/services/T…/B…/…), or its common prefix with the
-// rest in the action's path parameter. The last segment of a webhook URL is
-// a bearer secret: it is kept out of error messages, but it is part of the
-// connection as declared, so keep flow files that hold it private.
+// rest in the action's path parameter. A webhook URL is a credential (its
+// last segment is a bearer secret): declare it as a reference, such as
+// `base_url: env:SLACK_WEBHOOK_URL`, so that it stays out of the flow file
+// and of the run's history, which holds the definition; it is kept out of
+// error messages either way.
 //
 // Slack answers `ok`, or a failure status with a short code as text
 // (`invalid_payload`, `no_service`, `channel_not_found`); failures with such
