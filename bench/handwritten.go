@@ -323,9 +323,35 @@ func verified(w http.ResponseWriter, r *http.Request, v verify.Verifier) ([]byte
 
 // startOrder starts one run per order ID, answering 200 for an order seen before.
 func (h *handWritten) startOrder(w http.ResponseWriter, r *http.Request, v verify.Verifier, workflowType, idPrefix string) {
-	body, ok := verified(w, r, v)
+	o, ok := orderCreated(w, r, v)
 	if !ok {
 		return
+	}
+	h.startOnce(w, r, idPrefix+o.ID, workflowType, o)
+}
+
+// startIngest starts the ingest flow's run for an order, once per order
+// ID: relay's receiver for that flow, written by hand.
+func (h *handWritten) startIngest(w http.ResponseWriter, r *http.Request, v verify.Verifier) {
+	o, ok := orderCreated(w, r, v)
+	if !ok {
+		return
+	}
+	in, err := h.ingestInput(o.ID, o.Email)
+	if err != nil {
+		http.Error(w, "invalid order", http.StatusUnprocessableEntity)
+		return
+	}
+	h.startOnce(w, r, ingestID+"/"+o.ID, workflows.RunWorkflow, in)
+}
+
+// orderCreated reads a verified order.created webhook into an order. It
+// answers the request itself and reports false for any other delivery:
+// an error for a bad one, 200 for another event type.
+func orderCreated(w http.ResponseWriter, r *http.Request, v verify.Verifier) (order, bool) {
+	body, ok := verified(w, r, v)
+	if !ok {
+		return order{}, false
 	}
 	var evt struct {
 		Type string `json:"type"`
@@ -344,16 +370,16 @@ func (h *handWritten) startOrder(w http.ResponseWriter, r *http.Request, v verif
 	}
 	if err := json.Unmarshal(body, &evt); err != nil || evt.Data.ID == "" {
 		http.Error(w, "invalid order", http.StatusBadRequest)
-		return
+		return order{}, false
 	}
 	if evt.Type != "order.created" {
 		w.WriteHeader(http.StatusOK)
-		return
+		return order{}, false
 	}
 	created, err := time.Parse(time.RFC3339, evt.Data.CreatedAt)
 	if err != nil {
 		http.Error(w, "invalid created_at", http.StatusUnprocessableEntity)
-		return
+		return order{}, false
 	}
 	d := evt.Data
 	o := order{ID: d.ID, Email: d.Customer.Email, FirstName: d.Customer.FirstName, LastName: d.Customer.LastName, Currency: d.Currency,
@@ -361,39 +387,7 @@ func (h *handWritten) startOrder(w http.ResponseWriter, r *http.Request, v verif
 	if o.Currency == "" {
 		o.Currency = "eur"
 	}
-	h.startOnce(w, r, idPrefix+o.ID, workflowType, o)
-}
-
-// startIngest starts the ingest flow's run for an order, once per order
-// ID: relay's receiver for that flow, written by hand.
-func (h *handWritten) startIngest(w http.ResponseWriter, r *http.Request, v verify.Verifier) {
-	body, ok := verified(w, r, v)
-	if !ok {
-		return
-	}
-	var evt struct {
-		Type string `json:"type"`
-		Data struct {
-			ID       string `json:"id"`
-			Customer struct {
-				Email string `json:"email"`
-			} `json:"customer"`
-		} `json:"data"`
-	}
-	if err := json.Unmarshal(body, &evt); err != nil || evt.Data.ID == "" {
-		http.Error(w, "invalid order", http.StatusBadRequest)
-		return
-	}
-	if evt.Type != "order.created" {
-		w.WriteHeader(http.StatusOK)
-		return
-	}
-	in, err := h.ingestInput(evt.Data.ID, evt.Data.Customer.Email)
-	if err != nil {
-		http.Error(w, "invalid order", http.StatusUnprocessableEntity)
-		return
-	}
-	h.startOnce(w, r, ingestID+"/"+evt.Data.ID, workflows.RunWorkflow, in)
+	return o, true
 }
 
 // startOnce starts workflow under id unless a run of that ID was started

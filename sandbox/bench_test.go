@@ -63,6 +63,21 @@ func (bs *benchStore) do(method, target, auth, body string, want int) *httptest.
 	return rec
 }
 
+// runAtSizes runs op once per iteration (i counts them from 1) against a
+// store seeded by seed, at each of benchSizes.
+func runAtSizes(b *testing.B, seed func(s *Server, n int), op func(bs *benchStore, i int)) {
+	for _, n := range benchSizes {
+		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
+			bs := newBenchStore(b, n, seed)
+			i := 0
+			for b.Loop() {
+				i++
+				op(bs, i)
+			}
+		})
+	}
+}
+
 const benchHubSpotAuth = "Bearer pat-na1-bench"
 
 // seedHubSpotContacts stores n contacts as hubspotCreate would.
@@ -82,61 +97,35 @@ func seedHubSpotContacts(s *Server, n int) {
 }
 
 func BenchmarkHubSpotCreate(b *testing.B) {
-	for _, n := range benchSizes {
-		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
-			bs := newBenchStore(b, n, seedHubSpotContacts)
-			for b.Loop() {
-				i := bs.next()
-				bs.do("POST", "/hubspot/crm/v3/objects/contacts", benchHubSpotAuth,
-					fmt.Sprintf(`{"properties":{"email":"new%d@bench.example","firstname":"Ada","lastname":"Lovelace"}}`, i), http.StatusCreated)
-			}
-		})
-	}
+	runAtSizes(b, seedHubSpotContacts, func(bs *benchStore, i int) {
+		i = bs.next()
+		bs.do("POST", "/hubspot/crm/v3/objects/contacts", benchHubSpotAuth,
+			fmt.Sprintf(`{"properties":{"email":"new%d@bench.example","firstname":"Ada","lastname":"Lovelace"}}`, i), http.StatusCreated)
+	})
 }
 
 func BenchmarkHubSpotCreateConflict(b *testing.B) {
-	for _, n := range benchSizes {
-		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
-			bs := newBenchStore(b, n, seedHubSpotContacts)
-			i := 0
-			for b.Loop() {
-				i++
-				bs.do("POST", "/hubspot/crm/v3/objects/contacts", benchHubSpotAuth,
-					fmt.Sprintf(`{"properties":{"email":"Seed%d@bench.example"}}`, i%n), http.StatusConflict)
-			}
-		})
-	}
+	runAtSizes(b, seedHubSpotContacts, func(bs *benchStore, i int) {
+		bs.do("POST", "/hubspot/crm/v3/objects/contacts", benchHubSpotAuth,
+			fmt.Sprintf(`{"properties":{"email":"Seed%d@bench.example"}}`, i%bs.n), http.StatusConflict)
+	})
 }
 
 func BenchmarkHubSpotSearchByEmail(b *testing.B) {
-	for _, n := range benchSizes {
-		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
-			bs := newBenchStore(b, n, seedHubSpotContacts)
-			i := 0
-			for b.Loop() {
-				i++
-				rec := bs.do("POST", "/hubspot/crm/v3/objects/contacts/search", benchHubSpotAuth,
-					fmt.Sprintf(`{"filterGroups":[{"filters":[{"propertyName":"email","operator":"EQ","value":"seed%d@bench.example"}]}],`+
-						`"properties":["email","firstname"],"sorts":[{"propertyName":"createdate","direction":"ASCENDING"}],"limit":1}`, i%n), http.StatusOK)
-				if !strings.Contains(rec.Body.String(), `"total":1`) {
-					b.Fatalf("search: %s", rec.Body)
-				}
-			}
-		})
-	}
+	runAtSizes(b, seedHubSpotContacts, func(bs *benchStore, i int) {
+		rec := bs.do("POST", "/hubspot/crm/v3/objects/contacts/search", benchHubSpotAuth,
+			fmt.Sprintf(`{"filterGroups":[{"filters":[{"propertyName":"email","operator":"EQ","value":"seed%d@bench.example"}]}],`+
+				`"properties":["email","firstname"],"sorts":[{"propertyName":"createdate","direction":"ASCENDING"}],"limit":1}`, i%bs.n), http.StatusOK)
+		if !strings.Contains(rec.Body.String(), `"total":1`) {
+			b.Fatalf("search: %s", rec.Body)
+		}
+	})
 }
 
 func BenchmarkHubSpotGet(b *testing.B) {
-	for _, n := range benchSizes {
-		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
-			bs := newBenchStore(b, n, seedHubSpotContacts)
-			i := 0
-			for b.Loop() {
-				i++
-				bs.do("GET", "/hubspot/crm/v3/objects/contacts/"+strconv.Itoa(101+i%n), benchHubSpotAuth, "", http.StatusOK)
-			}
-		})
-	}
+	runAtSizes(b, seedHubSpotContacts, func(bs *benchStore, i int) {
+		bs.do("GET", "/hubspot/crm/v3/objects/contacts/"+strconv.Itoa(101+i%bs.n), benchHubSpotAuth, "", http.StatusOK)
+	})
 }
 
 const benchERPNextAuth = "token bench:bench"
@@ -203,54 +192,39 @@ func erpnextListURL(doctype string, filters string, fields string) string {
 // customer: a list by email (no match), then an insert whose name is
 // taken n times over.
 func BenchmarkERPNextUpsertCustomer(b *testing.B) {
-	for _, n := range benchSizes {
-		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
-			bs := newBenchStore(b, n, seedERPNext)
-			for b.Loop() {
-				i := bs.next()
-				email := fmt.Sprintf("new%d@bench.example", i)
-				rec := bs.do("GET", erpnextListURL("Customer", `[["email_id","=","`+email+`"]]`, `["name","customer_name","email_id"]`), benchERPNextAuth, "", http.StatusOK)
-				if !strings.Contains(rec.Body.String(), `"data":[]`) {
-					b.Fatalf("list: %s", rec.Body)
-				}
-				bs.do("POST", "/erpnext/api/resource/Customer", benchERPNextAuth,
-					`{"customer_name":"Ada Lovelace","customer_group":"Individual","territory":"All Territories","email_id":"`+email+`"}`, http.StatusOK)
-			}
-		})
-	}
+	runAtSizes(b, seedERPNext, func(bs *benchStore, i int) {
+		i = bs.next()
+		email := fmt.Sprintf("new%d@bench.example", i)
+		rec := bs.do("GET", erpnextListURL("Customer", `[["email_id","=","`+email+`"]]`, `["name","customer_name","email_id"]`), benchERPNextAuth, "", http.StatusOK)
+		if !strings.Contains(rec.Body.String(), `"data":[]`) {
+			b.Fatalf("list: %s", rec.Body)
+		}
+		bs.do("POST", "/erpnext/api/resource/Customer", benchERPNextAuth,
+			`{"customer_name":"Ada Lovelace","customer_group":"Individual","territory":"All Territories","email_id":"`+email+`"}`, http.StatusOK)
+	})
 }
 
 // BenchmarkERPNextCreateSalesOrder is create_sales_order with a new po_no.
 func BenchmarkERPNextCreateSalesOrder(b *testing.B) {
-	for _, n := range benchSizes {
-		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
-			bs := newBenchStore(b, n, seedERPNext)
-			for b.Loop() {
-				po := fmt.Sprintf("new-%d", bs.next())
-				bs.do("GET", erpnextListURL("Sales Order", `[["po_no","=","`+po+`"],["customer","=","Ada Lovelace"],["docstatus","<",2]]`, `["name","status","grand_total"]`), benchERPNextAuth, "", http.StatusOK)
-				bs.do("POST", "/erpnext/api/resource/Sales%20Order", benchERPNextAuth,
-					`{"customer":"Ada Lovelace","po_no":"`+po+`","delivery_date":"2026-12-01","currency":"EUR","docstatus":1,"items":[{"item_code":"MUG-01","qty":2,"rate":12.5}]}`, http.StatusOK)
-			}
-		})
-	}
+	runAtSizes(b, seedERPNext, func(bs *benchStore, i int) {
+		po := fmt.Sprintf("new-%d", bs.next())
+		bs.do("GET", erpnextListURL("Sales Order", `[["po_no","=","`+po+`"],["customer","=","Ada Lovelace"],["docstatus","<",2]]`, `["name","status","grand_total"]`), benchERPNextAuth, "", http.StatusOK)
+		bs.do("POST", "/erpnext/api/resource/Sales%20Order", benchERPNextAuth,
+			`{"customer":"Ada Lovelace","po_no":"`+po+`","delivery_date":"2026-12-01","currency":"EUR","docstatus":1,"items":[{"item_code":"MUG-01","qty":2,"rate":12.5}]}`, http.StatusOK)
+	})
 }
 
 // BenchmarkERPNextCreateInvoice is create_invoice billing a sales order
 // that has no invoice yet.
 func BenchmarkERPNextCreateInvoice(b *testing.B) {
-	for _, n := range benchSizes {
-		b.Run(fmt.Sprintf("N=%d", n), func(b *testing.B) {
-			bs := newBenchStore(b, n, seedERPNext)
-			for b.Loop() {
-				// Orders n+1..2n are not billed yet.
-				order := fmt.Sprintf("SAL-ORD-2026-%05d", bs.next())
-				bs.do("GET", erpnextListURL("Sales Invoice", `[["Sales Invoice Item","sales_order","=","`+order+`"],["docstatus","<",2]]`, `["name","status"]`), benchERPNextAuth, "", http.StatusOK)
-				rec := bs.do("POST", "/erpnext/api/resource/Sales%20Invoice", benchERPNextAuth,
-					`{"customer":"Ada Lovelace","docstatus":1,"items":[{"item_code":"MUG-01","qty":2,"rate":12.5,"sales_order":"`+order+`"}]}`, http.StatusOK)
-				if !strings.Contains(rec.Body.String(), `"status":"Unpaid"`) {
-					b.Fatalf("invoice: %s", rec.Body)
-				}
-			}
-		})
-	}
+	runAtSizes(b, seedERPNext, func(bs *benchStore, i int) {
+		// Orders n+1..2n are not billed yet.
+		order := fmt.Sprintf("SAL-ORD-2026-%05d", bs.next())
+		bs.do("GET", erpnextListURL("Sales Invoice", `[["Sales Invoice Item","sales_order","=","`+order+`"],["docstatus","<",2]]`, `["name","status"]`), benchERPNextAuth, "", http.StatusOK)
+		rec := bs.do("POST", "/erpnext/api/resource/Sales%20Invoice", benchERPNextAuth,
+			`{"customer":"Ada Lovelace","docstatus":1,"items":[{"item_code":"MUG-01","qty":2,"rate":12.5,"sales_order":"`+order+`"}]}`, http.StatusOK)
+		if !strings.Contains(rec.Body.String(), `"status":"Unpaid"`) {
+			b.Fatalf("invoice: %s", rec.Body)
+		}
+	})
 }

@@ -151,6 +151,23 @@ func hubspotProps(body []byte) (map[string]string, error) {
 
 // hubspotValidate checks property values the way HubSpot does for the
 // properties the sandbox knows; it returns a message or "".
+// hubspotInput reads the properties of a create or an update of typ, with
+// a contact's email folded to lower case as HubSpot stores it; fail is the
+// 400 answer's body for a body HubSpot would refuse.
+func (s *Server) hubspotInput(typ string, body []byte) (props map[string]string, fail map[string]any) {
+	props, err := hubspotProps(body)
+	if err != nil {
+		return nil, s.hubspotError("VALIDATION_ERROR", err.Error())
+	}
+	if typ == "contacts" && props["email"] != "" {
+		props["email"] = strings.ToLower(props["email"])
+	}
+	if msg := hubspotValidate(typ, props); msg != "" {
+		return nil, s.hubspotError("VALIDATION_ERROR", msg)
+	}
+	return props, nil
+}
+
 func hubspotValidate(typ string, props map[string]string) string {
 	var bad []string
 	invalid := func(name, code, msg string) {
@@ -234,15 +251,9 @@ func (s *Server) hubspotCreate(w http.ResponseWriter, r *http.Request, body []by
 		return
 	}
 	s.Mutate(w, r, "hubspot", body, func() (int, any) {
-		props, err := hubspotProps(body)
-		if err != nil {
-			return http.StatusBadRequest, s.hubspotError("VALIDATION_ERROR", err.Error())
-		}
-		if typ == "contacts" && props["email"] != "" {
-			props["email"] = strings.ToLower(props["email"])
-		}
-		if msg := hubspotValidate(typ, props); msg != "" {
-			return http.StatusBadRequest, s.hubspotError("VALIDATION_ERROR", msg)
+		props, fail := s.hubspotInput(typ, body)
+		if fail != nil {
+			return http.StatusBadRequest, fail
 		}
 		hubspotMu.Lock()
 		defer hubspotMu.Unlock()
@@ -291,15 +302,9 @@ func (s *Server) hubspotUpdate(w http.ResponseWriter, r *http.Request, body []by
 	}
 	id := r.PathValue("id")
 	s.Mutate(w, r, "hubspot", body, func() (int, any) {
-		props, err := hubspotProps(body)
-		if err != nil {
-			return http.StatusBadRequest, s.hubspotError("VALIDATION_ERROR", err.Error())
-		}
-		if typ == "contacts" && props["email"] != "" {
-			props["email"] = strings.ToLower(props["email"])
-		}
-		if msg := hubspotValidate(typ, props); msg != "" {
-			return http.StatusBadRequest, s.hubspotError("VALIDATION_ERROR", msg)
+		props, fail := s.hubspotInput(typ, body)
+		if fail != nil {
+			return http.StatusBadRequest, fail
 		}
 		hubspotMu.Lock()
 		defer hubspotMu.Unlock()
