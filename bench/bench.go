@@ -21,6 +21,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/relay-dev/relay/worker"
 )
 
 // Stores of the embedded server.
@@ -198,6 +200,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	}
 	if err := o.validate(); err != nil {
 		return nil, fmt.Errorf("invalid bench options: %w", err)
+	}
+	// relay's processes size the workflow cache once, before any worker
+	// (the embedded server's included) builds it: the parked section's
+	// RSS is that of relay's default.
+	if err := worker.SetWorkflowCacheSize(0); err != nil {
+		return nil, err
 	}
 	started := time.Now()
 	if o.DataDir == "" {

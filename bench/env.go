@@ -69,11 +69,6 @@ func startTemporal(ctx context.Context, o *Options) (*server, error) {
 		DynamicConfig:    o.DynamicConfig,
 		Logger:           o.Logger,
 	}
-	// The embedded server's own workers share the process's workflow cache:
-	// size it as relay dev does, before they create it.
-	if err := worker.SetWorkflowCacheSize(0); err != nil {
-		return nil, err
-	}
 	srv, err := devserver.Start(ctx, dopts)
 	if err != nil {
 		return nil, fmt.Errorf("starting the embedded Temporal server: %w", err)
