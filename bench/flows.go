@@ -73,6 +73,8 @@ steps:
       method: POST
       url: /services/T0RELAY/B0BENCH/sandbox
       body: {text: "New contact ${{ steps.create.output.body.id }} for order ${{ input.order_id }}"}
+output:
+  contact: ${{ steps.create.output.body.id }}
 `
 
 // ingestFlow starts a run per signed order and does almost nothing, so

@@ -2,6 +2,7 @@ package definitions
 
 import (
 	"fmt"
+	"math"
 	"strings"
 
 	"github.com/expr-lang/expr/ast"
@@ -12,6 +13,21 @@ import (
 // a foreach.
 func (p *parser) check(f *Flow) {
 	p.checkSeq(f.Steps, map[string]bool{}, nil, false)
+	if p.output != nil {
+		// The output is evaluated when every step is done: it may read any
+		// step but a compensation step, which runs only when a run fails.
+		visible := map[string]bool{}
+		for _, s := range f.Steps {
+			visible[s.ID] = true
+			for _, id := range ran(s) {
+				visible[id] = true
+			}
+		}
+		end := &Step{Pos: Pos{Line: math.MaxInt}}
+		for _, e := range p.output.exprs {
+			p.checkExpr(end, e, visible, nil, false)
+		}
+	}
 }
 
 // checkSeq checks one list of steps. visible holds the steps that have run

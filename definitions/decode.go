@@ -14,7 +14,7 @@ import (
 	"github.com/relay-dev/relay/secrets"
 )
 
-var flowFields = []string{"id", "version", "description", "inputs", "connections", "trigger", "events", "steps"}
+var flowFields = []string{"id", "version", "description", "inputs", "connections", "trigger", "events", "steps", "output"}
 
 func (p *parser) flow(root *yaml.Node, f *Flow) {
 	fields, ok := p.mapping(root, "")
@@ -55,6 +55,10 @@ func (p *parser) flow(root *yaml.Node, f *Flow) {
 	}
 	if fd, ok := have["steps"]; ok {
 		f.Steps = p.steps(fd.val, "steps")
+	}
+	if fd, ok := have["output"]; ok {
+		p.output = &stepMeta{path: "output"}
+		f.Output = p.value(fd.val, "output", p.output)
 	}
 	p.check(f)
 }

@@ -25,6 +25,10 @@ type Flow struct {
 	Events []*EventRoute
 	// Steps run in order.
 	Steps []*Step
+	// Output, when declared, is what a completed run returns (and a
+	// `flow:` step outputs), evaluated once every step is done; without
+	// it a run returns every step's output and the variables.
+	Output *Value
 	// Source is the file the flow was parsed from; its bytes and hash are
 	// what runs pin in their input.
 	Source Source

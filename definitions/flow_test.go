@@ -164,6 +164,9 @@ func TestFullFixtureStructure(t *testing.T) {
 	if s := f.Step("undo_upsert"); s == nil {
 		t.Error("Step does not find compensation steps")
 	}
+	if o := f.Output; o == nil || !o.IsMap || len(o.Map) != 2 || o.Map[0].Key != "order" || o.Map[1].Key != "child" {
+		t.Errorf("output = %+v, want a mapping of order and child", o)
+	}
 }
 
 func TestForeachConcurrencyDefault(t *testing.T) {

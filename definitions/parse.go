@@ -83,6 +83,9 @@ type parser struct {
 	compensating map[*Step]bool
 	refs         []flowRef
 	idPos        Pos
+	// output holds the expressions of the flow's output, checked once
+	// every step is known.
+	output *stepMeta
 	// compile compiles expressions: CompileExpr, or CompileTriggerExpr
 	// while decoding triggers.
 	compile func(string, Pos) (*Expr, error)

@@ -154,7 +154,8 @@ func schema() obj {
 					"data":    described(ref("value"), "What the wait step outputs; default the body."),
 					"start":   described(ref("value"), "The flow's input when the run does not exist yet: signal-with-start."),
 				})},
-			"steps": ref("steps"),
+			"steps":  ref("steps"),
+			"output": described(ref("value"), "What a completed run returns, and a flow step outputs, evaluated once every step is done; default: every step's output and the variables."),
 		},
 		"$defs": obj{
 			"identifier": obj{"type": "string", "pattern": `^[A-Za-z_][A-Za-z0-9_]*$`},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -104,8 +105,9 @@ func TestOrderToInvoice(t *testing.T) {
 		if err != nil {
 			t.Fatalf("run failed: %v", err)
 		}
-		if res.Vars["total"] != 49.0 || res.Vars["amount_minor"] != 4900.0 {
-			t.Errorf("totals = %v", res.Vars)
+		out := runOutput(t, res)
+		if out["total"] != 49.0 || !strings.HasPrefix(fmt.Sprint(out["invoice"]), "ACC-SINV-") || out["tracking_code"] == nil || !strings.HasPrefix(fmt.Sprint(out["paid"]), "pi_") {
+			t.Errorf("output = %v, want the invoice, tracking code, payment and a total of 49", out)
 		}
 		want := map[string]int{
 			"hubspot.contacts.created":        1,
@@ -241,4 +243,14 @@ func TestOrderToInvoice(t *testing.T) {
 			t.Errorf("captured %d times", n)
 		}
 	})
+}
+
+// runOutput decodes a run's declared output: a mapping.
+func runOutput(t *testing.T, res *workflows.RunResult) map[string]any {
+	t.Helper()
+	var out map[string]any
+	if err := json.Unmarshal(res.Output, &out); err != nil {
+		t.Fatalf("run output %s is not a mapping: %v", res.Output, err)
+	}
+	return out
 }

@@ -87,6 +87,7 @@ steps:
       - {id: ship_other, call: partner.request, with: {method: POST, url: /shipments, body: {carrier: "${{ input.carrier }}"}}}
   - {id: settle, sleep: 200ms}
   - {id: notify, flow: e2e-notify, with: {email: "${{ input.email }}", payment: "${{ steps.paid.output.payment_id }}"}}
+  - {id: receipt, set: {message_id: "${{ steps.notify.output.message }}"}}
 `
 
 const notifyFlow = `
@@ -104,6 +105,8 @@ steps:
   - id: send
     call: partner.request
     with: {method: POST, url: /messages, body: {to: "${{ input.email }}", text: "payment ${{ input.payment }} received"}}
+output:
+  message: ${{ steps.send.output.body.id }}
 `
 
 func orderInput(id string, reject bool) map[string]any {
@@ -156,6 +159,10 @@ func TestOrderFlow(t *testing.T) {
 		}
 		if _, ok := res.Outputs["ship"]; !ok {
 			t.Errorf("switch took the wrong case: outputs %v", res.Outputs)
+		}
+		// The sub-flow's output: is what its flow step outputs.
+		if id, _ := res.Vars["message_id"].(string); !strings.HasPrefix(id, "messages_") {
+			t.Errorf("message_id = %v, want the sub-flow's output, the message's ID", res.Vars["message_id"])
 		}
 		if req, eff := p.posts("/messages"); req != 1 || eff != 1 {
 			t.Errorf("sub-flow sent %d messages (%d effects), want 1", req, eff)
@@ -311,8 +318,9 @@ func history(t *testing.T, e *env, workflowID string) *historypb.History {
 // the marker only where a run first writes a search attribute; v4: the
 // definition gzip-compressed in the run's input; v5: interpreter
 // generation 1 (workflows.Generation), a wait whose event is already there
-// takes it at once.
-const historyGeneration = "v5"
+// takes it at once; v6: the notify sub-flow declares an output, which its
+// flow step outputs.
+const historyGeneration = "v6"
 
 // record writes a run's history for the replay tests when -record-histories is set.
 func record(t *testing.T, e *env, workflowID, name string) {

@@ -32,6 +32,9 @@ const (
 	ErrorTypeInvalidRun = "relay.invalid_run"
 	// ErrorTypeWaitTimeout is the error type of a wait step that timed out.
 	ErrorTypeWaitTimeout = "relay.wait_timeout"
+	// ErrorTypeOutputFailed fails a run whose steps all completed but
+	// whose `output:` could not be evaluated; nothing is compensated.
+	ErrorTypeOutputFailed = "relay.output_failed"
 )
 
 // Generation is the interpreter behaviour runs started by this code get.
@@ -120,10 +123,13 @@ type Batch struct {
 
 // RunResult is what a completed run returns.
 type RunResult struct {
+	// Output is the value of the flow's `output:`, as JSON, when the flow
+	// declares one; Outputs and Vars are then left out.
+	Output json.RawMessage `json:"output,omitempty"`
 	// Outputs holds each completed step's output by step ID.
-	Outputs map[string]any `json:"outputs"`
+	Outputs map[string]any `json:"outputs,omitempty"`
 	// Vars are the variables as the run ended.
-	Vars map[string]any `json:"vars"`
+	Vars map[string]any `json:"vars,omitempty"`
 	// Items holds a batch's per-item outputs (batch runs only).
 	Items []any `json:"items,omitempty"`
 	// Compensations a batch hands to its parent (batch runs only).
@@ -217,7 +223,28 @@ func (in *Interpreter) run(ctx workflow.Context, input RunInput) (flowID string,
 		}
 		return flowID, nil, r.failure(err)
 	}
+	if flow.Output != nil {
+		out, err := r.output(flow.Output)
+		if err != nil {
+			// Every step is done: nothing to undo, the result is wrong.
+			return flowID, nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrorTypeOutputFailed, nil)
+		}
+		return flowID, &RunResult{Output: out}, nil
+	}
 	return flowID, &RunResult{Outputs: r.root.outputs(), Vars: r.vars}, nil
+}
+
+// output evaluates the flow's output over the finished run.
+func (r *runner) output(v *definitions.Value) (json.RawMessage, error) {
+	val, err := v.Eval(r.env(r.root))
+	if err != nil {
+		return nil, fmt.Errorf("output: %w", err)
+	}
+	b, err := json.Marshal(val)
+	if err != nil {
+		return nil, fmt.Errorf("output: %w", err)
+	}
+	return b, nil
 }
 
 // RunsMetric is the SDK counter of ended runs, tagged flow and status

@@ -3,6 +3,7 @@ package workflows
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -553,6 +554,13 @@ func (r *runner) subflow(ctx workflow.Context, sc *scope, s *definitions.Step, p
 	var res RunResult
 	if err := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, opts), RunWorkflow, child).Get(ctx, &res); err != nil {
 		return nil, err
+	}
+	if res.Output != nil {
+		var out any
+		if err := json.Unmarshal(res.Output, &out); err != nil {
+			return nil, fmt.Errorf("flow %s: reading its output: %w", s.Flow, err)
+		}
+		return out, nil
 	}
 	return map[string]any{"outputs": res.Outputs, "vars": res.Vars}, nil
 }
