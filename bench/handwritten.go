@@ -390,8 +390,8 @@ func orderCreated(w http.ResponseWriter, r *http.Request, v verify.Verifier) (or
 	return o, true
 }
 
-// startOnce starts workflow under id unless a run of that ID was started
-// before, and answers 202, or 200 for a duplicate.
+// startOnce starts the workflow wf under id unless a run of that ID was
+// started before, and answers 202, or 200 for a duplicate.
 func (h *handWritten) startOnce(w http.ResponseWriter, r *http.Request, id string, wf, arg any) {
 	_, err := h.client.ExecuteWorkflow(r.Context(), client.StartWorkflowOptions{
 		ID: id, TaskQueue: TaskQueue, EnableEagerStart: true,
