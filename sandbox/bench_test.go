@@ -97,8 +97,8 @@ func seedHubSpotContacts(s *Server, n int) {
 }
 
 func BenchmarkHubSpotCreate(b *testing.B) {
-	runAtSizes(b, seedHubSpotContacts, func(bs *benchStore, i int) {
-		i = bs.next()
+	runAtSizes(b, seedHubSpotContacts, func(bs *benchStore, _ int) {
+		i := bs.next()
 		bs.do("POST", "/hubspot/crm/v3/objects/contacts", benchHubSpotAuth,
 			fmt.Sprintf(`{"properties":{"email":"new%d@bench.example","firstname":"Ada","lastname":"Lovelace"}}`, i), http.StatusCreated)
 	})
@@ -192,8 +192,8 @@ func erpnextListURL(doctype string, filters string, fields string) string {
 // customer: a list by email (no match), then an insert whose name is
 // taken n times over.
 func BenchmarkERPNextUpsertCustomer(b *testing.B) {
-	runAtSizes(b, seedERPNext, func(bs *benchStore, i int) {
-		i = bs.next()
+	runAtSizes(b, seedERPNext, func(bs *benchStore, _ int) {
+		i := bs.next()
 		email := fmt.Sprintf("new%d@bench.example", i)
 		rec := bs.do("GET", erpnextListURL("Customer", `[["email_id","=","`+email+`"]]`, `["name","customer_name","email_id"]`), benchERPNextAuth, "", http.StatusOK)
 		if !strings.Contains(rec.Body.String(), `"data":[]`) {

@@ -86,31 +86,3 @@ output: ${{ steps.charge.output.name + 1 }}
 		t.Errorf("calls = %v, want only charge: nothing is compensated", got)
 	}
 }
-
-// TestSubflowOutput: a flow step outputs the child's output when the child
-// declares one.
-func TestSubflowOutput(t *testing.T) {
-	h := newHarness(t)
-	child := `
-id: child
-version: 1
-connections:
-  t: {connector: test}
-inputs:
-  who: {type: string, required: true}
-steps:
-  - {id: greet, call: t.quick, with: {name: greet, value: "hello ${{ input.who }}"}}
-output: {greeting: "${{ steps.greet.output }}"}
-`
-	res, err := h.run(t, header+`
-steps:
-  - {id: sub, flow: child, with: {who: ada}}
-  - {id: after, set: {greeting: "${{ steps.sub.output.greeting }}"}}
-`, nil, child)
-	if err != nil {
-		t.Fatalf("run failed: %v", err)
-	}
-	if res.Vars["greeting"] != "hello ada" {
-		t.Errorf("greeting = %v, want hello ada", res.Vars["greeting"])
-	}
-}

@@ -556,9 +556,10 @@ steps:
 	}
 }
 
+// TestSubflow: a flow step outputs the child's {outputs, vars}, or its
+// output when the child declares one.
 func TestSubflow(t *testing.T) {
-	h := newHarness(t)
-	child := `
+	const child = `
 id: child
 version: 1
 connections:
@@ -568,16 +569,27 @@ inputs:
 steps:
   - {id: greet, call: t.quick, with: {name: greet, value: "hello ${{ input.who }}"}}
 `
-	res, err := h.run(t, header+`
+	tests := []struct {
+		name, child, read string
+	}{
+		{"outputs and vars", child, "steps.sub.output.outputs.greet"},
+		{"declared output", child + `output: {greeting: "${{ steps.greet.output }}"}` + "\n", "steps.sub.output.greeting"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			res, err := h.run(t, header+`
 steps:
   - {id: sub, flow: child, with: {who: ada}}
-  - {id: after, set: {greeting: "${{ steps.sub.output.outputs.greet }}"}}
-`, nil, child)
-	if err != nil {
-		t.Fatalf("run failed: %v", err)
-	}
-	if res.Vars["greeting"] != "hello ada" {
-		t.Errorf("greeting = %v", res.Vars["greeting"])
+  - {id: after, set: {greeting: "${{ `+tt.read+` }}"}}
+`, nil, tt.child)
+			if err != nil {
+				t.Fatalf("run failed: %v", err)
+			}
+			if res.Vars["greeting"] != "hello ada" {
+				t.Errorf("greeting = %v, want hello ada", res.Vars["greeting"])
+			}
+		})
 	}
 }
 
