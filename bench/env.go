@@ -160,8 +160,10 @@ func newEnv(ctx context.Context, o *Options, t *server, tag string) (e *env, err
 			WebhookURL:    webhookURL,
 			WebhookSecret: sandbox.DevCredentials["STRIPE_WEBHOOK_SECRET"],
 			WebhookDelay:  time.Nanosecond, // zero latency (0 means the default delay)
-			// Quiet: EasyPost's tracker webhooks go to paths no bench flow serves.
-			Logger: slog.New(slog.DiscardHandler),
+			// Stripe's payment events are the only webhooks a bench flow
+			// receives: no EasyPost tracker events to answer 404.
+			WebhookPaths: []string{sandbox.StripeWebhookPath},
+			Logger:       slog.New(slog.DiscardHandler),
 		}, "127.0.0.1:0", "127.0.0.1:0")
 		if err != nil {
 			return nil, fmt.Errorf("starting the partner sandbox: %w", err)
@@ -212,8 +214,7 @@ func newEnv(ctx context.Context, o *Options, t *server, tag string) (e *env, err
 	e.runs = &runs.Client{Temporal: e.client, Namespace: e.namespace, TaskQueue: TaskQueue, Flows: e.flows}
 
 	receiverFlows := []*definitions.Flow{e.flows[flagshipID], e.flows[hook4ID], e.flows[ingestID]}
-	// The receiver logs every delivery, and the sandbox's EasyPost tracker
-	// webhooks (no bench flow serves them) as 404 warnings: keep errors only.
+	// The receiver logs every delivery: keep errors only.
 	quiet := slog.New(minLevel{o.Logger.Handler(), slog.LevelError})
 	recv, err := triggers.NewReceiver(receiverFlows, e.runs, resolve, quiet)
 	if err != nil {

@@ -92,7 +92,8 @@ Runs in flight survive a restart on the same data dir.`,
 			defer rt.stop()
 			sandboxLine := "off (--no-sandbox)"
 			if !noSandbox {
-				sb, err := sf.start("http://"+rt.addr, a)
+				// Partners post only to the webhooks the loaded flows receive.
+				sb, err := sf.start("http://"+rt.addr, rt.hooks, a)
 				if err != nil {
 					return fmt.Errorf("starting the partner sandbox (or pass --no-sandbox): %w", err)
 				}

@@ -35,11 +35,13 @@ func (s *sandboxFlags) register(cmd *cobra.Command, prefix string) {
 	f.Float64Var(&s.faults.AfterEffectRate, prefix+"after-effect-rate", 0, "fraction answered 500 after the change was applied")
 }
 
-// start starts the sandbox; its webhooks go to relayURL.
-func (s *sandboxFlags) start(relayURL string, a *app) (*sandbox.Running, error) {
+// start starts the sandbox; its webhooks go to relayURL, to the paths
+// given (nil: every path).
+func (s *sandboxFlags) start(relayURL string, paths []string, a *app) (*sandbox.Running, error) {
 	return sandbox.Start(sandbox.Options{
 		Faults:        s.faults,
 		WebhookURL:    relayURL,
+		WebhookPaths:  paths,
 		WebhookSecret: os.Getenv("STRIPE_WEBHOOK_SECRET"),
 		Logger:        a.logger().With("component", "sandbox"),
 	}, s.addr, s.smtpAddr)
@@ -76,7 +78,7 @@ header) and post signed webhooks back to relay. relay dev runs one itself.`,
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			setDevCredentials()
-			sb, err := sf.start(relayURL, a)
+			sb, err := sf.start(relayURL, nil, a)
 			if err != nil {
 				return err
 			}

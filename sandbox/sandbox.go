@@ -52,6 +52,10 @@ type Options struct {
 	// WebhookURL is where simulated partners post their webhooks (payment
 	// succeeded, tracking updates); empty disables them.
 	WebhookURL string
+	// WebhookPaths, when not nil, are the only paths under WebhookURL that
+	// partners post to, as a real partner posts only to the endpoints an
+	// account configured: relay dev passes the paths its flows receive.
+	WebhookPaths []string
 	// WebhookSecret signs those webhooks.
 	WebhookSecret string
 	// WebhookDelay is how long a partner waits before posting (default 200ms).
@@ -547,7 +551,7 @@ func ReadBody(r *http.Request) ([]byte, error) {
 // with headers (signatures) from sign. It retries a few times like real
 // partners do, and gives up quietly.
 func (s *Server) PostWebhook(path string, body []byte, sign func(body []byte, now time.Time) http.Header) {
-	if s.opts.WebhookURL == "" {
+	if s.opts.WebhookURL == "" || s.opts.WebhookPaths != nil && !slices.Contains(s.opts.WebhookPaths, path) {
 		return
 	}
 	s.pending.Add(1)
