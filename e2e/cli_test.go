@@ -372,7 +372,8 @@ func TestDevStartsAndServes(t *testing.T) {
 
 	t.Run("runs show", func(t *testing.T) {
 		out := relayOK(t, cwd, append([]string{"runs", "show", hello.WorkflowID}, temporal...)...)
-		if !regexp.MustCompile(`(?m)^status +completed$`).MatchString(out) || !regexp.MustCompile(`(?m)^greet +set +completed\b`).MatchString(out) {
+		if !regexp.MustCompile(`(?m)^status +completed$`).MatchString(out) || !regexp.MustCompile(`(?m)^greet +set +completed\b`).MatchString(out) ||
+			!regexp.MustCompile(`(?m)^result +\{"outputs":\{"greet":\{"greeting":"Hello, Ada!"\}\}`).MatchString(out) {
 			t.Errorf("runs show:\n%s", out)
 		}
 	})
