@@ -26,7 +26,6 @@ type op func(ctx context.Context, i int) error
 type series struct {
 	mu        sync.Mutex
 	latencies []time.Duration
-	elapsed   time.Duration // wall time of its batches
 	cpu       time.Duration // process CPU time during its batches
 	batches   []batchStat   // each batch, in order
 	errors    int
@@ -62,7 +61,7 @@ func (s *series) side() Side {
 	slices.Sort(lat)
 	out := Side{
 		Runs:      len(lat),
-		PerSecond: round(rate(len(lat), s.elapsed), 4),
+		PerSecond: round(batchRate(s.batches), 4),
 		P50Ms:     round(ms(percentile(lat, 50)), 4),
 		P99Ms:     round(ms(percentile(lat, 99)), 4),
 		Errors:    s.errors,
@@ -112,10 +111,8 @@ func (s *series) batch(ctx context.Context, n, conc int, fn op) {
 	}
 	wg.Wait()
 	s.mu.Lock()
-	d := time.Since(t0)
-	s.elapsed += d
 	s.cpu += processCPU() - cpu0
-	s.batches = append(s.batches, batchStat{ops: len(s.latencies) - ok0, elapsed: d})
+	s.batches = append(s.batches, batchStat{ops: len(s.latencies) - ok0, elapsed: time.Since(t0)})
 	s.mu.Unlock()
 }
 
@@ -140,6 +137,17 @@ func ratioRange(a, b *series, windows int) []float64 {
 		lo, hi = min(lo, r), max(hi, r)
 	}
 	return []float64{round(lo, 3), round(hi, 3)}
+}
+
+// wall is the wall time of the series' batches.
+func (s *series) wall() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var d time.Duration
+	for _, b := range s.batches {
+		d += b.elapsed
+	}
+	return d
 }
 
 func (s *series) batchStats() []batchStat {
@@ -181,7 +189,7 @@ func alternateAll(ctx context.Context, p plan, conc int, ops ...op) []*series {
 	}
 	finished := func() bool {
 		for _, s := range all {
-			if p.runs > 0 && s.done() < p.runs || p.runs <= 0 && s.elapsed < p.duration {
+			if p.runs > 0 && s.done() < p.runs || p.runs <= 0 && s.wall() < p.duration {
 				return false
 			}
 		}
@@ -225,7 +233,7 @@ func repeat(ctx context.Context, p plan, conc int, fn op) *series {
 			break
 		}
 		s.batch(ctx, n, conc, fn)
-		if p.runs <= 0 && s.elapsed >= p.duration {
+		if p.runs <= 0 && s.wall() >= p.duration {
 			break
 		}
 	}

@@ -258,8 +258,10 @@ func (a *app) runsShowCommand() *cobra.Command {
 				if in, err := json.Marshal(d.Input); err == nil && len(d.Input) > 0 {
 					fmt.Fprintf(w, "input    %.300s\n", in)
 				}
-				if res, err := json.Marshal(d.Result); err == nil && d.Result != nil {
-					fmt.Fprintf(w, "result   %.300s\n", res)
+				if d.Result != nil {
+					if res, err := json.Marshal(d.Result); err == nil {
+						fmt.Fprintf(w, "result   %.300s\n", res)
+					}
 				}
 				if uiURL != "" {
 					fmt.Fprintf(w, "web UI   %s/namespaces/%s/workflows/%s\n", strings.TrimSuffix(uiURL, "/"), url.PathEscape(t.namespace), url.PathEscape(d.WorkflowID))

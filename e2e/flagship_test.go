@@ -142,10 +142,13 @@ func TestOrderToInvoice(t *testing.T) {
 		}
 		// Personal data configured for redaction never shows in runs show.
 		redacting := *f.e.runs
-		redacting.Redact = secrets.NewFieldRedactor([]string{"email"})
+		redacting.Redact = secrets.NewFieldRedactor([]string{"email", "tracking_code"})
 		rd, err := redacting.Show(ctx, id)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if out := runOutput(t, rd.Result); out["tracking_code"] != secrets.Placeholder {
+			t.Errorf("runs show with --redact-fields tracking_code shows the run's output %v", out)
 		}
 		if b, _ := json.Marshal(rd); strings.Contains(string(b), "ada@example.com") || !strings.Contains(string(b), secrets.Placeholder) {
 			i := strings.Index(string(b), "ada@example.com")
@@ -245,12 +248,12 @@ func TestOrderToInvoice(t *testing.T) {
 	})
 }
 
-// runOutput decodes a run's declared output: a mapping.
+// runOutput is a run's declared output: a mapping.
 func runOutput(t *testing.T, res *workflows.RunResult) map[string]any {
 	t.Helper()
-	var out map[string]any
-	if err := json.Unmarshal(res.Output, &out); err != nil {
-		t.Fatalf("run output %s is not a mapping: %v", res.Output, err)
+	out, ok := res.Output.(map[string]any)
+	if !ok {
+		t.Fatalf("run output %v is %T, want a mapping", res.Output, res.Output)
 	}
 	return out
 }

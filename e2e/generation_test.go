@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -38,25 +39,15 @@ steps:
 	defer func() { _ = e.client.TerminateWorkflow(context.Background(), id, "", "test over") }()
 
 	var failure string
-	for failure == "" {
-		it := e.client.GetWorkflowHistory(ctx, id, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-		for it.HasNext() {
-			ev, err := it.Next()
-			if err != nil {
-				t.Fatal(err)
-			}
+	eventually(t, "the run's workflow task failure", func() error {
+		for _, ev := range history(t, e, id).GetEvents() {
 			if a := ev.GetWorkflowTaskFailedEventAttributes(); a != nil {
 				failure = a.GetFailure().GetMessage()
+				return nil
 			}
 		}
-		if failure == "" {
-			select {
-			case <-ctx.Done():
-				t.Fatal("no workflow task failure recorded")
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
-	}
+		return errors.New("no workflow task failure recorded")
+	})
 	if !strings.Contains(failure, "generation") || !strings.Contains(failure, "upgrade it") {
 		t.Errorf("workflow task failure %q does not say the worker is too old", failure)
 	}

@@ -487,9 +487,7 @@ func (c *Client) redact(d *Detail) {
 	d.Failure = known.Redact(d.Failure)
 	if d.Result != nil {
 		res := *d.Result
-		if res.Output != nil {
-			res.Output = r.JSON(res.Output, &known)
-		}
+		res.Output = r.Scrub(res.Output, &known)
 		res.Outputs, _ = r.Scrub(res.Outputs, &known).(map[string]any)
 		res.Vars, _ = r.Scrub(res.Vars, &known).(map[string]any)
 		res.Items, _ = r.Scrub(res.Items, &known).([]any)

@@ -149,8 +149,6 @@ func hubspotProps(body []byte) (map[string]string, error) {
 	return out, nil
 }
 
-// hubspotValidate checks property values the way HubSpot does for the
-// properties the sandbox knows; it returns a message or "".
 // hubspotInput reads the properties of a create or an update of typ, with
 // a contact's email folded to lower case as HubSpot stores it; fail is the
 // 400 answer's body for a body HubSpot would refuse.
@@ -168,6 +166,8 @@ func (s *Server) hubspotInput(typ string, body []byte) (props map[string]string,
 	return props, nil
 }
 
+// hubspotValidate checks property values the way HubSpot does for the
+// properties the sandbox knows; it returns a message or "".
 func hubspotValidate(typ string, props map[string]string) string {
 	var bad []string
 	invalid := func(name, code, msg string) {

@@ -447,10 +447,9 @@ func (r *Receiver) deliver(ctx context.Context, a *answer, routes []*eventRoute,
 				return
 			}
 			if err != nil {
-				var bad *invalidInput
-				var badInput *runs.InputError
-				if errors.As(err, &bad) || errors.As(err, &badInput) {
-					a.error(http.StatusUnprocessableEntity, telemetry.WebhookUnprocessable, "invalid_input", err.Error())
+				var bad *runs.InputError
+				if errors.As(err, &bad) {
+					a.error(http.StatusUnprocessableEntity, telemetry.WebhookUnprocessable, "invalid_input", bad.Err.Error())
 				} else {
 					// Temporal's error stays in the log, under the request ID.
 					a.log.Error("signal-with-start", "event", ev.Name, "workflow_id", workflowID, "err", err)
@@ -493,21 +492,16 @@ func (r *Receiver) deliver(ctx context.Context, a *answer, routes []*eventRoute,
 	a.json(http.StatusAccepted, telemetry.WebhookDelivered, map[string]any{"status": "delivered", "workflow_ids": delivered, "request_id": apiserver.RequestID(req)})
 }
 
-// invalidInput is a delivery whose start mapping does not fit the flow.
-type invalidInput struct{ err error }
-
-func (e *invalidInput) Error() string { return e.err.Error() }
-
 // signalWithStart delivers the event, starting the run with the route's
 // start mapping if it does not exist yet.
 func (r *Receiver) signalWithStart(ctx context.Context, er *eventRoute, env *definitions.TriggerEnv, workflowID string, ev workflows.Event) error {
 	v, err := er.route.Start.EvalTrigger(env)
 	if err != nil {
-		return &invalidInput{fmt.Errorf("event %s start mapping: %w", er.route.Name, err)}
+		return &runs.InputError{Flow: er.flow.ID, Err: fmt.Errorf("event %s start mapping: %w", er.route.Name, err)}
 	}
 	input, ok := v.(map[string]any)
 	if !ok {
-		return &invalidInput{fmt.Errorf("event %s start mapping gave %T, want a mapping", er.route.Name, v)}
+		return &runs.InputError{Flow: er.flow.ID, Err: fmt.Errorf("event %s start mapping gave %T, want a mapping", er.route.Name, v)}
 	}
 	_, err = r.runs.SignalWithStart(ctx, er.flow, input, runs.StartOptions{WorkflowID: workflowID}, ev)
 	return err

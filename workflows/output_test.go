@@ -41,11 +41,11 @@ steps:
   - {id: a, set: {x: 2}}
 output: ${{ vars.x * 21 }}
 `, nil, `{"output":42}`},
-		{"null", header + `
+		{"null: nothing returned, not every output", header + `
 steps:
   - {id: a, set: {x: 2}}
 output: ${{ nil }}
-`, nil, `{"output":null}`},
+`, nil, `{}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

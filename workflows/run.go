@@ -123,9 +123,9 @@ type Batch struct {
 
 // RunResult is what a completed run returns.
 type RunResult struct {
-	// Output is the value of the flow's `output:`, as JSON, when the flow
-	// declares one; Outputs and Vars are then left out.
-	Output json.RawMessage `json:"output,omitempty"`
+	// Output is the value of the flow's `output:` when the flow declares
+	// one; Outputs and Vars are then left out.
+	Output any `json:"output,omitempty"`
 	// Outputs holds each completed step's output by step ID.
 	Outputs map[string]any `json:"outputs,omitempty"`
 	// Vars are the variables as the run ended.
@@ -224,27 +224,14 @@ func (in *Interpreter) run(ctx workflow.Context, input RunInput) (flowID string,
 		return flowID, nil, r.failure(err)
 	}
 	if flow.Output != nil {
-		out, err := r.output(flow.Output)
+		out, err := flow.Output.Eval(r.env(r.root))
 		if err != nil {
 			// Every step is done: nothing to undo, the result is wrong.
-			return flowID, nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrorTypeOutputFailed, nil)
+			return flowID, nil, temporal.NewNonRetryableApplicationError("output: "+err.Error(), ErrorTypeOutputFailed, nil)
 		}
 		return flowID, &RunResult{Output: out}, nil
 	}
 	return flowID, &RunResult{Outputs: r.root.outputs(), Vars: r.vars}, nil
-}
-
-// output evaluates the flow's output over the finished run.
-func (r *runner) output(v *definitions.Value) (json.RawMessage, error) {
-	val, err := v.Eval(r.env(r.root))
-	if err != nil {
-		return nil, fmt.Errorf("output: %w", err)
-	}
-	b, err := json.Marshal(val)
-	if err != nil {
-		return nil, fmt.Errorf("output: %w", err)
-	}
-	return b, nil
 }
 
 // RunsMetric is the SDK counter of ended runs, tagged flow and status

@@ -574,6 +574,7 @@ steps:
 	}{
 		{"outputs and vars", child, "steps.sub.output.outputs.greet"},
 		{"declared output", child + `output: {greeting: "${{ steps.greet.output }}"}` + "\n", "steps.sub.output.greeting"},
+		{"declared null output", child + "output: ${{ nil }}\n", `steps.sub.output ?? 'hello ada'`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

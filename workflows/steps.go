@@ -3,7 +3,6 @@ package workflows
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -555,12 +554,10 @@ func (r *runner) subflow(ctx workflow.Context, sc *scope, s *definitions.Step, p
 	if err := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, opts), RunWorkflow, child).Get(ctx, &res); err != nil {
 		return nil, err
 	}
-	if res.Output != nil {
-		var out any
-		if err := json.Unmarshal(res.Output, &out); err != nil {
-			return nil, fmt.Errorf("flow %s: reading its output: %w", s.Flow, err)
-		}
-		return out, nil
+	// The child's definition says which result it returned: an output may
+	// be null.
+	if f, err := r.in.parse(src); err == nil && f.Output != nil {
+		return res.Output, nil
 	}
 	return map[string]any{"outputs": res.Outputs, "vars": res.Vars}, nil
 }
