@@ -178,10 +178,12 @@ func alternate(ctx context.Context, p plan, conc int, a, b op) (sa, sb *series) 
 	return s[0], s[1]
 }
 
-// alternateAll measures ops side by side like alternate, each round
-// taking one batch of each, in reverse order every other round (a b c,
-// c b a, …): drift hits every side alike, and no side always runs right
-// after the same other.
+// alternateAll measures ops side by side like alternate. The sides take
+// their batches in the order of turns, cycle after cycle: each side runs
+// right after every side, itself included, equally often. A batch leaves
+// work behind (started runs still completing) that slows the next batch,
+// and a fast side leaves the most; in a fixed round order such as a b c,
+// c b a, b never follows b, so the sides would not share that load alike.
 func alternateAll(ctx context.Context, p plan, conc int, ops ...op) []*series {
 	all := make([]*series, len(ops))
 	for k := range all {
@@ -195,14 +197,13 @@ func alternateAll(ctx context.Context, p plan, conc int, ops ...op) []*series {
 		}
 		return true
 	}
-	for round := 0; ctx.Err() == nil; round++ {
-		order := make([]int, len(ops))
-		for k := range order {
-			order[k] = k
-		}
-		if (round%2 == 1) != p.bFirst {
-			slices.Reverse(order)
-		}
+	order := turns(len(ops))
+	if p.bFirst && len(ops) > 1 {
+		// Start at b's first turn.
+		i := slices.Index(order, 1)
+		order = append(order[i:], order[:i]...)
+	}
+	for ctx.Err() == nil {
 		for _, k := range order {
 			n := batchSize(conc)
 			if p.runs > 0 {
@@ -217,6 +218,38 @@ func alternateAll(ctx context.Context, p plan, conc int, ops ...op) []*series {
 		}
 	}
 	return all
+}
+
+// turns returns an order of k sides' batches in which every side follows
+// every side, itself included, exactly once when the order repeats: a de
+// Bruijn sequence of order two over k symbols, k*k turns long. For two
+// sides it is a a b b.
+func turns(k int) []int {
+	if k < 1 {
+		return nil
+	}
+	var seq []int
+	a := make([]int, 3)
+	// The Fredricksen–Kessler–Maiorana construction: the sequence is the
+	// concatenation, in lexicographic order, of the Lyndon words of length
+	// 1 or 2 over k symbols.
+	var gen func(t, p int)
+	gen = func(t, p int) {
+		if t > 2 {
+			if 2%p == 0 {
+				seq = append(seq, a[1:p+1]...)
+			}
+			return
+		}
+		a[t] = a[t-p]
+		gen(t+1, p)
+		for j := a[t-p] + 1; j < k; j++ {
+			a[t] = j
+			gen(t+1, t)
+		}
+	}
+	gen(1, 1)
+	return seq
 }
 
 // repeat measures one side alone, like alternate.

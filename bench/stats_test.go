@@ -173,12 +173,13 @@ func TestAlternateAll(t *testing.T) {
 		bFirst bool
 		want   string // which side ran how many operations in a row
 	}{
-		{"two sides", 2, 16, 1, false, "a8 b16 a8"},
-		{"two sides, b first", 2, 16, 1, true, "b8 a16 b8"},
-		{"three sides", 3, 24, 1, false, "a8 b8 c16 b8 a16 b8 c8"},
-		{"three sides, reversed first", 3, 16, 1, true, "c8 b8 a16 b8 c8"},
-		{"last batch is short", 2, 12, 1, false, "a8 b12 a4"},
-		{"batch is the concurrency", 2, 32, 16, false, "a16 b32 a16"},
+		{"two sides", 2, 16, 1, false, "a16 b16"},
+		{"two sides, b first", 2, 16, 1, true, "b16 a16"},
+		{"two sides, two cycles", 2, 32, 1, false, "a16 b16 a16 b16"},
+		{"three sides", 3, 24, 1, false, "a16 b8 a8 c8 b16 c16"},
+		{"three sides, b first", 3, 24, 1, true, "b8 a8 c8 b16 c16 a16"},
+		{"last batch is short", 2, 12, 1, false, "a12 b12"},
+		{"batch is the concurrency", 2, 32, 16, false, "a32 b32"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -212,5 +213,33 @@ func TestAlternateAll(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestTurns(t *testing.T) {
+	for k := 1; k <= 5; k++ {
+		order := turns(k)
+		if len(order) != k*k {
+			t.Fatalf("turns(%d) = %v: %d turns, want %d", k, order, len(order), k*k)
+		}
+		// Every side follows every side exactly once, the last turn
+		// followed by the first.
+		seen := map[[2]int]int{}
+		for i, side := range order {
+			if side < 0 || side >= k {
+				t.Fatalf("turns(%d) = %v: side %d out of range", k, order, side)
+			}
+			seen[[2]int{side, order[(i+1)%len(order)]}]++
+		}
+		for a := range k {
+			for b := range k {
+				if n := seen[[2]int{a, b}]; n != 1 {
+					t.Errorf("turns(%d) = %v: %d follows %d %d times, want once", k, order, b, a, n)
+				}
+			}
+		}
+	}
+	if got := turns(0); got != nil {
+		t.Errorf("turns(0) = %v, want nil", got)
 	}
 }
