@@ -183,22 +183,26 @@ func (e *env) flowsSection(ctx context.Context, o *Options, r *Report) error {
 		if len(o.Flows) > 0 && !slices.Contains(o.Flows, c.flow) {
 			continue
 		}
-		label := func(side string, conc int) string { return fmt.Sprintf("%s-%s-%s-c%d", e.tag, c.short, side, conc) }
+		// Order IDs are unique per measurement, so that a concurrency listed
+		// twice does not send orders the receivers already took.
+		label := func(side string, m, conc int) string {
+			return fmt.Sprintf("%s-%s-%s-m%d-c%d", e.tag, c.short, side, m, conc)
+		}
 		// Warm up both paths: workflow caches, connections, parsed definitions.
 		wr, wg := alternate(ctx, plan{runs: 4}, 2,
-			e.webhookRun(e.relayURL, c.path, c.relayRunID, label("warm-relay", 0)),
-			e.webhookRun(e.handURL, c.path, c.goRunID, label("warm-go", 0)))
+			e.webhookRun(e.relayURL, c.path, c.relayRunID, label("warm-relay", 0, 0)),
+			e.webhookRun(e.handURL, c.path, c.goRunID, label("warm-go", 0, 0)))
 		for _, s := range []*series{wr, wg} {
 			if s.firstErr != nil {
 				return fmt.Errorf("warming up %s: %w", c.flow, s.firstErr)
 			}
 		}
 		// What one run costs the server: the first warm-up run of each side.
-		hr, err := historySize(ctx, e.client, c.relayRunID+label("warm-relay", 0)+"-0", "")
+		hr, err := historySize(ctx, e.client, c.relayRunID+label("warm-relay", 0, 0)+"-0", "")
 		if err != nil {
 			return fmt.Errorf("reading the history of a %s run: %w", c.flow, err)
 		}
-		hg, err := historySize(ctx, e.client, c.goRunID+label("warm-go", 0)+"-0", "")
+		hg, err := historySize(ctx, e.client, c.goRunID+label("warm-go", 0, 0)+"-0", "")
 		if err != nil {
 			return fmt.Errorf("reading the history of a hand-written %s run: %w", c.flow, err)
 		}
@@ -208,13 +212,13 @@ func (e *env) flowsSection(ctx context.Context, o *Options, r *Report) error {
 			p := o.plan()
 			p.bFirst = k%2 == 1
 			relay, goSide := alternate(ctx, p, conc,
-				e.webhookRun(e.relayURL, c.path, c.relayRunID, label("relay", conc)),
-				e.webhookRun(e.handURL, c.path, c.goRunID, label("go", conc)))
+				e.webhookRun(e.relayURL, c.path, c.relayRunID, label("relay", k, conc)),
+				e.webhookRun(e.handURL, c.path, c.goRunID, label("go", k, conc)))
 			res := FlowResult{Flow: c.flow, Concurrency: conc, Relay: relay.side(), Go: goSide.side()}
 			res.Ratio = round(ratio(res.Relay.PerSecond, res.Go.PerSecond), 3)
 			res.RatioRange = ratioRange(relay, goSide, rangeWindows)
 			r.Flows = append(r.Flows, res)
-			o.progress("flows  %-16s c=%-4d relay %7.1f runs/s  go %7.1f runs/s  ratio %.2f  cpu/run relay %.2f ms go %.2f ms", c.flow, conc, res.Relay.PerSecond, res.Go.PerSecond, res.Ratio, res.Relay.CPUMsPerRun, res.Go.CPUMsPerRun)
+			o.progress("flows  %-16s c=%-4d relay %7.1f runs/s  go %7.1f runs/s  ratio %.2f  cpu/run relay %.2f ms go %.2f ms  errors %d", c.flow, conc, res.Relay.PerSecond, res.Go.PerSecond, res.Ratio, res.Relay.CPUMsPerRun, res.Go.CPUMsPerRun, res.Relay.Errors+res.Go.Errors)
 			e.sbRelay.Reset()
 			e.sbHand.Reset()
 			if err := ctx.Err(); err != nil {

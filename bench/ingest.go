@@ -49,13 +49,15 @@ const deliveryAttempts = 3
 func (e *env) ingestSection(ctx context.Context, o *Options, r *Report) error {
 	flow := e.flows[ingestID]
 	// Warm up both paths.
-	if err := e.ingestOnce(ctx, o, flow.ID, 2, plan{runs: 8}, nil); err != nil {
+	if err := e.ingestOnce(ctx, o, flow.ID, "warm", 2, plan{runs: 8}, nil); err != nil {
 		return fmt.Errorf("warming up ingest: %w", err)
 	}
 	for k, conc := range o.IngestConcurrency {
 		p := o.plan()
 		p.bFirst = k%2 == 1
-		if err := e.ingestOnce(ctx, o, flow.ID, conc, p, r); err != nil {
+		// IDs unique per measurement: a concurrency listed twice must not
+		// send deliveries the receiver already took.
+		if err := e.ingestOnce(ctx, o, flow.ID, fmt.Sprintf("m%d-c%d", k, conc), conc, p, r); err != nil {
 			return err
 		}
 		if err := ctx.Err(); err != nil {
@@ -65,12 +67,10 @@ func (e *env) ingestSection(ctx context.Context, o *Options, r *Report) error {
 	return nil
 }
 
-func (e *env) ingestOnce(ctx context.Context, o *Options, flowID string, conc int, p plan, r *Report) error {
+// ingestOnce measures ingest at one concurrency; name makes the measurement's
+// delivery and workflow IDs its own. A nil r is a warm-up.
+func (e *env) ingestOnce(ctx context.Context, o *Options, flowID, name string, conc int, p plan, r *Report) error {
 	flow := e.flows[flowID]
-	name := fmt.Sprintf("c%d", conc)
-	if r == nil {
-		name = "warm"
-	}
 	prefix := fmt.Sprintf("%s-in-%s-", e.tag, name)
 	barePrefix, handPrefix := fmt.Sprintf("%s-bare-%s-", e.tag, name), fmt.Sprintf("%s-hand-%s-", e.tag, name)
 	var mu sync.Mutex

@@ -15,7 +15,8 @@ import (
 
 // TestBenchCommand runs `relay bench` with tiny sizes and checks that the
 // JSON report has every field and that every rate is above zero. It
-// asserts nothing about speed.
+// asserts nothing about speed. A concurrency listed twice is measured
+// twice, each time with runs of its own.
 func TestBenchCommand(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts an embedded Temporal server")
@@ -23,7 +24,7 @@ func TestBenchCommand(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
-	args := []string{"bench", "--only", "flows,ingest", "--runs", "5", "--concurrency", "1,2", "--ingest-concurrency", "1,2", "--output", "json", "--log-level", "error"}
+	args := []string{"bench", "--only", "flows,ingest", "--runs", "5", "--concurrency", "1,2,2", "--ingest-concurrency", "1,2,2", "--output", "json", "--log-level", "error"}
 	if err := cli.Run(ctx, args, &stdout, &stderr); err != nil {
 		t.Fatalf("relay %s: %v\nstderr:\n%s", strings.Join(args, " "), err, stderr.String())
 	}
@@ -34,8 +35,8 @@ func TestBenchCommand(t *testing.T) {
 	requireFields(t, "report", doc, reflect.TypeFor[bench.Report]())
 
 	flows, _ := doc["flows"].([]any)
-	if len(flows) != 4 {
-		t.Fatalf("flows has %d results, want 2 flows x 2 concurrencies", len(flows))
+	if len(flows) != 6 {
+		t.Fatalf("flows has %d results, want 2 flows x 3 concurrencies", len(flows))
 	}
 	for _, f := range flows {
 		f := f.(map[string]any)
@@ -48,8 +49,8 @@ func TestBenchCommand(t *testing.T) {
 		}
 	}
 	ingest, _ := doc["ingest"].([]any)
-	if len(ingest) != 2 {
-		t.Fatalf("ingest has %d results, want 2", len(ingest))
+	if len(ingest) != 3 {
+		t.Fatalf("ingest has %d results, want 3", len(ingest))
 	}
 	for _, in := range ingest {
 		in := in.(map[string]any)
