@@ -86,7 +86,7 @@ func TestSchedules(t *testing.T) {
 		}
 		d, err := e.runs.Show(ctx, id)
 		if err != nil || d.DefinitionHash != tick.Source.Hash || d.FlowVersion != 1 {
-			t.Errorf("scheduled run's memo: %+v, %v", d, err)
+			t.Errorf("scheduled run's version and hash: %+v, %v", d, err)
 		}
 	})
 

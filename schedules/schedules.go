@@ -45,10 +45,11 @@ func ID(flow string) string {
 // appends the scheduled time (`<flow>/scheduled-2025-01-02T06:00:00Z`).
 func WorkflowIDPrefix(flow string) string { return flow + "/scheduled" }
 
-// Memo keys of a schedule's action. Temporal copies the action's memo onto
-// every run it starts, so `relay runs show` reads the version and hash of
-// scheduled runs too. The schedule's own memo cannot be updated, which is
-// why the hash lives here.
+// Memo keys of a schedule's action, which describe the schedule: the flow
+// version and definition hash it runs, its spec, and the hash Reconcile
+// compares. The schedule's own memo cannot be updated, which is why they
+// live here. Temporal copies the action's memo onto every run it starts;
+// a scheduled run is rare beside webhook runs, which carry no memo.
 const (
 	memoFlowVersion    = "flow_version"
 	memoDefinitionHash = "definition_hash"
