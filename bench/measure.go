@@ -201,7 +201,7 @@ func alternateAll(ctx context.Context, p plan, conc int, ops ...op) []*series {
 	if p.bFirst && len(ops) > 1 {
 		// Start at b's first turn.
 		i := slices.Index(order, 1)
-		order = append(order[i:], order[:i]...)
+		order = slices.Concat(order[i:], order[:i])
 	}
 	for ctx.Err() == nil {
 		for _, k := range order {
