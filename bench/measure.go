@@ -172,7 +172,7 @@ func batchRate(bs []batchStat) float64 {
 func batchSize(conc int) int { return max(conc, 8) }
 
 // alternate measures a and b side by side, in batches taken in turn
-// (a b b a a b …) so that drift in the machine hits both alike.
+// (a a b b a a …, see turns) so that drift in the machine hits both alike.
 func alternate(ctx context.Context, p plan, conc int, a, b op) (sa, sb *series) {
 	s := alternateAll(ctx, p, conc, a, b)
 	return s[0], s[1]

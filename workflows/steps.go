@@ -555,8 +555,13 @@ func (r *runner) subflow(ctx workflow.Context, sc *scope, s *definitions.Step, p
 		return nil, err
 	}
 	// The child's definition says which result it returned: an output may
-	// be null.
-	if f, err := r.in.parse(src); err == nil && f.Output != nil {
+	// be null. It parsed in the child (cached by hash here), so an error is
+	// not expected, but it is not hidden either.
+	f, err := r.in.parse(src)
+	if err != nil {
+		return nil, fmt.Errorf("definition of flow %q: %w", s.Flow, err)
+	}
+	if f.Output != nil {
 		return res.Output, nil
 	}
 	return map[string]any{"outputs": res.Outputs, "vars": res.Vars}, nil
