@@ -3,7 +3,6 @@ package e2e_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -105,22 +104,6 @@ func metricMax(samples []promSample, name string) float64 {
 		}
 	}
 	return x
-}
-
-// distinctPorts returns n different ports that were free on 127.0.0.1 a
-// moment ago (freePort, called n times, may return one port twice).
-func distinctPorts(t *testing.T, n int) []int {
-	t.Helper()
-	ports := make([]int, n)
-	for i := range ports {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer l.Close()
-		ports[i] = l.Addr().(*net.TCPAddr).Port
-	}
-	return ports
 }
 
 // TestNegativeWorkflowCacheSizeIsRefused checks that relay dev and relay

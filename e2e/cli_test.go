@@ -265,15 +265,22 @@ func relayJSON(t *testing.T, dir string, v any, args ...string) {
 	}
 }
 
-// freePort returns a TCP port that was free on 127.0.0.1 a moment ago.
-func freePort(t *testing.T) int {
+// distinctPorts returns n different ports that were free on 127.0.0.1 a
+// moment ago. It holds every listener until all n are chosen: ports picked
+// one at a time, each closed before the next, may repeat (the kernel offered
+// one port for both --temporal-http-port and --http-addr in a CI run).
+func distinctPorts(t *testing.T, n int) []int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	ports := make([]int, n)
+	for i := range ports {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		ports[i] = l.Addr().(*net.TCPAddr).Port
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return ports
 }
 
 func localAddr(port int) string { return "127.0.0.1:" + strconv.Itoa(port) }
@@ -288,12 +295,13 @@ type runResult struct {
 }
 
 func TestDevStartsAndServes(t *testing.T) {
-	port, uiPort, httpPort, apiPort := freePort(t), freePort(t), freePort(t), freePort(t)
+	ports := distinctPorts(t, 6)
+	port, uiPort, httpPort, apiPort := ports[0], ports[1], ports[2], ports[3]
 	api := "http://" + localAddr(apiPort)
 	dev := startRelay(t, "relay dev", t.TempDir(), nil, "dev", "--ephemeral",
 		"--port", strconv.Itoa(port), "--ui-port", strconv.Itoa(uiPort), "--temporal-http-port", strconv.Itoa(httpPort),
 		"--http-addr", localAddr(apiPort), "--definitions", repoFile(t, "definitions/flows"),
-		"--sandbox-addr", localAddr(freePort(t)), "--sandbox-smtp-addr", localAddr(freePort(t)))
+		"--sandbox-addr", localAddr(ports[4]), "--sandbox-smtp-addr", localAddr(ports[5]))
 	ready := dev.waitReady(t, api+"/readyz")
 	t.Logf("relay dev: /readyz answered 200 %s after the process started", ready.Round(time.Millisecond))
 	if ready > waitLimit {
@@ -432,7 +440,8 @@ func TestDevSurvivesKill9(t *testing.T) {
 		}
 	}
 	dataDir := t.TempDir()
-	port, httpPort, apiPort := freePort(t), freePort(t), freePort(t)
+	ports := distinctPorts(t, 3)
+	port, httpPort, apiPort := ports[0], ports[1], ports[2]
 	args := []string{"dev", "--data-dir", dataDir, "--definitions", defs, "--ui-port", "-1",
 		"--port", strconv.Itoa(port), "--temporal-http-port", strconv.Itoa(httpPort), "--http-addr", localAddr(apiPort), "--no-sandbox"}
 	readyz := "http://" + localAddr(apiPort) + "/readyz"
@@ -575,7 +584,7 @@ func TestWorkerAndServeAgainstCluster(t *testing.T) {
 	cwd := t.TempDir()
 
 	w := startRelay(t, "relay worker", cwd, nil, "worker", "--address", frontend, "--namespace", srv.Namespace())
-	apiPort := freePort(t)
+	apiPort := distinctPorts(t, 1)[0]
 	// serve learns where Temporal is from the environment alone.
 	s := startRelay(t, "relay serve", cwd, []string{"TEMPORAL_ADDRESS=" + frontend, "TEMPORAL_NAMESPACE=" + srv.Namespace()},
 		"serve", "--http-addr", localAddr(apiPort))

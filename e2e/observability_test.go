@@ -457,10 +457,11 @@ func TestObservabilityDev(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(defs, "obs.yaml"), []byte(strings.ReplaceAll(obsFlow, "{{PARTNER}}", partner.URL)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	apiPort := freePort(t)
+	ports := distinctPorts(t, 3)
+	apiPort := ports[0]
 	api := "http://" + localAddr(apiPort)
 	dev := startRelay(t, "relay dev", t.TempDir(), []string{"OBS_SHOP_SECRET=" + shopSecret, "OBS_PARTNER_TOKEN=" + obsPartnerToken},
-		"dev", "--ephemeral", "--no-sandbox", "--ui-port", "-1", "--port", strconv.Itoa(freePort(t)), "--temporal-http-port", strconv.Itoa(freePort(t)),
+		"dev", "--ephemeral", "--no-sandbox", "--ui-port", "-1", "--port", strconv.Itoa(ports[1]), "--temporal-http-port", strconv.Itoa(ports[2]),
 		"--http-addr", localAddr(apiPort), "--definitions", defs,
 		"--log-format", "json", "--log-level", "debug", "--otlp-endpoint", "http://"+ln.Addr().String())
 	dev.waitReady(t, api+"/readyz")

@@ -374,7 +374,7 @@ func TestSurviveWorkerKill9(t *testing.T) {
 	flow := survParse(t, "surv-kill.yaml", yaml)
 	cwd := t.TempDir()
 	startWorker := func(name string) *proc {
-		port := freePort(t)
+		port := distinctPorts(t, 1)[0]
 		w := startRelay(t, name, cwd, survWorkerEnv(), "worker", "--address", srv.FrontendAddress(), "--namespace", srv.Namespace(),
 			"--definitions", defs, "--http-addr", localAddr(port))
 		w.waitReady(t, "http://"+localAddr(port)+"/readyz")
@@ -433,7 +433,8 @@ func TestSurviveDevKill9UnderWebhookLoad(t *testing.T) {
 	)
 	defs := survDefs(t, map[string]string{"surv-hook.yaml": survHookFlow})
 	dataDir := t.TempDir()
-	port, httpPort, apiPort := freePort(t), freePort(t), freePort(t)
+	ports := distinctPorts(t, 3)
+	port, httpPort, apiPort := ports[0], ports[1], ports[2]
 	args := []string{"dev", "--data-dir", dataDir, "--definitions", defs, "--ui-port", "-1", "--no-sandbox",
 		"--port", strconv.Itoa(port), "--temporal-http-port", strconv.Itoa(httpPort), "--http-addr", localAddr(apiPort)}
 	base := "http://" + localAddr(apiPort)
@@ -880,13 +881,14 @@ func TestSurviveScaleOut(t *testing.T) {
 		url string
 	}
 	var workers, serves []member
+	ports := distinctPorts(t, 5) // each process may not have bound its port yet when the next one is chosen
 	for i := range 3 {
-		addr := localAddr(freePort(t))
+		addr := localAddr(ports[i])
 		w := startRelay(t, fmt.Sprintf("relay worker %d", i+1), cwd, survWorkerEnv(), append([]string{"worker", "--http-addr", addr}, temporal...)...)
 		workers = append(workers, member{w, "http://" + addr})
 	}
 	for i := range 2 {
-		addr := localAddr(freePort(t))
+		addr := localAddr(ports[3+i])
 		s := startRelay(t, fmt.Sprintf("relay serve %d", i+1), cwd, survSecretEnv(), append([]string{"serve", "--http-addr", addr}, temporal...)...)
 		serves = append(serves, member{s, "http://" + addr})
 	}
@@ -1036,7 +1038,8 @@ func TestSurviveGracefulShutdown(t *testing.T) {
 	)
 	defs := survDefs(t, map[string]string{"surv-hook.yaml": survHookFlow})
 	dataDir := t.TempDir()
-	port, httpPort, apiPort := freePort(t), freePort(t), freePort(t)
+	ports := distinctPorts(t, 3)
+	port, httpPort, apiPort := ports[0], ports[1], ports[2]
 	args := []string{"dev", "--data-dir", dataDir, "--definitions", defs, "--ui-port", "-1", "--no-sandbox",
 		"--port", strconv.Itoa(port), "--temporal-http-port", strconv.Itoa(httpPort), "--http-addr", localAddr(apiPort)}
 	base := "http://" + localAddr(apiPort)
@@ -1101,10 +1104,10 @@ func TestSurviveGracefulShutdown(t *testing.T) {
 func TestSurviveTemporalDown(t *testing.T) {
 	const deliveries = 5
 	dataDir := t.TempDir()
-	port := freePort(t)
+	ports := distinctPorts(t, 2)
+	port, apiPort := ports[0], ports[1]
 	srv := survServer(t, dataDir, port)
 	defs := survDefs(t, map[string]string{"surv-hook.yaml": survHookFlow})
-	apiPort := freePort(t)
 	base := "http://" + localAddr(apiPort)
 	serve := startRelay(t, "relay serve", t.TempDir(), survSecretEnv(), "serve", "--address", srv.FrontendAddress(),
 		"--namespace", srv.Namespace(), "--definitions", defs, "--http-addr", localAddr(apiPort))
