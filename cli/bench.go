@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"runtime/pprof"
+	"runtime/trace"
 	"strings"
 	"time"
 
@@ -18,7 +19,7 @@ func (a *app) benchCommand() *cobra.Command {
 	var (
 		only, flows, conc, ingestConc, steps, items, callItems string
 		quick                                                  bool
-		cpuProfile, memProfile                                 string
+		cpuProfile, memProfile, tracePath                      string
 		dynConfig                                              []string
 	)
 	join := func(ns []int) string {
@@ -117,6 +118,13 @@ the in-memory store, --runs N for a fixed number of runs per side.`,
 				}
 				defer stop()
 			}
+			if tracePath != "" {
+				stop, err := startTrace(tracePath)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			report, err := bench.Run(cmd.Context(), o)
 			if err != nil {
 				return err
@@ -152,6 +160,7 @@ the in-memory store, --runs N for a fixed number of runs per side.`,
 	f.StringArrayVar(&dynConfig, "dynamic-config-value", nil, "override one of the embedded server's dynamic config settings, KEY=JSON_VALUE, repeatable")
 	f.StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the whole bench (server, worker, receiver, sandbox) to this file, for go tool pprof")
 	f.StringVar(&memProfile, "memprofile", "", "write the allocations of the whole bench (server, worker, receiver, sandbox) to this file, for go tool pprof -sample_index=alloc_space")
+	f.StringVar(&tracePath, "trace", "", "write a runtime execution trace of the whole bench to this file, for go tool trace (where goroutines wait: go tool trace -pprof=sched FILE)")
 	f.BoolVar(&quick, "quick", false, "tiny sizes, to check that the command works (CI)")
 	return cmd
 }
@@ -168,6 +177,23 @@ func startCPUProfile(path string) (stop func(), err error) {
 	}
 	return func() {
 		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
+
+// startTrace writes a runtime execution trace into path until stop is
+// called.
+func startTrace(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--trace: %w", err)
+	}
+	if err := trace.Start(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--trace: %w", err)
+	}
+	return func() {
+		trace.Stop()
 		f.Close()
 	}, nil
 }
