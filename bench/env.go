@@ -112,14 +112,14 @@ type env struct {
 	reg    *connectors.Registry
 	worker *worker.Worker
 	runs   *runs.Client
+	http   *http.Client
 	tag    string // makes workflow IDs unique to this bench run
 
-	relayURL, handURL   string  // webhook receivers
-	relaySend, handSend *sender // deliver to them
-	sbRelay, sbHand     *sandbox.Running
-	flows               map[string]*definitions.Flow
-	hand                *handWritten
-	stops               []func()
+	relayURL, handURL string // webhook receivers
+	sbRelay, sbHand   *sandbox.Running
+	flows             map[string]*definitions.Flow
+	hand              *handWritten
+	stops             []func()
 }
 
 func (e *env) stop() {
@@ -132,6 +132,7 @@ func newEnv(ctx context.Context, o *Options, t *server, tag string) (e *env, err
 	e = &env{
 		server: t,
 		reg:    builtin.Registry(),
+		http:   &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 512, MaxIdleConns: 1024}, Timeout: time.Minute},
 		tag:    tag,
 		flows:  map[string]*definitions.Flow{},
 	}
@@ -153,13 +154,6 @@ func newEnv(ctx context.Context, o *Options, t *server, tag string) (e *env, err
 	}
 	e.relayURL, e.handURL = "http://"+relayLn.Addr().String(), "http://"+handLn.Addr().String()
 	e.stops = append(e.stops, func() { relayLn.Close(); handLn.Close() })
-	if e.relaySend, err = newSender(e.relayURL, maxSenderConns); err != nil {
-		return nil, err
-	}
-	if e.handSend, err = newSender(e.handURL, maxSenderConns); err != nil {
-		return nil, err
-	}
-	e.stops = append(e.stops, e.relaySend.close, e.handSend.close)
 
 	startSandbox := func(webhookURL string) (*sandbox.Running, error) {
 		sb, err := sandbox.Start(sandbox.Options{

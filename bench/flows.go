@@ -1,8 +1,10 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"time"
@@ -123,23 +125,36 @@ type HistoryResult struct {
 
 var shopSigner = verify.Config{Scheme: "standard_webhooks", Secrets: []string{sandbox.DevCredentials["SHOP_WEBHOOK_SECRET"]}}
 
-// postOrder posts a signed order.created for orderID to path on the
-// receiver s and returns the status.
-func postOrder(ctx context.Context, s *sender, path, orderID string) (int, error) {
+// postOrder posts a signed order.created for orderID to url and returns
+// the status.
+func (e *env) postOrder(ctx context.Context, url, orderID string) (int, error) {
 	body := sandbox.SampleOrder(orderID, orderID+"@bench.example")
 	h, err := verify.Sign(shopSigner, body, time.Now(), "msg_"+orderID)
 	if err != nil {
 		return 0, err
 	}
-	h.Set("Content-Type", "application/json")
-	return s.post(ctx, path, h, body)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		return 0, err
+	}
+	for k, vs := range h {
+		req.Header[k] = vs
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := e.http.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode, nil
 }
 
 // webhookRun posts an order to a receiver and waits for the run it started.
-func (e *env) webhookRun(receiver *sender, path, workflowPrefix, orderPrefix string) op {
+func (e *env) webhookRun(receiverURL, path, workflowPrefix, orderPrefix string) op {
 	return func(ctx context.Context, i int) error {
 		id := fmt.Sprintf("%s-%d", orderPrefix, i)
-		status, err := postOrder(ctx, receiver, path, id)
+		status, err := e.postOrder(ctx, receiverURL+path, id)
 		if err != nil {
 			return fmt.Errorf("posting order %s: %w", id, err)
 		}
@@ -175,8 +190,8 @@ func (e *env) flowsSection(ctx context.Context, o *Options, r *Report) error {
 		}
 		// Warm up both paths: workflow caches, connections, parsed definitions.
 		wr, wg := alternate(ctx, plan{runs: 4}, 2,
-			e.webhookRun(e.relaySend, c.path, c.relayRunID, label("warm-relay", 0, 0)),
-			e.webhookRun(e.handSend, c.path, c.goRunID, label("warm-go", 0, 0)))
+			e.webhookRun(e.relayURL, c.path, c.relayRunID, label("warm-relay", 0, 0)),
+			e.webhookRun(e.handURL, c.path, c.goRunID, label("warm-go", 0, 0)))
 		for _, s := range []*series{wr, wg} {
 			if s.firstErr != nil {
 				return fmt.Errorf("warming up %s: %w", c.flow, s.firstErr)
@@ -197,8 +212,8 @@ func (e *env) flowsSection(ctx context.Context, o *Options, r *Report) error {
 			p := o.plan()
 			p.bFirst = k%2 == 1
 			relay, goSide := alternate(ctx, p, conc,
-				e.webhookRun(e.relaySend, c.path, c.relayRunID, label("relay", k, conc)),
-				e.webhookRun(e.handSend, c.path, c.goRunID, label("go", k, conc)))
+				e.webhookRun(e.relayURL, c.path, c.relayRunID, label("relay", k, conc)),
+				e.webhookRun(e.handURL, c.path, c.goRunID, label("go", k, conc)))
 			res := FlowResult{Flow: c.flow, Concurrency: conc, Relay: relay.side(), Go: goSide.side()}
 			res.Ratio = round(ratio(res.Relay.PerSecond, res.Go.PerSecond), 3)
 			res.RatioRange = ratioRange(relay, goSide, rangeWindows)

@@ -82,7 +82,7 @@ func (e *env) ingestOnce(ctx context.Context, o *Options, flowID, name string, c
 			if attempt > 0 {
 				time.Sleep(100 * time.Millisecond)
 			}
-			status, err := postOrder(ctx, e.relaySend, ingestPath, id)
+			status, err := e.postOrder(ctx, e.relayURL+ingestPath, id)
 			switch {
 			case err != nil:
 				last = err
@@ -109,7 +109,7 @@ func (e *env) ingestOnce(ctx context.Context, o *Options, flowID, name string, c
 	}
 	handler := func(ctx context.Context, i int) error {
 		id := fmt.Sprintf("%s%d", handPrefix, i)
-		status, err := postOrder(ctx, e.handSend, ingestPath, id)
+		status, err := e.postOrder(ctx, e.handURL+ingestPath, id)
 		if err != nil {
 			return fmt.Errorf("delivery %s to the hand-written handler: %w", id, err)
 		}
