@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -14,7 +16,8 @@ import (
 )
 
 // TestBenchCommand runs `relay bench` with tiny sizes and checks that the
-// JSON report has every field and that every rate is above zero. It
+// JSON report has every field, that every rate is above zero and that
+// --trace wrote a trace. It
 // asserts nothing about speed. A concurrency listed twice is measured
 // twice, each time with runs of its own.
 func TestBenchCommand(t *testing.T) {
@@ -24,9 +27,14 @@ func TestBenchCommand(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
-	args := []string{"bench", "--only", "flows,ingest", "--runs", "5", "--concurrency", "1,2,2", "--ingest-concurrency", "1,2,2", "--output", "json", "--log-level", "error"}
+	trace := filepath.Join(t.TempDir(), "bench.trace")
+	args := []string{"bench", "--only", "flows,ingest", "--runs", "5", "--concurrency", "1,2,2", "--ingest-concurrency", "1,2,2", "--output", "json", "--log-level", "error", "--trace", trace}
 	if err := cli.Run(ctx, args, &stdout, &stderr); err != nil {
 		t.Fatalf("relay %s: %v\nstderr:\n%s", strings.Join(args, " "), err, stderr.String())
+	}
+	// --trace wrote a runtime execution trace (its header: "go 1.26 trace").
+	if b, err := os.ReadFile(trace); err != nil || !bytes.HasPrefix(b, []byte("go 1.")) || len(b) < 1<<10 {
+		t.Errorf("--trace %s: %d bytes, %v; want a Go execution trace", trace, len(b), err)
 	}
 	var doc map[string]any
 	if err := json.Unmarshal(stdout.Bytes(), &doc); err != nil {
