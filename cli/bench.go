@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"runtime/pprof"
 	"runtime/trace"
@@ -112,14 +113,14 @@ the in-memory store, --runs N for a fixed number of runs per side.`,
 				o.Progress = a.stdout
 			}
 			if cpuProfile != "" {
-				stop, err := startCPUProfile(cpuProfile)
+				stop, err := record("--cpuprofile", cpuProfile, pprof.StartCPUProfile, pprof.StopCPUProfile)
 				if err != nil {
 					return err
 				}
 				defer stop()
 			}
 			if tracePath != "" {
-				stop, err := startTrace(tracePath)
+				stop, err := record("--trace", tracePath, trace.Start, trace.Stop)
 				if err != nil {
 					return err
 				}
@@ -165,35 +166,20 @@ the in-memory store, --runs N for a fixed number of runs per side.`,
 	return cmd
 }
 
-// startCPUProfile profiles this process into path until stop is called.
-func startCPUProfile(path string) (stop func(), err error) {
+// record starts recording this process into a new file at path (start,
+// such as pprof.StartCPUProfile) until stop is called, which ends it and
+// closes the file; flag names the option in errors.
+func record(flag, path string, start func(io.Writer) error, end func()) (stop func(), err error) {
 	f, err := os.Create(path)
 	if err != nil {
-		return nil, fmt.Errorf("--cpuprofile: %w", err)
+		return nil, fmt.Errorf("%s: %w", flag, err)
 	}
-	if err := pprof.StartCPUProfile(f); err != nil {
+	if err := start(f); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("--cpuprofile: %w", err)
+		return nil, fmt.Errorf("%s: %w", flag, err)
 	}
 	return func() {
-		pprof.StopCPUProfile()
-		f.Close()
-	}, nil
-}
-
-// startTrace writes a runtime execution trace into path until stop is
-// called.
-func startTrace(path string) (stop func(), err error) {
-	f, err := os.Create(path)
-	if err != nil {
-		return nil, fmt.Errorf("--trace: %w", err)
-	}
-	if err := trace.Start(f); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("--trace: %w", err)
-	}
-	return func() {
-		trace.Stop()
+		end()
 		f.Close()
 	}, nil
 }
