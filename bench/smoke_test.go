@@ -17,9 +17,8 @@ import (
 
 // TestBenchCommand runs `relay bench` with tiny sizes and checks that the
 // JSON report has every field, that every rate is above zero and that
-// --trace wrote a trace. It
-// asserts nothing about speed. A concurrency listed twice is measured
-// twice, each time with runs of its own.
+// --trace wrote a trace. It asserts nothing about speed. A concurrency
+// listed twice is measured twice, each time with runs of its own.
 func TestBenchCommand(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts an embedded Temporal server")
