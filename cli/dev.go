@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -68,6 +71,13 @@ Runs in flight survive a restart on the same data dir.`,
 			}
 			if codecKeys != "" {
 				opts.CodecEndpoint = "http://" + httpAddr + "/codec"
+			}
+			addrs := map[string]string{"--http-addr": httpAddr}
+			if !noSandbox {
+				addrs["--sandbox-addr"], addrs["--sandbox-smtp-addr"] = sf.addr, sf.smtpAddr
+			}
+			if err := devPortClash(opts, addrs); err != nil {
+				return err
 			}
 			// The server's own workers share the process's workflow cache.
 			if err := worker.SetWorkflowCacheSize(cacheSize); err != nil {
@@ -166,6 +176,61 @@ Runs in flight survive a restart on the same data dir.`,
 	sf.register(cmd, "sandbox-")
 	obs.register(cmd)
 	return cmd
+}
+
+// devPortClash reports two of relay dev's listeners given one port on
+// overlapping hosts, before anything starts: else the embedded server
+// starts and a later listener fails with "address already in use". addrs
+// maps a flag to its host:port; port 0 (any free port) never clashes, and a
+// malformed address is left to its listener to report.
+func devPortClash(o devserver.Options, addrs map[string]string) error {
+	type listener struct{ flag, host string }
+	taken := map[int][]listener{}
+	add := func(flag, host string, port int) error {
+		if port <= 0 {
+			return nil
+		}
+		for _, l := range taken[port] {
+			if hostsOverlap(l.host, host) {
+				where := host
+				if where == "" {
+					where = "every address"
+				}
+				return fmt.Errorf("%s and %s both take port %d on %s: give one of them another port", l.flag, flag, port, where)
+			}
+		}
+		taken[port] = append(taken[port], listener{flag, host})
+		return nil
+	}
+	for _, p := range []struct {
+		flag string
+		port int
+	}{{"--port", o.FrontendPort}, {"--temporal-http-port", o.FrontendHTTPPort}, {"--ui-port", o.UIPort}} {
+		if err := add(p.flag, o.IP, p.port); err != nil {
+			return err
+		}
+	}
+	for _, flag := range slices.Sorted(maps.Keys(addrs)) {
+		host, p, err := net.SplitHostPort(addrs[flag])
+		if err != nil {
+			continue
+		}
+		port, err := strconv.Atoi(p)
+		if err != nil {
+			continue
+		}
+		if err := add(flag, host, port); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// hostsOverlap says whether listeners on hosts a and b can take the same
+// port: the same host, or either one every address (empty, 0.0.0.0, ::).
+func hostsOverlap(a, b string) bool {
+	all := func(h string) bool { ip := net.ParseIP(h); return h == "" || ip != nil && ip.IsUnspecified() }
+	return a == b || all(a) || all(b)
 }
 
 // runtime is a running worker and HTTP server.
