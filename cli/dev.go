@@ -226,8 +226,9 @@ func devPortClash(o devserver.Options, addrs map[string]string) error {
 	return nil
 }
 
-// hostsOverlap says whether listeners on hosts a and b can take the same
-// port: the same host, or either one every address (empty, 0.0.0.0, ::).
+// hostsOverlap says whether listeners on hosts a and b contend for a port:
+// they are the same host, or either one is every address (empty, 0.0.0.0,
+// ::).
 func hostsOverlap(a, b string) bool {
 	all := func(h string) bool { ip := net.ParseIP(h); return h == "" || ip != nil && ip.IsUnspecified() }
 	return a == b || all(a) || all(b)
