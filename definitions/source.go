@@ -11,8 +11,6 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
-
-	"gopkg.in/yaml.v3"
 )
 
 // MaxSourceSize bounds a definition's content when a run's input is
@@ -122,16 +120,4 @@ func (s *Source) UnmarshalJSON(data []byte) error {
 	}
 	*s = Source{File: j.File, Content: content, Hash: j.Hash}
 	return nil
-}
-
-// Version is the version the definition declares, read from its YAML
-// without checking the rest; 0 when it declares none or is not YAML.
-func (s Source) Version() int {
-	var v struct {
-		Version int `yaml:"version"`
-	}
-	if err := yaml.Unmarshal(s.Content, &v); err != nil {
-		return 0
-	}
-	return v.Version
 }

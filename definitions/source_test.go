@@ -136,24 +136,3 @@ func TestSourceJSONRemembersDefinitions(t *testing.T) {
 		t.Errorf("other content under a remembered hash: error = %v, want a hash mismatch", err)
 	}
 }
-
-func TestSourceVersion(t *testing.T) {
-	tests := []struct {
-		name    string
-		content string
-		want    int
-	}{
-		{"declared", "id: a\nversion: 7\nsteps: []\n", 7},
-		{"not declared", "id: a\nsteps: []\n", 0},
-		{"not a number", "id: a\nversion: two\n", 0},
-		{"not YAML", "id: [a\n", 0},
-		{"empty", "", 0},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if got := (Source{Content: []byte(tt.content)}).Version(); got != tt.want {
-				t.Errorf("Version() = %d, want %d", got, tt.want)
-			}
-		})
-	}
-}

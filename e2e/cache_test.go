@@ -119,19 +119,3 @@ func TestNegativeWorkflowCacheSizeIsRefused(t *testing.T) {
 		})
 	}
 }
-
-// TestDevRefusesOnePortTwice checks that relay dev names the two flags
-// given one port and starts nothing, rather than starting the embedded
-// server and failing on "address already in use".
-func TestDevRefusesOnePortTwice(t *testing.T) {
-	port := strconv.Itoa(distinctPorts(t, 1)[0])
-	stdout, stderr, code := relayCmd(t, t.TempDir(), nil, "dev", "--ephemeral", "--no-sandbox", "--ui-port", "-1",
-		"--port", "0", "--temporal-http-port", port, "--http-addr", "127.0.0.1:"+port, "--definitions", t.TempDir())
-	want := "--temporal-http-port and --http-addr both take port " + port + " on 127.0.0.1"
-	if code == 0 || !strings.Contains(stderr, want) {
-		t.Errorf("relay dev with one port twice: exit %d, stderr %q; want a failure saying %q\nstdout: %s", code, stderr, want, stdout)
-	}
-	if strings.Contains(stderr, "temporal-server") {
-		t.Errorf("relay dev started the embedded server before refusing:\n%s", stderr)
-	}
-}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net"
 	"net/http"
 	"os"
@@ -603,4 +604,22 @@ func TestWorkerAndServeAgainstCluster(t *testing.T) {
 	}
 	w.interrupt(t)
 	s.interrupt(t)
+}
+
+// TestDevRefusesOnePortTwice checks that relay dev names the two flags
+// given one port and starts nothing, rather than starting the embedded
+// server (which creates its data dir) and failing on "address already in
+// use".
+func TestDevRefusesOnePortTwice(t *testing.T) {
+	port := strconv.Itoa(distinctPorts(t, 1)[0])
+	dataDir := filepath.Join(t.TempDir(), "data")
+	stdout, stderr, code := relayCmd(t, t.TempDir(), nil, "dev", "--data-dir", dataDir, "--no-sandbox", "--ui-port", "-1",
+		"--port", "0", "--temporal-http-port", port, "--http-addr", "127.0.0.1:"+port, "--definitions", t.TempDir())
+	want := "--temporal-http-port and --http-addr both take port " + port + " on 127.0.0.1"
+	if code == 0 || !strings.Contains(stderr, want) {
+		t.Errorf("relay dev with one port twice: exit %d, stderr %q; want a failure saying %q\nstdout: %s", code, stderr, want, stdout)
+	}
+	if _, err := os.Stat(dataDir); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("relay dev created its data dir %s before refusing (stat: %v)", dataDir, err)
+	}
 }

@@ -100,7 +100,7 @@ func (c *Client) Replay(ctx context.Context, workflowID string, opts ReplayOptio
 // why it cannot work, if it cannot.
 func (c *Client) plan(ctx context.Context, workflowID string, opts ReplayOptions) (ReplayPlan, *definitions.Flow, workflows.RunInput, error) {
 	plan := ReplayPlan{Original: workflowID, Reused: []string{}, Run: []string{}, Calls: []string{}}
-	d, err := c.show(ctx, workflowID)
+	d, st, err := c.show(ctx, workflowID)
 	if err != nil {
 		return plan, nil, workflows.RunInput{}, err
 	}
@@ -110,16 +110,14 @@ func (c *Client) plan(ctx context.Context, workflowID string, opts ReplayOptions
 	if d.StepsError != "" {
 		return plan, nil, workflows.RunInput{}, fmt.Errorf("reading the steps of %s: %s", workflowID, d.StepsError)
 	}
-	orig, err := c.startInput(ctx, workflowID, d.RunID)
-	if err != nil {
-		return plan, nil, workflows.RunInput{}, err
+	if st.err != nil {
+		return plan, nil, workflows.RunInput{}, st.err
 	}
+	orig := st.in
 	var flow *definitions.Flow
 	switch opts.Definition {
 	case "", "original":
-		if flow, err = definitions.Parse(orig.Flow.File, orig.Flow.Content, nil); err != nil {
-			return plan, nil, workflows.RunInput{}, fmt.Errorf("parsing the definition %s pinned: %w", workflowID, err)
-		}
+		flow = st.flow
 	case "current":
 		if flow = c.Flows[d.Flow]; flow == nil {
 			plan.Problems = append(plan.Problems, fmt.Sprintf("flow %s is not loaded, so there is no current definition", d.Flow))
@@ -240,14 +238,11 @@ func orDefault(s, def string) string {
 // Rerun starts the run again from scratch with the same input, under new
 // idempotency keys: every side effect is repeated.
 func (c *Client) Rerun(ctx context.Context, workflowID string) (Run, error) {
-	orig, err := c.startInput(ctx, workflowID, "")
-	if err != nil {
-		return Run{}, err
+	st := c.startedWith(ctx, workflowID, "", "")
+	if st.err != nil {
+		return Run{}, st.err
 	}
-	flow, err := definitions.Parse(orig.Flow.File, orig.Flow.Content, nil)
-	if err != nil {
-		return Run{}, fmt.Errorf("parsing the definition %s pinned: %w", workflowID, err)
-	}
+	orig, flow := st.in, st.flow
 	orig.Replay = nil
 	return c.start(ctx, flow, orig, StartOptions{WorkflowID: workflowID + "/rerun-" + uuid.NewString()[:8], BusinessKey: strings.TrimPrefix(workflowID, flow.ID+"/")})
 }

@@ -391,13 +391,44 @@ func (c *Client) startInput(ctx context.Context, workflowID, runID string) (work
 	return in, nil
 }
 
+// started is what a run started with.
+type started struct {
+	in   workflows.RunInput
+	flow *definitions.Flow // the definition pinned in in
+	err  error             // why in or flow could not be read
+}
+
+// startedWith reads what the run of flowID (empty if unknown) started
+// with: its input and the definition pinned in it.
+func (c *Client) startedWith(ctx context.Context, workflowID, runID, flowID string) started {
+	in, err := c.startInput(ctx, workflowID, runID)
+	if err != nil {
+		return started{err: err}
+	}
+	f, err := c.pinnedFlow(flowID, in.Flow)
+	if err != nil {
+		return started{in: in, err: fmt.Errorf("parsing the definition %s pinned: %w", workflowID, err)}
+	}
+	return started{in: in, flow: f}
+}
+
+// pinnedFlow is the definition src holds: the loaded flow flowID when it is
+// the same definition, else src parsed again (connectors need no registry
+// to be read back).
+func (c *Client) pinnedFlow(flowID string, src definitions.Source) (*definitions.Flow, error) {
+	if f := c.Flows[flowID]; f != nil && src.Hash != "" && f.Source.Hash == src.Hash {
+		return f, nil
+	}
+	return definitions.Parse(src.File, src.Content, nil)
+}
+
 // ErrNotFound is returned by Show for an unknown run.
 var ErrNotFound = errors.New("run not found")
 
 // Show describes one run: status, the step timeline (from the run's query)
 // and, for closed runs, the result or failure.
 func (c *Client) Show(ctx context.Context, workflowID string) (*Detail, error) {
-	d, err := c.show(ctx, workflowID)
+	d, _, err := c.show(ctx, workflowID)
 	if err != nil {
 		return nil, err
 	}
@@ -405,15 +436,16 @@ func (c *Client) Show(ctx context.Context, workflowID string) (*Detail, error) {
 	return d, nil
 }
 
-// show is Show without redaction, for replays, which need the real outputs.
-func (c *Client) show(ctx context.Context, workflowID string) (*Detail, error) {
+// show is Show without redaction, for replays, which need the real outputs,
+// and with what the run started with, which replays need too.
+func (c *Client) show(ctx context.Context, workflowID string) (*Detail, started, error) {
 	desc, err := c.Temporal.DescribeWorkflowExecution(ctx, workflowID, "")
 	if err != nil {
 		var nf *serviceerror.NotFound
 		if errors.As(err, &nf) {
-			return nil, fmt.Errorf("%w: %s", ErrNotFound, workflowID)
+			return nil, started{}, fmt.Errorf("%w: %s", ErrNotFound, workflowID)
 		}
-		return nil, fmt.Errorf("describing run %s: %w", workflowID, err)
+		return nil, started{}, fmt.Errorf("describing run %s: %w", workflowID, err)
 	}
 	info := desc.GetWorkflowExecutionInfo()
 	d := &Detail{Summary: Summary{
@@ -426,9 +458,10 @@ func (c *Client) show(ctx context.Context, workflowID string) (*Detail, error) {
 		d.ClosedAt = info.GetCloseTime().AsTime()
 	}
 	readAttributes(info.GetSearchAttributes().GetIndexedFields(), &d.Summary)
-	if in, err := c.startInput(ctx, workflowID, d.RunID); err == nil {
-		d.Input, d.Trigger = in.Input, in.Trigger
-		d.FlowVersion, d.DefinitionHash = in.Flow.Version(), in.Flow.Hash
+	st := c.startedWith(ctx, workflowID, d.RunID, d.Flow)
+	d.Input, d.Trigger, d.DefinitionHash = st.in.Input, st.in.Trigger, st.in.Flow.Hash
+	if st.flow != nil {
+		d.FlowVersion = st.flow.Version
 	}
 	if replays, _, err := c.List(ctx, Filter{ReplayOf: workflowID, PageSize: 100}); err == nil {
 		for _, r := range replays {
@@ -450,7 +483,7 @@ func (c *Client) show(ctx context.Context, workflowID string) (*Detail, error) {
 			d.Result = res
 		}
 	}
-	return d, nil
+	return d, st, nil
 }
 
 // redact hides the configured personal-data fields of a detail.
