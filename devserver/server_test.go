@@ -429,3 +429,59 @@ func TestDataDirFromBeforeTheSplitKeepsOneFile(t *testing.T) {
 		t.Errorf("a data dir from before the split got %s (err %v); its runs are listed from %s", visibilityFileName, err, dbFileName)
 	}
 }
+
+// TestFinishedTasksLeaveTheStore checks that the server checkpoints its task
+// queues every checkpointInterval: the tasks of finished runs are deleted
+// from the store within seconds, where Temporal's default (30 s) keeps them,
+// and every task since, in memory for that long.
+func TestFinishedTasksLeaveTheStore(t *testing.T) {
+	dir := t.TempDir()
+	s := startServer(t, "file, checkpoints", Options{DataDir: dir, UIPort: UIDisabled})
+	c := dial(t, s)
+	startWorker(t, c)
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, dbFileName)+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	pending := func() (int, error) {
+		var n int
+		err := db.QueryRow(`SELECT (SELECT COUNT(*) FROM transfer_tasks) + (SELECT COUNT(*) FROM visibility_tasks)`).Scan(&n)
+		return n, err
+	}
+
+	// Runs one after another for a while, noting the most tasks stored.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	most := 0
+	for i, end := 0, time.Now().Add(2*time.Second); time.Now().Before(end); i++ {
+		run, err := c.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: fmt.Sprintf("checkpoint-%d", i), TaskQueue: taskQueue}, greetWorkflow, "relay")
+		if err != nil {
+			t.Fatalf("starting run %d: %v", i, err)
+		}
+		if err := run.Get(ctx, nil); err != nil {
+			t.Fatalf("run %d: %v", i, err)
+		}
+		n, err := pending()
+		if err != nil {
+			t.Fatalf("counting tasks: %v", err)
+		}
+		most = max(most, n)
+	}
+	if most == 0 {
+		t.Fatal("no transfer or visibility task was ever stored: the test reads the wrong tables")
+	}
+
+	// Once the runs are done, the next checkpoints delete their tasks.
+	began := time.Now()
+	wait, cancelWait := context.WithTimeout(ctx, 5*checkpointInterval)
+	defer cancelWait()
+	waitFor(t, wait, func() error {
+		n, err := pending()
+		if err == nil && n > 0 {
+			err = fmt.Errorf("%d tasks still stored %v after the last run (up to %d during the runs)", n, time.Since(began).Round(time.Millisecond), most)
+		}
+		return err
+	})
+	t.Logf("up to %d tasks stored during the runs; none %v after the last", most, time.Since(began).Round(time.Millisecond))
+}
