@@ -79,6 +79,7 @@ Runs in flight survive a restart on the same data dir.`,
 			if err := devPortClash(opts, addrs); err != nil {
 				return err
 			}
+			opts.ReservedPorts = addrPorts(addrs)
 			// The server's own workers share the process's workflow cache.
 			if err := worker.SetWorkflowCacheSize(cacheSize); err != nil {
 				return fmt.Errorf("--workflow-cache-size: %w", err)
@@ -211,12 +212,8 @@ func devPortClash(o devserver.Options, addrs map[string]string) error {
 		}
 	}
 	for _, flag := range slices.Sorted(maps.Keys(addrs)) {
-		host, p, err := net.SplitHostPort(addrs[flag])
-		if err != nil {
-			continue
-		}
-		port, err := strconv.Atoi(p)
-		if err != nil {
+		host, port, ok := splitAddr(addrs[flag])
+		if !ok {
 			continue
 		}
 		if err := add(flag, host, port); err != nil {
@@ -224,6 +221,29 @@ func devPortClash(o devserver.Options, addrs map[string]string) error {
 		}
 	}
 	return nil
+}
+
+// addrPorts are the ports addrs' listeners will bind, for the embedded
+// server to leave alone when it picks ports of its own.
+func addrPorts(addrs map[string]string) []int {
+	var ports []int
+	for _, flag := range slices.Sorted(maps.Keys(addrs)) {
+		if _, port, ok := splitAddr(addrs[flag]); ok && port > 0 {
+			ports = append(ports, port)
+		}
+	}
+	return ports
+}
+
+// splitAddr splits host:port; ok is false for a malformed address, which
+// is left to its listener to report.
+func splitAddr(addr string) (host string, port int, ok bool) {
+	host, p, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", 0, false
+	}
+	port, err = strconv.Atoi(p)
+	return host, port, err == nil
 }
 
 // hostsOverlap says whether listeners on hosts a and b contend for a port:

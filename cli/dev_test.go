@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"maps"
+	"slices"
 	"strings"
 	"testing"
 
@@ -11,12 +13,8 @@ func TestDevPortClash(t *testing.T) {
 	defaults := devserver.Options{IP: "127.0.0.1", FrontendPort: 7233, UIPort: 8233}
 	sandbox := map[string]string{"--http-addr": "127.0.0.1:8080", "--sandbox-addr": "127.0.0.1:9090", "--sandbox-smtp-addr": "127.0.0.1:2525"}
 	with := func(base map[string]string, flag, addr string) map[string]string {
-		out := map[string]string{flag: addr}
-		for k, v := range base {
-			if k != flag {
-				out[k] = v
-			}
-		}
+		out := maps.Clone(base)
+		out[flag] = addr
 		return out
 	}
 	withOpts := func(f func(*devserver.Options)) devserver.Options {
@@ -52,5 +50,17 @@ func TestDevPortClash(t *testing.T) {
 				t.Errorf("devPortClash = %v, want an error containing %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestAddrPorts(t *testing.T) {
+	got := addrPorts(map[string]string{
+		"--http-addr":         "127.0.0.1:8080",
+		"--sandbox-addr":      ":9090",
+		"--sandbox-smtp-addr": "127.0.0.1:0", // any free port: nothing to reserve
+		"--other":             "localhost",   // malformed: its listener reports it
+	})
+	if want := []int{8080, 9090}; !slices.Equal(got, want) {
+		t.Errorf("addrPorts = %v, want %v", got, want)
 	}
 }

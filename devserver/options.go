@@ -30,6 +30,10 @@ type Options struct {
 	FrontendHTTPPort int
 	// UIPort is the Temporal Web UI port. 0 picks a free port; -1 disables the UI.
 	UIPort int
+	// ReservedPorts are ports other listeners of this process will bind
+	// after Start, such as relay's HTTP server: the ports Start picks for
+	// itself (the zero ones above and the internal services') avoid them.
+	ReservedPorts []int
 	// CodecEndpoint, if set, is the remote codec the Web UI decodes
 	// encrypted payloads with (relay's /codec/).
 	CodecEndpoint string

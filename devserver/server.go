@@ -102,12 +102,16 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 }
 
 // resolvePorts checks that the ports set in o are free, replaces every zero
-// port with a free one and picks the ports of the internal services. (The
-// server cannot report a port it fails to bind: it logs and carries on.)
+// port with a free one and picks the ports of the internal services, none
+// of them a port set in o or reserved. (The server cannot report a port it
+// fails to bind: it logs and carries on.)
 func resolvePorts(o Options) (ports, error) {
 	p := ports{frontend: o.FrontendPort, frontendHTTP: o.FrontendHTTPPort, ui: o.UIPort}
 	want := []*int{&p.history, &p.matching, &p.worker}
-	asked := map[int]bool{}
+	taken := map[int]bool{}
+	for _, port := range o.ReservedPorts {
+		taken[port] = true
+	}
 	for _, port := range []struct {
 		name string
 		port *int
@@ -120,10 +124,10 @@ func resolvePorts(o Options) (ports, error) {
 			if err := checkPortFree(o.IP, *port.port); err != nil {
 				return ports{}, fmt.Errorf("%s port %d is in use: %w", port.name, *port.port, err)
 			}
-			asked[*port.port] = true
+			taken[*port.port] = true
 		}
 	}
-	free, err := freePorts(o.IP, len(want), asked)
+	free, err := freePorts(o.IP, len(want), taken)
 	if err != nil {
 		return ports{}, err
 	}
