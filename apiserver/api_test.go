@@ -138,6 +138,8 @@ func TestAPI(t *testing.T) {
 		{name: "retry step", req: request{method: "POST", path: escapedRun + "/retry-step", body: `{}`}, want: 202, has: []string{`"action":"retry-step"`}},
 		{name: "retry step not parked", req: request{method: "POST", path: escapedRun + "/retry-step"},
 			errs: map[string]error{"RetryStep": fmt.Errorf("retrying: %w", temporalApplicationError("run is not parked"))}, want: 409, code: "rejected", has: []string{"run is not parked"}},
+		{name: "retry step never parked", req: request{method: "POST", path: escapedRun + "/retry-step"},
+			errs: map[string]error{"RetryStep": fmt.Errorf("relay.retry_step on o-1: %w", runs.ErrNoParkedStep)}, want: 409, code: "rejected", has: []string{"the run has no parked step"}},
 		{name: "skip step", req: request{method: "POST", path: escapedRun + "/skip-step", body: `{"output":{"name":"INV-1"}}`}, want: 202,
 			check: func(t *testing.T, fr *fakeRuns, _ *httptest.ResponseRecorder) {
 				if m, _ := fr.skipped.(map[string]any); m["name"] != "INV-1" {

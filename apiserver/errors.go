@@ -85,6 +85,9 @@ func classify(err error) *apiError {
 		return &apiError{status: http.StatusNotFound, code: "not_found", msg: err.Error()}
 	case errors.Is(err, runs.ErrPlanRefused):
 		return &apiError{status: http.StatusUnprocessableEntity, code: "plan_refused", msg: err.Error()}
+	case errors.Is(err, runs.ErrNoParkedStep):
+		// As the run's own validator refuses a run no longer parked.
+		return &apiError{status: http.StatusConflict, code: "rejected", msg: runs.ErrNoParkedStep.Error()}
 	case errors.Is(err, context.DeadlineExceeded):
 		return &apiError{status: http.StatusGatewayTimeout, code: "timeout", msg: "Temporal did not answer in time; retry"}
 	case errors.Is(err, context.Canceled):

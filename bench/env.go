@@ -96,6 +96,7 @@ func dial(address, namespace string, compression client.GrpcCompression) (client
 		Namespace:         namespace,
 		Logger:            sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)),
 		ConnectionOptions: client.ConnectionOptions{GrpcCompression: compression},
+		ExternalStorage:   worker.InlinePayloads(),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("connecting to Temporal at %s (namespace %s): %w", address, namespace, err)

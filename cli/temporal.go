@@ -113,6 +113,8 @@ func (t *temporalFlags) options(logger *slog.Logger) (client.Options, error) {
 		HostPort:  t.address,
 		Namespace: t.namespace,
 		Logger:    sdklog.NewStructuredLogger(logger.With("component", "temporal-sdk")),
+		// The client's workers (relay dev, relay worker) take it too.
+		ExternalStorage: worker.InlinePayloads(),
 	}
 	if t.metrics != nil {
 		opts.MetricsHandler = t.metrics.TemporalHandler()

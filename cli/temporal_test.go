@@ -1,6 +1,11 @@
 package cli
 
-import "testing"
+import (
+	"log/slog"
+	"testing"
+
+	"go.temporal.io/sdk/client"
+)
 
 func TestOnThisMachine(t *testing.T) {
 	for address, want := range map[string]bool{
@@ -20,4 +25,27 @@ func TestOnThisMachine(t *testing.T) {
 			t.Errorf("onThisMachine(%q) = %v, want %v", address, got, want)
 		}
 	}
+}
+
+// TestOptionsVisitPayloadsInline checks that relay's SDK client, and so
+// every worker built on it, visits payloads on the calling goroutine (see
+// worker.InlinePayloads), and that the SDK accepts the setting: it panics
+// on external storage options it cannot use.
+func TestOptionsVisitPayloadsInline(t *testing.T) {
+	tf := &temporalFlags{address: "127.0.0.1:7233", namespace: "default"}
+	opts, err := tf.options(slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := opts.ExternalStorage.Concurrency.MaxOperationsPerMessage; got != 1 {
+		t.Errorf("MaxOperationsPerMessage = %d, want 1", got)
+	}
+	if len(opts.ExternalStorage.Drivers) != 0 {
+		t.Errorf("%d storage drivers, want none: payloads stay in history", len(opts.ExternalStorage.Drivers))
+	}
+	c, err := client.NewLazyClient(opts)
+	if err != nil {
+		t.Fatalf("the SDK refused the options: %v", err)
+	}
+	c.Close()
 }

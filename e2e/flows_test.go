@@ -19,7 +19,7 @@ import (
 	"github.com/relay-dev/relay/workflows"
 )
 
-var recordHistories = flag.Bool("record-histories", false, "write the histories of TestOrderFlow's runs to workflows/testdata/replay for the replay tests")
+var recordHistories = flag.Bool("record-histories", false, "write the histories of TestOrderFlow's runs and of TestParkedRun's skipped one to workflows/testdata/replay for the replay tests")
 
 // partnerToken is the secret the test flows use; it must never appear in a
 // run's history.
@@ -144,6 +144,11 @@ func TestOrderFlow(t *testing.T) {
 		run, err := e.runs.Start(ctx, flow, orderInput("o-100", false), runs.StartOptions{WorkflowID: "e2e-order/o-100"})
 		if err != nil {
 			t.Fatal(err)
+		}
+		// An operator's retry of a run with no parked step is refused,
+		// in words, before it reaches history.
+		if err := e.runs.RetryStep(ctx, run.WorkflowID); !errors.Is(err, runs.ErrNoParkedStep) {
+			t.Errorf("retry-step on a running run: %v, want %v", err, runs.ErrNoParkedStep)
 		}
 		// The event arrives before the run reaches its wait step: it is kept.
 		signalPaid(t, e, run, "o-100")

@@ -114,6 +114,7 @@ func TestParkedRun(t *testing.T) {
 		if out := runOutput(t, res); out["invoice"] != "SINV-MANUAL" {
 			t.Errorf("output = %v, want the skipped step's invoice SINV-MANUAL", out)
 		}
+		record(t, f.e, id, "order-parked-skipped-"+historyGeneration+".json")
 		if err := f.e.runs.RetryStep(ctx, id); err == nil {
 			t.Error("retry-step on a finished run was accepted")
 		}

@@ -49,6 +49,11 @@ type ReplayPlan struct {
 // ErrPlanRefused is returned when a replay plan has problems.
 var ErrPlanRefused = errors.New("replay plan refused")
 
+// ErrNoParkedStep is returned by RetryStep and SkipStep for a run that has
+// never parked a step. A run that has lets its own validator refuse the
+// update, with a Temporal application error that says why.
+var ErrNoParkedStep = errors.New("the run has no parked step")
+
 // BulkReplayOptions select failed runs and pace their replays.
 type BulkReplayOptions struct {
 	Flow       string
@@ -277,6 +282,12 @@ func (c *Client) update(ctx context.Context, workflowID, name string, a workflow
 		err = h.Get(ctx, nil)
 	}
 	if err != nil {
+		if strings.Contains(err.Error(), "unknown update "+name) {
+			// A run registers the park updates when a step first parks
+			// (see workflows.RetryStepUpdate); until then the SDK refuses
+			// them as unknown.
+			return fmt.Errorf("%s on %s: %w", name, workflowID, ErrNoParkedStep)
+		}
 		return fmt.Errorf("%s on %s: %w", name, workflowID, err)
 	}
 	return nil

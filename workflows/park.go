@@ -8,7 +8,8 @@ import (
 	"github.com/relay-dev/relay/definitions"
 )
 
-// Updates an operator sends to a parked run.
+// Updates an operator sends to a parked run. A run registers them when a
+// step first parks; before that the SDK refuses them as unknown updates.
 const (
 	// RetryStepUpdate runs the parked step again, with fresh idempotency keys.
 	RetryStepUpdate = "relay.retry_step"
@@ -36,9 +37,25 @@ type parkDecision struct {
 	output any
 }
 
-// registerParkUpdates lets operators act on parked steps. The validators
-// refuse an action on a run that is not parked before it reaches history.
+// registerParkUpdates lets operators act on parked steps, once per run.
+// The validators refuse an action on a run that is not parked before it
+// reaches history.
+//
+// A run registers the updates when a step first parks, not when it starts:
+// registering an update handler makes the SDK yield the workflow's
+// coroutine (to deliver updates that arrived before their handler), and
+// the two registrations at every start were 40 % of the interpreter's CPU
+// in a one-step flow (relay bench --only ingest --cpuprofile). Until then
+// the SDK refuses the updates as unknown, before they reach history, as
+// the validators do. Histories recorded with the handlers registered at
+// the start replay alike: an update in history was accepted while its step
+// was parked, so its handler is registered before it is delivered
+// (testdata/replay/order-parked-skipped-v6.json).
 func (r *runner) registerParkUpdates(ctx workflow.Context) error {
+	if r.parkUpdates {
+		return nil
+	}
+	r.parkUpdates = true
 	for _, name := range []string{RetryStepUpdate, SkipStepUpdate} {
 		skip := name == SkipStepUpdate
 		err := workflow.SetUpdateHandlerWithOptions(ctx, name,
@@ -90,6 +107,9 @@ func (r *runner) park(ctx workflow.Context, sc *scope, s *definitions.Step, path
 		r.records = append(r.records, rec)
 	}
 	r.refreshState(ctx)
+	if err := r.registerParkUpdates(ctx); err != nil {
+		return nil, err
+	}
 	err := workflow.Await(ctx, func() bool { return p.decision != nil })
 	for i, q := range r.parked {
 		if q == p {

@@ -199,9 +199,6 @@ func (in *Interpreter) run(ctx workflow.Context, input RunInput) (flowID string,
 	if err := workflow.SetQueryHandler(ctx, StepsQuery, r.queryRecords); err != nil {
 		return flowID, nil, fmt.Errorf("registering query %s: %w", StepsQuery, err)
 	}
-	if err := r.registerParkUpdates(ctx); err != nil {
-		return flowID, nil, err
-	}
 	if input.Batch != nil {
 		res, err := r.runBatch(ctx, input.Batch)
 		return flowID, res, err

@@ -660,6 +660,40 @@ steps:
 	}
 }
 
+// TestParkUpdatesNeedAParkedStep: a run registers the park updates when a
+// step first parks, so before that the SDK refuses them, before history,
+// and the run goes on untouched.
+func TestParkUpdatesNeedAParkedStep(t *testing.T) {
+	h := newHarness(t)
+	var rejected []string
+	h.env.RegisterDelayedCallback(func() {
+		for _, name := range []string{workflows.RetryStepUpdate, workflows.SkipStepUpdate} {
+			h.env.UpdateWorkflow(name, name, &testsuite.TestUpdateCallback{
+				OnReject:   func(err error) { rejected = append(rejected, name) },
+				OnAccept:   func() { t.Errorf("%s accepted by a run with no parked step", name) },
+				OnComplete: func(any, error) {},
+			}, workflows.StepAction{Output: "manual"})
+		}
+	}, 10*time.Minute)
+	res, err := h.run(t, header+`
+steps:
+  - {id: pause, sleep: 1h}
+  - {id: after, call: t.echo, with: {name: after}}
+`, nil)
+	if err != nil {
+		t.Fatalf("run failed: %v", err)
+	}
+	if !slices.Equal(rejected, []string{workflows.RetryStepUpdate, workflows.SkipStepUpdate}) {
+		t.Errorf("rejected %v, want both updates", rejected)
+	}
+	if got := h.calls.list(); !slices.Equal(got, []string{"after"}) {
+		t.Errorf("calls = %v, want after once", got)
+	}
+	if res.Outputs["after"] == nil {
+		t.Errorf("outputs = %v, want after's", res.Outputs)
+	}
+}
+
 func TestHaltSkipsCompensation(t *testing.T) {
 	h := newHarness(t)
 	_, err := h.run(t, header+`

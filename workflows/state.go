@@ -113,6 +113,7 @@ type runner struct {
 	state                   string
 	waiting                 int
 	parked                  []*parkedStep
+	parkUpdates             bool // the park updates are registered
 	// retries counts operator retries of parked steps by path; each gets
 	// fresh idempotency keys so a partner's stored failure does not answer.
 	retries map[string]int
