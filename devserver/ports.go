@@ -9,9 +9,9 @@ import (
 // freePorts returns n distinct TCP ports that are free on ip and not in
 // exclude (ports the caller asked for by number or that other listeners
 // will bind, which are free now but not yet bound: the kernel may offer
-// them again). All listeners are held
-// open until every port is chosen, so the ports differ from each other;
-// another process may still take one before the server binds it.
+// them again). All listeners are held open until every port is chosen, so
+// the ports differ from each other; another process may still take one
+// before the server binds it.
 func freePorts(ip string, n int, exclude map[int]bool) ([]int, error) {
 	listeners := make([]net.Listener, 0, n)
 	defer func() {

@@ -51,8 +51,8 @@ var ErrPlanRefused = errors.New("replay plan refused")
 
 // ErrNoParkedStep is returned by RetryStep and SkipStep for a run that has
 // never parked a step. A run that has lets its own validator refuse the
-// update, with a Temporal application error that says why.
-var ErrNoParkedStep = errors.New("the run has no parked step")
+// update, with a Temporal application error of the same text.
+var ErrNoParkedStep = workflows.ErrNoParkedStep
 
 // BulkReplayOptions select failed runs and pace their replays.
 type BulkReplayOptions struct {

@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"errors"
 	"fmt"
 
 	"go.temporal.io/sdk/workflow"
@@ -16,6 +17,12 @@ const (
 	// SkipStepUpdate completes the parked step with the given output.
 	SkipStepUpdate = "relay.skip_step"
 )
+
+// ErrNoParkedStep is how a run refuses RetryStepUpdate or SkipStepUpdate
+// naming no step when none is parked. A run that never parked has no
+// handler for them yet, and the SDK refuses them as unknown updates;
+// runs.Client reports that refusal as this error too.
+var ErrNoParkedStep = errors.New("the run has no parked step")
 
 // StepAction is the argument of RetryStepUpdate and SkipStepUpdate.
 type StepAction struct {
@@ -91,7 +98,7 @@ func (r *runner) findParked(path string) (*parkedStep, error) {
 	case len(open) == 0 && path != "":
 		return nil, fmt.Errorf("step %q is not parked", path)
 	case len(open) == 0:
-		return nil, fmt.Errorf("the run has no parked step")
+		return nil, ErrNoParkedStep
 	default:
 		return nil, fmt.Errorf("%d steps are parked: name one", len(open))
 	}
