@@ -168,7 +168,7 @@ func (a *API) listRuns(w http.ResponseWriter, r *http.Request) error {
 		PageSize:    50,
 	}
 	if f.Status != "" {
-		if _, err := (runs.Filter{Status: f.Status}).Query(); err != nil {
+		if _, err := (runs.Filter{Status: f.Status}).Query(nil); err != nil {
 			return invalid("status", "%s", err)
 		}
 	}

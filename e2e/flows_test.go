@@ -203,6 +203,24 @@ func TestOrderFlow(t *testing.T) {
 		assertNoSecretInHistory(t, e, run.WorkflowID)
 		assertNoSecretInHistory(t, e, run.WorkflowID+"/notify")
 		record(t, e, run.WorkflowID, "order-completed-"+historyGeneration+".json")
+
+		// The run carries its flow and business key in its ID only, no
+		// search attribute; List finds it by either, and its sub-flow's
+		// run, whose ID extends its own, by neither.
+		for _, f := range []runs.Filter{{BusinessKey: "o-100"}, {Flow: "e2e-order", BusinessKey: "o-100"}} {
+			if got := listedExactly(t, e, f, run.WorkflowID); got[0].Flow != "e2e-order" {
+				t.Errorf("listed with flow %q, want e2e-order", got[0].Flow)
+			}
+		}
+		byFlow, _, err := e.runs.List(ctx, runs.Filter{Flow: "e2e-order", PageSize: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range byFlow {
+			if r.WorkflowID == run.WorkflowID+"/notify" {
+				t.Errorf("the sub-flow's run %s is listed as a run of e2e-order", r.WorkflowID)
+			}
+		}
 	})
 
 	t.Run("fails and compensates", func(t *testing.T) {

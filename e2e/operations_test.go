@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -94,6 +95,11 @@ func TestReplayFailedRunWithFixedDefinition(t *testing.T) {
 	}
 	if rd.ReplayOf != id {
 		t.Errorf("replay's replay_of = %q", rd.ReplayOf)
+	}
+	// The run's ID says its business key; its replay's does not, and the
+	// replay carries it in RelayBusinessKey: a key finds both.
+	for _, bk := range []runs.Filter{{BusinessKey: "order-2001"}, {Flow: "order-to-invoice", BusinessKey: "order-2001"}} {
+		listedExactly(t, f.e, bk, id, run.WorkflowID)
 	}
 }
 
@@ -269,6 +275,28 @@ func waitListed(t *testing.T, e *env, f runs.Filter, workflowID string) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("%s never listed with %+v", workflowID, f)
+}
+
+// listedExactly waits until List with f lists every run in want, then
+// checks that it lists no other, and returns what it listed.
+func listedExactly(t *testing.T, e *env, f runs.Filter, want ...string) []runs.Summary {
+	t.Helper()
+	for _, id := range want {
+		waitListed(t, e, f, id)
+	}
+	list, _, err := e.runs.List(context.Background(), f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range list {
+		got = append(got, r.WorkflowID)
+	}
+	slices.Sort(got)
+	if want = slices.Sorted(slices.Values(want)); !slices.Equal(got, want) {
+		t.Fatalf("listed %v with %+v, want %v", got, f, want)
+	}
+	return list
 }
 
 func contains(list []string, s string) bool {

@@ -3,11 +3,13 @@
 package runs
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -196,18 +198,10 @@ func (c *Client) startOptions(flow *definitions.Flow, opts StartOptions) client.
 	if id == "" {
 		id = flow.ID + "/" + uuid.NewString()
 	}
-	key := opts.BusinessKey
-	if key == "" {
-		key = strings.TrimPrefix(id, flow.ID+"/")
-	}
-	attrs := []temporal.SearchAttributeUpdate{flowKey.ValueSet(flow.ID), businessKeyKey.ValueSet(key)}
-	if opts.Replay != nil {
-		attrs = append(attrs, replayOfKey.ValueSet(opts.Replay.Original))
-	}
 	so := client.StartWorkflowOptions{
 		ID:                    id,
 		TaskQueue:             c.TaskQueue,
-		TypedSearchAttributes: temporal.NewSearchAttributes(attrs...),
+		TypedSearchAttributes: temporal.NewSearchAttributes(startAttributes(flow.ID, id, opts)...),
 		// No memo: the run's input holds its definition, which is where
 		// Show reads the version and hash. A memo cost every run about
 		// 0.3 ms of CPU (relay bench, 4-call flow at c16).
@@ -218,6 +212,30 @@ func (c *Client) startOptions(flow *definitions.Flow, opts StartOptions) client.
 		so.WorkflowExecutionErrorWhenAlreadyStarted = true
 	}
 	return so
+}
+
+// startAttributes are the search attributes a run of flow starts with
+// under workflow ID id: only what the ID does not say. A run's ID is
+// `<flow>/<business key>` unless its starter chose otherwise, and List
+// reads both from it (see Filter.Query), so such a run starts with none.
+// Any search attribute costs every run: with one, Temporal validates it at
+// the start and the embedded visibility store writes the row's indexed
+// columns from it at the close (relay bench, 4-call flow at c1, seven
+// interleaved pairs: CPU per run above Go's 0.56 ms with RelayFlow and
+// RelayBusinessKey, 0.06 ms without; mean ratio 0.943 → 0.976).
+func startAttributes(flow, id string, opts StartOptions) []temporal.SearchAttributeUpdate {
+	var attrs []temporal.SearchAttributeUpdate
+	idKey, ok := strings.CutPrefix(id, flow+"/")
+	if !ok {
+		attrs = append(attrs, flowKey.ValueSet(flow))
+	}
+	if key := cmp.Or(opts.BusinessKey, idKey); !ok || key != idKey {
+		attrs = append(attrs, businessKeyKey.ValueSet(key))
+	}
+	if opts.Replay != nil {
+		attrs = append(attrs, replayOfKey.ValueSet(opts.Replay.Original))
+	}
+	return attrs
 }
 
 // Result waits for the run to end and returns its result or failure.
@@ -274,11 +292,37 @@ var statuses = map[string]string{
 	"timed_out":  "TimedOut",
 }
 
-// Query renders the filter as a Temporal visibility query.
-func (f Filter) Query() (string, error) {
+// Query renders the filter as a Temporal visibility query. A business key
+// is looked for in the workflow IDs of f.Flow, or of flows when f names no
+// flow (the flow IDs List's client knows), and in RelayBusinessKey.
+//
+// Most runs carry their flow and business key only in their workflow ID,
+// `<flow>/<key>` (see startAttributes): a run matches a flow by that ID
+// when it has no RelayFlow and no parent (a child's ID extends its
+// parent's), and a key when it has no RelayBusinessKey. Runs whose ID says
+// neither, and runs started before relay left them out, match by the
+// search attributes.
+func (f Filter) Query(flows []string) (string, error) {
 	clauses := []string{fmt.Sprintf("WorkflowType = %q", workflows.RunWorkflow)}
 	if f.Flow != "" {
-		clauses = append(clauses, fmt.Sprintf("%s = %q", SearchAttributeFlow, f.Flow))
+		clauses = append(clauses, fmt.Sprintf("(%s = %q OR (%s IS NULL AND ParentWorkflowId IS NULL AND WorkflowId STARTS_WITH %q))",
+			SearchAttributeFlow, f.Flow, SearchAttributeFlow, f.Flow+"/"))
+	}
+	if f.BusinessKey != "" {
+		if f.Flow != "" {
+			flows = []string{f.Flow}
+		}
+		clause := fmt.Sprintf("%s = %q", workflows.SearchAttributeBusinessKey, f.BusinessKey)
+		if len(flows) > 0 {
+			ids := make([]string, len(flows))
+			for i, fl := range flows {
+				ids[i] = strconv.Quote(fl + "/" + f.BusinessKey)
+			}
+			sort.Strings(ids)
+			clause = fmt.Sprintf("(%s OR (%s IS NULL AND ParentWorkflowId IS NULL AND WorkflowId IN (%s)))",
+				clause, workflows.SearchAttributeBusinessKey, strings.Join(ids, ", "))
+		}
+		clauses = append(clauses, clause)
 	}
 	if f.Status != "" {
 		s, ok := statuses[strings.ToLower(f.Status)]
@@ -296,10 +340,9 @@ func (f Filter) Query() (string, error) {
 		}
 	}
 	for attr, v := range map[string]string{
-		workflows.SearchAttributeFailedStep:  f.FailedStep,
-		workflows.SearchAttributeErrorType:   f.ErrorType,
-		workflows.SearchAttributeBusinessKey: f.BusinessKey,
-		workflows.SearchAttributeReplayOf:    f.ReplayOf,
+		workflows.SearchAttributeFailedStep: f.FailedStep,
+		workflows.SearchAttributeErrorType:  f.ErrorType,
+		workflows.SearchAttributeReplayOf:   f.ReplayOf,
 	} {
 		if v != "" {
 			clauses = append(clauses, fmt.Sprintf("%s = %q", attr, v))
@@ -315,10 +358,20 @@ func (f Filter) Query() (string, error) {
 	return strings.Join(clauses, " AND "), nil
 }
 
+// flowIDs are the IDs of the flows c knows, sorted.
+func (c *Client) flowIDs() []string {
+	ids := make([]string, 0, len(c.Flows))
+	for id := range c.Flows {
+		ids = append(ids, id)
+	}
+	sort.Strings(ids)
+	return ids
+}
+
 // List returns runs matching f, newest first, and the cursor of the next
 // page (nil at the end).
 func (c *Client) List(ctx context.Context, f Filter) ([]Summary, []byte, error) {
-	q, err := f.Query()
+	q, err := f.Query(c.flowIDs())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -346,7 +399,7 @@ func (c *Client) List(ctx context.Context, f Filter) ([]Summary, []byte, error) 
 		if e.GetCloseTime() != nil {
 			s.ClosedAt = e.GetCloseTime().AsTime()
 		}
-		readAttributes(e.GetSearchAttributes().GetIndexedFields(), &s)
+		readAttributes(e.GetSearchAttributes().GetIndexedFields(), e.GetParentExecution() != nil, &s)
 		out = append(out, s)
 	}
 	return out, resp.NextPageToken, nil
@@ -457,7 +510,7 @@ func (c *Client) show(ctx context.Context, workflowID string) (*Detail, started,
 	if info.GetCloseTime() != nil {
 		d.ClosedAt = info.GetCloseTime().AsTime()
 	}
-	readAttributes(info.GetSearchAttributes().GetIndexedFields(), &d.Summary)
+	readAttributes(info.GetSearchAttributes().GetIndexedFields(), info.GetParentExecution() != nil, &d.Summary)
 	st := c.startedWith(ctx, workflowID, d.RunID, d.Flow)
 	d.Input, d.Trigger, d.DefinitionHash = st.in.Input, st.in.Trigger, st.in.Flow.Hash
 	if st.flow != nil {
@@ -527,9 +580,15 @@ func (c *Client) redact(d *Detail) {
 	}
 }
 
-// readAttributes fills a summary from a run's search attributes.
-func readAttributes(attrs map[string]*commonpb.Payload, s *Summary) {
+// readAttributes fills a summary from a run's search attributes and, for
+// a run without RelayFlow and without a parent, its workflow ID: the flow
+// is the part before the first "/" (see startAttributes). A child's ID
+// extends its parent's and says nothing of its own flow.
+func readAttributes(attrs map[string]*commonpb.Payload, child bool, s *Summary) {
 	decode(attrs[SearchAttributeFlow], &s.Flow)
+	if flow, _, ok := strings.Cut(s.WorkflowID, "/"); s.Flow == "" && !child && ok {
+		s.Flow = flow
+	}
 	decode(attrs[workflows.SearchAttributeFailedStep], &s.FailedStep)
 	decode(attrs[workflows.SearchAttributeErrorType], &s.ErrorType)
 	decode(attrs[workflows.SearchAttributeReplayOf], &s.ReplayOf)
