@@ -301,7 +301,8 @@ var statuses = map[string]string{
 // when it has no RelayFlow and no parent (a child's ID extends its
 // parent's), and a key when it has no RelayBusinessKey. Runs whose ID says
 // neither, and runs started before relay left them out, match by the
-// search attributes.
+// search attributes. No index serves the OR on the embedded SQLite store:
+// it reads relay's runs newest first until a page is full.
 func (f Filter) Query(flows []string) (string, error) {
 	clauses := []string{fmt.Sprintf("WorkflowType = %q", workflows.RunWorkflow)}
 	if f.Flow != "" {
