@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -359,20 +361,10 @@ func (f Filter) Query(flows []string) (string, error) {
 	return strings.Join(clauses, " AND "), nil
 }
 
-// flowIDs are the IDs of the flows c knows, sorted.
-func (c *Client) flowIDs() []string {
-	ids := make([]string, 0, len(c.Flows))
-	for id := range c.Flows {
-		ids = append(ids, id)
-	}
-	sort.Strings(ids)
-	return ids
-}
-
 // List returns runs matching f, newest first, and the cursor of the next
 // page (nil at the end).
 func (c *Client) List(ctx context.Context, f Filter) ([]Summary, []byte, error) {
-	q, err := f.Query(c.flowIDs())
+	q, err := f.Query(slices.Collect(maps.Keys(c.Flows)))
 	if err != nil {
 		return nil, nil, err
 	}
