@@ -93,11 +93,9 @@ func (c *Client) Replay(ctx context.Context, workflowID string, opts ReplayOptio
 	if opts.DryRun {
 		return plan, Run{}, nil
 	}
-	run, err := c.start(ctx, flow, in, StartOptions{
-		WorkflowID:  workflowID + "/replay-" + uuid.NewString()[:8],
-		BusinessKey: strings.TrimPrefix(workflowID, flow.ID+"/"),
-		Replay:      in.Replay,
-	})
+	so := redo(flow, workflowID, "replay")
+	so.Replay = in.Replay
+	run, err := c.start(ctx, flow, in, so)
 	return plan, run, err
 }
 
@@ -249,7 +247,15 @@ func (c *Client) Rerun(ctx context.Context, workflowID string) (Run, error) {
 	}
 	orig, flow := st.in, st.flow
 	orig.Replay = nil
-	return c.start(ctx, flow, orig, StartOptions{WorkflowID: workflowID + "/rerun-" + uuid.NewString()[:8], BusinessKey: strings.TrimPrefix(workflowID, flow.ID+"/")})
+	return c.start(ctx, flow, orig, redo(flow, workflowID, "rerun"))
+}
+
+// redo names a run that does workflowID's run again (a replay, a rerun):
+// its ID extends the original's, with kind and a random suffix, and it
+// keeps the business key the original's ID says.
+func redo(flow *definitions.Flow, workflowID, kind string) StartOptions {
+	key, _ := keyInID(flow.ID, workflowID)
+	return StartOptions{WorkflowID: workflowID + "/" + kind + "-" + uuid.NewString()[:8], BusinessKey: key}
 }
 
 // Cancel cancels a run; its completed steps' compensations run.

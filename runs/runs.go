@@ -195,10 +195,28 @@ func (c *Client) SignalWithStart(ctx context.Context, flow *definitions.Flow, in
 	return Run{WorkflowID: we.GetID(), RunID: we.GetRunID(), Flow: flow.ID}, nil
 }
 
+// WorkflowID is the workflow ID of flow's run for business key key,
+// `<flow>/<key>`. Webhooks, events and starters name runs so, and List
+// finds a run by its flow and key in it (see Filter.Query), so a run so
+// named starts with no search attribute for them (see startAttributes).
+func WorkflowID(flow, key string) string { return flow + "/" + key }
+
+// keyInID returns the business key workflowID says, and whether it is an
+// ID of flow's; when it is not, the key is the whole ID.
+func keyInID(flow, workflowID string) (string, bool) {
+	return strings.CutPrefix(workflowID, WorkflowID(flow, ""))
+}
+
+// flowInID returns the flow a top-level run's workflow ID says, if any.
+func flowInID(workflowID string) (string, bool) {
+	flow, _, ok := strings.Cut(workflowID, "/")
+	return flow, ok
+}
+
 func (c *Client) startOptions(flow *definitions.Flow, opts StartOptions) client.StartWorkflowOptions {
 	id := opts.WorkflowID
 	if id == "" {
-		id = flow.ID + "/" + uuid.NewString()
+		id = WorkflowID(flow.ID, uuid.NewString())
 	}
 	so := client.StartWorkflowOptions{
 		ID:                    id,
@@ -217,9 +235,7 @@ func (c *Client) startOptions(flow *definitions.Flow, opts StartOptions) client.
 }
 
 // startAttributes are the search attributes a run of flow starts with
-// under workflow ID id: only what the ID does not say. A run's ID is
-// `<flow>/<business key>` unless its starter chose otherwise, and List
-// reads both from it (see Filter.Query), so such a run starts with none.
+// under workflow ID id: only what the ID does not say (see WorkflowID).
 // Any search attribute costs every run: with one, Temporal validates it at
 // the start and the embedded visibility store writes the row's indexed
 // columns from it at the close (relay bench, 4-call flow at c1, seven
@@ -227,7 +243,7 @@ func (c *Client) startOptions(flow *definitions.Flow, opts StartOptions) client.
 // RelayBusinessKey, 0.06 ms without; mean ratio 0.943 → 0.976).
 func startAttributes(flow, id string, opts StartOptions) []temporal.SearchAttributeUpdate {
 	var attrs []temporal.SearchAttributeUpdate
-	idKey, ok := strings.CutPrefix(id, flow+"/")
+	idKey, ok := keyInID(flow, id)
 	if !ok {
 		attrs = append(attrs, flowKey.ValueSet(flow))
 	}
@@ -298,8 +314,8 @@ var statuses = map[string]string{
 // is looked for in the workflow IDs of f.Flow, or of flows when f names no
 // flow (the flow IDs List's client knows), and in RelayBusinessKey.
 //
-// Most runs carry their flow and business key only in their workflow ID,
-// `<flow>/<key>` (see startAttributes): a run matches a flow by that ID
+// Most runs carry their flow and business key only in their workflow ID
+// (see WorkflowID): a run matches a flow by that ID
 // when it has no RelayFlow and no parent (a child's ID extends its
 // parent's), and a key when it has no RelayBusinessKey. Runs whose ID says
 // neither, and runs started before relay left them out, match by the
@@ -309,7 +325,7 @@ func (f Filter) Query(flows []string) (string, error) {
 	clauses := []string{fmt.Sprintf("WorkflowType = %q", workflows.RunWorkflow)}
 	if f.Flow != "" {
 		clauses = append(clauses, fmt.Sprintf("(%s = %q OR (%s IS NULL AND ParentWorkflowId IS NULL AND WorkflowId STARTS_WITH %q))",
-			SearchAttributeFlow, f.Flow, SearchAttributeFlow, f.Flow+"/"))
+			SearchAttributeFlow, f.Flow, SearchAttributeFlow, WorkflowID(f.Flow, "")))
 	}
 	if f.BusinessKey != "" {
 		if f.Flow != "" {
@@ -319,7 +335,7 @@ func (f Filter) Query(flows []string) (string, error) {
 		if len(flows) > 0 {
 			ids := make([]string, len(flows))
 			for i, fl := range flows {
-				ids[i] = strconv.Quote(fl + "/" + f.BusinessKey)
+				ids[i] = strconv.Quote(WorkflowID(fl, f.BusinessKey))
 			}
 			sort.Strings(ids)
 			clause = fmt.Sprintf("(%s OR (%s IS NULL AND ParentWorkflowId IS NULL AND WorkflowId IN (%s)))",
@@ -574,12 +590,12 @@ func (c *Client) redact(d *Detail) {
 }
 
 // readAttributes fills a summary from a run's search attributes and, for
-// a run without RelayFlow and without a parent, its workflow ID: the flow
-// is the part before the first "/" (see startAttributes). A child's ID
-// extends its parent's and says nothing of its own flow.
+// a run without RelayFlow and without a parent, its workflow ID (see
+// WorkflowID). A child's ID extends its parent's and says nothing of its
+// own flow.
 func readAttributes(attrs map[string]*commonpb.Payload, child bool, s *Summary) {
 	decode(attrs[SearchAttributeFlow], &s.Flow)
-	if flow, _, ok := strings.Cut(s.WorkflowID, "/"); s.Flow == "" && !child && ok {
+	if flow, ok := flowInID(s.WorkflowID); s.Flow == "" && !child && ok {
 		s.Flow = flow
 	}
 	decode(attrs[workflows.SearchAttributeFailedStep], &s.FailedStep)

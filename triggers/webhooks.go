@@ -360,7 +360,7 @@ func (r *Receiver) start(ctx context.Context, a *answer, sr *startRoute, env *de
 		a.error(http.StatusUnprocessableEntity, telemetry.WebhookUnprocessable, "invalid_input", err.Error())
 		return true
 	}
-	a.workflowID = sr.flow.ID + "/" + key
+	a.workflowID = runs.WorkflowID(sr.flow.ID, key)
 	run, err := r.runs.Start(ctx, sr.flow, input, runs.StartOptions{
 		WorkflowID: a.workflowID,
 		Dedupe:     true,
@@ -436,7 +436,7 @@ func (r *Receiver) deliver(ctx context.Context, a *answer, routes []*eventRoute,
 				return
 			}
 		}
-		workflowID := er.flow.ID + "/" + fmt.Sprint(runKey)
+		workflowID := runs.WorkflowID(er.flow.ID, fmt.Sprint(runKey))
 		a.workflowID = workflowID
 		event := workflows.Event{ID: delivery, Name: ev.Name, Key: key, Data: data}
 		if ev.Start != nil {
