@@ -15,6 +15,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
@@ -62,6 +63,26 @@ func (b *Backoff) Delay(attempt int32, random float64) time.Duration {
 	return max(time.Duration(d), time.Millisecond)
 }
 
+// MaxRetryAfter is the longest a partner's Retry-After (or another wait a
+// connector asks for) delays a step's next attempt, unless the step's
+// max_interval is longer: a partner asking for a day does not park a run
+// for a day where the flow's author allowed minutes. Raising max_interval
+// raises the limit.
+const MaxRetryAfter = 10 * time.Minute
+
+// limitRetryAfter bounds the wait ce asks for by the step's max_interval or
+// MaxRetryAfter, whichever is longer, and says so in its message.
+func limitRetryAfter(ce *connectors.Error, p *temporal.RetryPolicy) {
+	limit := MaxRetryAfter
+	if p != nil {
+		limit = max(limit, p.MaximumInterval)
+	}
+	if ce.RetryAfter > limit {
+		ce.Message += fmt.Sprintf(" (asked to wait %v; waiting %v, the longer of the step's max_interval and %v)", ce.RetryAfter, limit, MaxRetryAfter)
+		ce.RetryAfter = limit
+	}
+}
+
 // CallResult is what a successful call returns to the workflow.
 type CallResult struct {
 	Output  any   `json:"output"`
@@ -87,7 +108,7 @@ type Activities struct {
 	// clients' Metrics unless ClientOptions has its own.
 	Metrics *telemetry.Metrics
 
-	clients sync.Map // connection config fingerprint -> *connectors.Client
+	clients sync.Map // connection config fingerprint -> *cachedClient
 }
 
 // Call runs one connector action. It is registered once per action under
@@ -116,7 +137,7 @@ func (a *Activities) Call(ctx context.Context, in CallInput) (res *CallResult, e
 	if err != nil {
 		return nil, failure(err, attempt)
 	}
-	client, err := a.client(in.Config)
+	client, err := a.client(in.Config, time.Now())
 	if err != nil {
 		return nil, failure(&connectors.Error{Type: "connection", Message: fmt.Sprintf("preparing connection %q: %v", in.Connection, err)}, attempt)
 	}
@@ -132,7 +153,11 @@ func (a *Activities) Call(ctx context.Context, in CallInput) (res *CallResult, e
 			return nil, err
 		}
 		ce := redacted(client, err)
-		if ce.Retryable && ce.RetryAfter == 0 && in.Backoff != nil && in.Backoff.Jitter > 0 {
+		switch {
+		case !ce.Retryable:
+		case ce.RetryAfter > 0:
+			limitRetryAfter(ce, info.RetryPolicy)
+		case in.Backoff != nil && in.Backoff.Jitter > 0:
 			ce.RetryAfter = in.Backoff.Delay(attempt, rand.Float64())
 		}
 		return nil, failure(ce, attempt)
@@ -140,19 +165,41 @@ func (a *Activities) Call(ctx context.Context, in CallInput) (res *CallResult, e
 	return &CallResult{Output: out, Attempt: attempt}, nil
 }
 
-func (a *Activities) client(cfg connectors.ConnectionConfig) (*connectors.Client, error) {
+// secretsRecheck is how often a connection's cached client resolves its
+// secret references again: a rotated secret (a new value under the same
+// env: or file: reference) is used within this long, without a restart.
+const secretsRecheck = 30 * time.Second
+
+// cachedClient is a connection's client and the secret values it was
+// built with, by reference.
+type cachedClient struct {
+	client  *connectors.Client
+	secrets map[string]string
+	checked atomic.Int64 // unix nanoseconds of the last resolution
+}
+
+// client is the connection's client as of now: a cached one, built again
+// when a secret it was built with resolves to a new value.
+func (a *Activities) client(cfg connectors.ConnectionConfig, now time.Time) (*connectors.Client, error) {
 	b, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, err
 	}
 	sum := sha256.Sum256(b)
 	key := hex.EncodeToString(sum[:])
-	if c, ok := a.clients.Load(key); ok {
-		return c.(*connectors.Client), nil
-	}
 	resolve := a.Resolve
 	if resolve == nil {
 		resolve = secrets.Resolve
+	}
+	if v, ok := a.clients.Load(key); ok {
+		cc := v.(*cachedClient)
+		last := cc.checked.Load()
+		if now.UnixNano()-last < int64(secretsRecheck) || !cc.checked.CompareAndSwap(last, now.UnixNano()) {
+			return cc.client, nil
+		}
+		if !rotated(cc.secrets, resolve) {
+			return cc.client, nil
+		}
 	}
 	opts := a.ClientOptions
 	if opts.Logger == nil {
@@ -161,12 +208,33 @@ func (a *Activities) client(cfg connectors.ConnectionConfig) (*connectors.Client
 	if opts.Metrics == nil && a.Metrics != nil {
 		opts.Metrics = a.Metrics
 	}
-	c, err := connectors.NewClient(cfg, resolve, opts)
+	cc := &cachedClient{secrets: map[string]string{}}
+	c, err := connectors.NewClient(cfg, func(ref string) (string, error) {
+		v, err := resolve(ref)
+		if err == nil {
+			cc.secrets[ref] = v
+		}
+		return v, err
+	}, opts)
 	if err != nil {
 		return nil, err
 	}
-	actual, _ := a.clients.LoadOrStore(key, c)
-	return actual.(*connectors.Client), nil
+	cc.client = c
+	cc.checked.Store(now.UnixNano())
+	a.clients.Store(key, cc)
+	return c, nil
+}
+
+// rotated reports whether a secret resolves to another value than the one
+// a client was built with. A reference that no longer resolves keeps the
+// client it has: the next recheck tries again.
+func rotated(built map[string]string, resolve func(string) (string, error)) bool {
+	for ref, old := range built {
+		if v, err := resolve(ref); err == nil && v != old {
+			return true
+		}
+	}
+	return false
 }
 
 // log writes the call's outcome. Failures carry only their redacted

@@ -1,10 +1,12 @@
 package activities
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -52,6 +54,9 @@ func TestCallMapsPartnerAnswers(t *testing.T) {
 		case "/later":
 			w.Header().Set("Retry-After", "120")
 			w.WriteHeader(http.StatusTooManyRequests)
+		case "/tomorrow":
+			w.Header().Set("Retry-After", "86400")
+			w.WriteHeader(http.StatusTooManyRequests)
 		}
 	}))
 	defer srv.Close()
@@ -91,5 +96,142 @@ func TestCallMapsPartnerAnswers(t *testing.T) {
 	_, err = call("/later")
 	if !errors.As(err, &appErr) || appErr.Type() != "http.429" || appErr.NonRetryable() || appErr.NextRetryDelay() != 120*time.Second {
 		t.Fatalf("429: error = %v (delay %v), want retryable http.429 with next retry delay 120s", err, appErr.NextRetryDelay())
+	}
+
+	_, err = call("/tomorrow")
+	if !errors.As(err, &appErr) || appErr.NextRetryDelay() != MaxRetryAfter || !strings.Contains(err.Error(), "asked to wait 24h0m0s; waiting 10m0s") {
+		t.Fatalf("429 asking for a day: error = %v (delay %v), want the delay limited to %v and the message saying so", err, appErr.NextRetryDelay(), MaxRetryAfter)
+	}
+}
+
+func TestLimitRetryAfter(t *testing.T) {
+	tests := []struct {
+		name   string
+		asked  time.Duration
+		policy *temporal.RetryPolicy
+		want   time.Duration
+	}{
+		{"under the limit", 2 * time.Minute, &temporal.RetryPolicy{MaximumInterval: time.Minute}, 2 * time.Minute},
+		{"limited to 10 minutes", 3 * time.Hour, &temporal.RetryPolicy{MaximumInterval: time.Minute}, MaxRetryAfter},
+		{"a longer max_interval raises the limit", 3 * time.Hour, &temporal.RetryPolicy{MaximumInterval: time.Hour}, time.Hour},
+		{"a long max_interval honours the wait", 90 * time.Minute, &temporal.RetryPolicy{MaximumInterval: 2 * time.Hour}, 90 * time.Minute},
+		{"no policy", 3 * time.Hour, nil, MaxRetryAfter},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ce := &connectors.Error{Type: "x.429", Retryable: true, RetryAfter: tt.asked, Message: "rate limited"}
+			limitRetryAfter(ce, tt.policy)
+			if ce.RetryAfter != tt.want {
+				t.Errorf("RetryAfter = %v, want %v", ce.RetryAfter, tt.want)
+			}
+			if limited := tt.want < tt.asked; limited != strings.Contains(ce.Message, "asked to wait") {
+				t.Errorf("message %q: limited = %v, want it said exactly when the wait is limited", ce.Message, limited)
+			}
+		})
+	}
+}
+
+// TestCallOutputHoldsNoSecret: the output of a step goes into workflow
+// history, so an answer that echoes a query-string key (a redirect to
+// another host, which the client does not follow with credentials, or a
+// 200 with a `next` link) must reach it redacted.
+func TestCallOutputHoldsNoSecret(t *testing.T) {
+	const key = "ak_live_Qx9/7secret+z"
+	t.Setenv("ACT_TEST_QUERY_KEY", key)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/moved":
+			target := "http://elsewhere.invalid/landing?" + r.URL.RawQuery
+			w.Header().Set("Location", target)
+			w.WriteHeader(http.StatusMovedPermanently)
+			_, _ = io.WriteString(w, `<a href="`+target+`">Moved Permanently</a>`)
+		default:
+			w.Header().Set("Content-Type", "application/json")
+			_, _ = io.WriteString(w, `{"next":"`+r.URL.String()+`&page=2"}`)
+		}
+	}))
+	defer srv.Close()
+	acts := &Activities{Registry: builtin.Registry(), ClientOptions: connectors.ClientOptions{RetryWaitMin: time.Millisecond, RetryWaitMax: time.Millisecond}}
+	cfg := connectors.ConnectionConfig{Connector: "http", BaseURL: srv.URL, Auth: &connectors.AuthConfig{Kind: connectors.AuthAPIKey, In: "query", Key: "env:ACT_TEST_QUERY_KEY"}}
+	tests := []struct {
+		path       string
+		wantStatus float64
+	}{
+		{"/moved", http.StatusMovedPermanently},
+		{"/orders", http.StatusOK},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			var s testsuite.WorkflowTestSuite
+			env := s.NewTestActivityEnvironment()
+			env.RegisterActivityWithOptions(acts.Call, activity.RegisterOptions{Name: "http.request"})
+			v, err := env.ExecuteActivity("http.request", CallInput{Connection: "partner", Config: cfg, Connector: "http", Action: "request",
+				Params: map[string]any{"url": tt.path, "json_response": false}})
+			if err != nil {
+				t.Fatalf("call: %v", err)
+			}
+			var res CallResult
+			if err := v.Get(&res); err != nil {
+				t.Fatal(err)
+			}
+			out, _ := json.Marshal(res)
+			if status := res.Output.(map[string]any)["status"]; status != tt.wantStatus {
+				t.Errorf("status = %v, want %v", status, tt.wantStatus)
+			}
+			for _, form := range []string{key, url.QueryEscape(key), "ak_live_Qx9"} {
+				if strings.Contains(string(out), form) {
+					t.Errorf("step output holds the key as %q: %s", form, out)
+				}
+			}
+			if !strings.Contains(string(out), "[REDACTED]") {
+				t.Errorf("step output shows no redaction: %s", out)
+			}
+		})
+	}
+}
+
+// TestClientPicksUpRotatedSecret: a connection's cached client resolves its
+// secrets again every secretsRecheck, and is built again when one has a new
+// value, so a rotated key is sent without restarting the worker; a secret
+// that stops resolving keeps the client it has.
+func TestClientPicksUpRotatedSecret(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got = append(got, r.Header.Get("Authorization"))
+	}))
+	defer srv.Close()
+	token, resolves := "tok-1", 0
+	acts := &Activities{Registry: builtin.Registry(), Resolve: func(string) (string, error) {
+		resolves++
+		if token == "" {
+			return "", errors.New("ACT_TOKEN is not set")
+		}
+		return token, nil
+	}}
+	cfg := connectors.ConnectionConfig{Connector: "http", BaseURL: srv.URL, Auth: &connectors.AuthConfig{Kind: connectors.AuthBearer, Token: "env:ACT_TOKEN"}}
+	t0 := time.Unix(1_800_000_000, 0)
+	steps := []struct {
+		at        time.Duration
+		token     string // the secret's value from now on
+		wantAuth  string
+		wantCalls int // resolutions so far
+	}{
+		{0, "tok-1", "Bearer tok-1", 1},
+		{time.Second, "tok-2", "Bearer tok-1", 1}, // rotated, not looked at yet
+		{secretsRecheck + time.Second, "tok-2", "Bearer tok-2", 3},
+		{2*secretsRecheck + 2*time.Second, "", "Bearer tok-2", 4}, // gone: keeps the client
+	}
+	for _, st := range steps {
+		token = st.token
+		c, err := acts.client(cfg, t0.Add(st.at))
+		if err != nil {
+			t.Fatalf("at +%s: %v", st.at, err)
+		}
+		if _, err := c.Do(t.Context(), &connectors.Request{Path: "/ping"}); err != nil {
+			t.Fatalf("at +%s: %v", st.at, err)
+		}
+		if last := got[len(got)-1]; last != st.wantAuth || resolves != st.wantCalls {
+			t.Fatalf("at +%s: sent %q after %d resolutions, want %q after %d", st.at, last, resolves, st.wantAuth, st.wantCalls)
+		}
 	}
 }

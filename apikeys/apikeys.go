@@ -215,10 +215,19 @@ func (s *Store) Revoke(id string, now time.Time) (Key, error) {
 	return out, err
 }
 
-// update reads the file, applies fn and writes it back atomically.
+// update reads the file, applies fn and writes it back atomically, under
+// the keys file's lock (see lockFile).
 func (s *Store) update(fn func(*file) error) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := os.MkdirAll(filepath.Dir(s.path), 0o700); err != nil {
+		return fmt.Errorf("creating the folder of %s: %w", s.path, err)
+	}
+	unlock, err := lockFile(s.path)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	f, _, err := s.read()
 	if err != nil {
 		return err

@@ -4,9 +4,11 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -46,8 +48,15 @@ func TestCreateAuthenticateRevoke(t *testing.T) {
 			t.Errorf("%s mode %v, want %v", p, st.Mode().Perm(), want)
 		}
 	}
-	if entries, _ := os.ReadDir(filepath.Dir(path)); len(entries) != 1 {
-		t.Errorf("temporary files left: %v", entries)
+	// The keys file and its lock file (kept: removing a lock file races
+	// with a process about to take it), no temporary file.
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	if want := []string{filepath.Base(path), filepath.Base(path) + ".lock"}; strings.Join(names, " ") != strings.Join(want, " ") {
+		t.Errorf("files %v, want %v: temporary files left", names, want)
 	}
 
 	got, err := s.Authenticate(secret)
@@ -139,4 +148,33 @@ func scopeNames(scopes []Scope) []string {
 		out[i] = string(s)
 	}
 	return out
+}
+
+// TestConcurrentCreates: two processes creating keys at once (two Stores
+// of one file stand for them) keep every key; each used to write back
+// what it had read, losing the other's.
+func TestConcurrentCreates(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keys.json")
+	stores := []*Store{Open(path), Open(path)}
+	const each = 20
+	var wg sync.WaitGroup
+	for i, s := range stores {
+		for j := range each {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, _, err := s.Create(fmt.Sprintf("k-%d-%d", i, j), []Scope{RunsRead}, time.Now()); err != nil {
+					t.Error(err)
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	keys, err := Open(path).Keys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != len(stores)*each {
+		t.Errorf("%d keys stored, want %d", len(keys), len(stores)*each)
+	}
 }

@@ -20,10 +20,10 @@ type Runs interface {
 	List(ctx context.Context, f runs.Filter) ([]runs.Summary, []byte, error)
 	Show(ctx context.Context, workflowID string) (*runs.Detail, error)
 	Replay(ctx context.Context, workflowID string, opts runs.ReplayOptions) (runs.ReplayPlan, runs.Run, error)
-	Rerun(ctx context.Context, workflowID string) (runs.Run, error)
+	Rerun(ctx context.Context, workflowID string, opts runs.RerunOptions) (runs.Run, error)
 	Cancel(ctx context.Context, workflowID string) error
-	RetryStep(ctx context.Context, workflowID string) error
-	SkipStep(ctx context.Context, workflowID string, output any) error
+	RetryStep(ctx context.Context, workflowID string, opts runs.StepOptions) error
+	SkipStep(ctx context.Context, workflowID string, output any, opts runs.StepOptions) error
 	BulkReplay(ctx context.Context, opts runs.BulkReplayOptions, progress func(runs.BulkResult)) ([]runs.BulkResult, error)
 }
 
@@ -94,6 +94,7 @@ var routes = []route{
 	{"GET", "/v1/runs", apikeys.RunsRead, (*API).listRuns},
 	{"GET", "/v1/runs/{id}", apikeys.RunsRead, (*API).getRun},
 	{"GET", "/v1/runs/{id}/events", apikeys.RunsRead, (*API).runEvents},
+	{"HEAD", "/v1/runs/{id}/events", apikeys.RunsRead, (*API).headRunEvents},
 	{"POST", "/v1/runs/{id}/replay", apikeys.RunsReplay, (*API).replay},
 	{"POST", "/v1/runs/{id}/rerun", apikeys.RunsReplay, (*API).rerun},
 	{"POST", "/v1/runs/{id}/cancel", apikeys.RunsWrite, (*API).cancel},

@@ -24,6 +24,7 @@ var wantScope = map[string]apikeys.Scope{
 	"GET /v1/runs":                  apikeys.RunsRead,
 	"GET /v1/runs/{id}":             apikeys.RunsRead,
 	"GET /v1/runs/{id}/events":      apikeys.RunsRead,
+	"HEAD /v1/runs/{id}/events":     apikeys.RunsRead,
 	"POST /v1/runs/{id}/replay":     apikeys.RunsReplay,
 	"POST /v1/runs/{id}/rerun":      apikeys.RunsReplay,
 	"POST /v1/runs/{id}/cancel":     apikeys.RunsWrite,

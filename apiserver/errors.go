@@ -74,60 +74,130 @@ func (a *API) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	WriteJSON(w, e.status, ErrorBody{Error: ErrorDetail{Code: e.code, Message: e.msg, RequestID: RequestID(r), Field: e.field, Problems: e.problems}})
 }
 
-// classify maps an error of a runs operation to a response. Temporal's
-// answers map by gRPC code; the messages of transport and server faults
-// are not shown. Errors with no Temporal cause are the operation refusing
-// the request (a run that did not fail cannot be replayed) and say why.
+// The messages of the 5xx answers, which never show their cause: it is
+// logged under the request ID.
+const (
+	msgInternal    = "internal error; the server log has the details under this request ID"
+	msgUnavailable = "Temporal is unavailable; retry later"
+	msgNoWorker    = "no relay worker is polling the task queue; retry later"
+	msgTimeout     = "Temporal did not answer in time; retry later"
+)
+
+// transientRetry is the Retry-After of a 503 for a transient failure.
+const transientRetry = time.Second
+
+// noPoller is in the message of the FailedPrecondition Temporal answers a
+// query with when no worker has polled the run's task queue lately
+// (matching's errNoRecentPoller); the code alone would say conflict.
+const noPoller = "no poller seen for task queue recently"
+
+// classify maps an error of a runs operation to a response: the refusals of
+// the runs package say why (the request cannot succeed as sent), a
+// transient failure is 503 with Retry-After, Temporal's answers about the
+// request map by gRPC code, and anything else is a 500. The messages of
+// 5xx answers are generic.
 func classify(err error) *apiError {
-	internal := &apiError{status: http.StatusInternalServerError, code: "internal", msg: "internal error; the server log has the details under this request ID"}
+	if e := refused(err); e != nil {
+		return e
+	}
+	if e := transient(err); e != nil {
+		return e
+	}
+	if e := temporalAnswer(err); e != nil {
+		return e
+	}
+	return internalError()
+}
+
+func internalError() *apiError {
+	return &apiError{status: http.StatusInternalServerError, code: "internal", msg: msgInternal}
+}
+
+// refused maps the errors by which the runs package refuses a request, or
+// nil when err is none of them.
+func refused(err error) *apiError {
+	var closed *runs.RunClosedError
 	switch {
 	case errors.Is(err, runs.ErrNotFound):
 		return &apiError{status: http.StatusNotFound, code: "not_found", msg: err.Error()}
 	case errors.Is(err, runs.ErrPlanRefused):
 		return &apiError{status: http.StatusUnprocessableEntity, code: "plan_refused", msg: err.Error()}
+	case errors.As(err, &closed):
+		return &apiError{status: http.StatusConflict, code: "rejected", msg: closed.Error()}
 	case errors.Is(err, runs.ErrNoParkedStep):
 		// As the run's own validator refuses a run no longer parked.
 		return &apiError{status: http.StatusConflict, code: "rejected", msg: runs.ErrNoParkedStep.Error()}
-	case errors.Is(err, context.DeadlineExceeded):
-		return &apiError{status: http.StatusGatewayTimeout, code: "timeout", msg: "Temporal did not answer in time; retry"}
-	case errors.Is(err, context.Canceled):
+	}
+	return nil
+}
+
+// grpcStatus is the gRPC code and message of a Temporal error in err's
+// chain; ok is false when there is none.
+func grpcStatus(err error) (code codes.Code, msg string, ok bool) {
+	var se serviceerror.ServiceError
+	if errors.As(err, &se) {
+		return se.Status().Code(), se.Status().Message(), true
+	}
+	if st, ok := status.FromError(err); ok {
+		return st.Code(), st.Message(), true
+	}
+	return codes.Unknown, "", false
+}
+
+// transient maps a failure that a retry later may well not meet (Temporal down,
+// overloaded or slow, no worker to answer a query) to a 503 with
+// Retry-After, or returns nil. A timed-out write may have taken effect:
+// the client retries it under the same Idempotency-Key.
+func transient(err error) *apiError {
+	unavailable := func(code, msg string) *apiError {
+		return &apiError{status: http.StatusServiceUnavailable, code: code, msg: msg, retryAfter: transientRetry}
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		return unavailable("timeout", msgTimeout)
+	}
+	if errors.Is(err, context.Canceled) {
+		// The client went away; nobody reads the answer.
 		return &apiError{status: http.StatusServiceUnavailable, code: "cancelled", msg: "the request was cancelled"}
 	}
-	var se serviceerror.ServiceError
-	code, msg, temporalErr := codes.Unknown, "", false
-	if errors.As(err, &se) {
-		code, msg, temporalErr = se.Status().Code(), se.Status().Message(), true
-	} else if st, ok := status.FromError(err); ok {
-		code, msg, temporalErr = st.Code(), st.Message(), true
+	code, msg, ok := grpcStatus(err)
+	switch {
+	case !ok:
+		return nil
+	case code == codes.DeadlineExceeded:
+		return unavailable("timeout", msgTimeout)
+	case code == codes.Unavailable, code == codes.ResourceExhausted, code == codes.Aborted:
+		return unavailable("unavailable", msgUnavailable)
+	case code == codes.FailedPrecondition && strings.Contains(msg, noPoller):
+		return unavailable("unavailable", msgNoWorker)
 	}
-	if temporalErr {
+	return nil
+}
+
+// temporalAnswer maps Temporal's answers about the request by gRPC code,
+// with their messages, and a run's own refusal (an update validator's
+// application error); nil for anything else. A query that failed in the
+// worker is not the request's fault, whatever its code says.
+func temporalAnswer(err error) *apiError {
+	var queryFailed *serviceerror.QueryFailed
+	if errors.As(err, &queryFailed) {
+		return internalError()
+	}
+	if code, msg, ok := grpcStatus(err); ok {
 		switch code {
 		case codes.NotFound:
 			return &apiError{status: http.StatusNotFound, code: "not_found", msg: msg}
-		case codes.AlreadyExists:
-			return &apiError{status: http.StatusConflict, code: "conflict", msg: msg}
-		case codes.FailedPrecondition:
+		case codes.AlreadyExists, codes.FailedPrecondition:
 			return &apiError{status: http.StatusConflict, code: "conflict", msg: msg}
 		case codes.InvalidArgument:
 			return &apiError{status: http.StatusBadRequest, code: "invalid_request", msg: msg}
-		case codes.Unavailable, codes.ResourceExhausted, codes.Aborted:
-			return &apiError{status: http.StatusServiceUnavailable, code: "unavailable", msg: "Temporal is unavailable; retry later", retryAfter: time.Second}
-		case codes.DeadlineExceeded:
-			return &apiError{status: http.StatusGatewayTimeout, code: "timeout", msg: "Temporal did not answer in time; retry"}
-		default:
-			return internal
 		}
+		return internalError()
 	}
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) {
 		return &apiError{status: http.StatusConflict, code: "rejected", msg: appErr.Message()}
 	}
-	var te *temporal.TimeoutError
-	var ce *temporal.CanceledError
-	if errors.As(err, &te) || errors.As(err, &ce) {
-		return internal
-	}
-	return &apiError{status: http.StatusUnprocessableEntity, code: "operation_refused", msg: err.Error()}
+	return nil
 }
 
 // readBody reads the request body, at most MaxBody bytes.

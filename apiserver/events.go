@@ -42,6 +42,32 @@ const (
 	maxReadFailures = 10
 )
 
+// streamHeaders sets the headers of an events stream.
+func streamHeaders(h http.Header) {
+	h.Set("Content-Type", "text/event-stream")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no")
+}
+
+// headRunEvents answers HEAD on the events route with the headers a GET
+// would start its stream with, after one read of the run (404 for an
+// unknown one, as the GET). It takes no stream slot and does not poll:
+// the mux would otherwise serve HEAD with runEvents, which streams into a
+// body HEAD discards until EventMax, holding a slot and the client's
+// keep-alive connection, whose next request waits behind it.
+func (a *API) headRunEvents(w http.ResponseWriter, r *http.Request) error {
+	id, err := runID(r)
+	if err != nil {
+		return err
+	}
+	if _, err := a.Runs.Show(r.Context(), id); err != nil {
+		return err
+	}
+	streamHeaders(w.Header())
+	w.WriteHeader(http.StatusOK)
+	return nil
+}
+
 // runEvents streams a run's step records as server-sent events: one
 // `event: step` per new or changed record (the current ones first), then
 // `event: end` when the run closes. The server reads the run every
@@ -67,10 +93,7 @@ func (a *API) runEvents(w http.ResponseWriter, r *http.Request) error {
 
 	rc := http.NewResponseController(w)
 	extendDeadlines(rc, a.EventMax+time.Minute)
-	h := w.Header()
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Cache-Control", "no-cache")
-	h.Set("X-Accel-Buffering", "no")
+	streamHeaders(w.Header())
 	w.WriteHeader(http.StatusOK)
 	if _, err := fmt.Fprint(w, "retry: 2000\n\n"); err != nil {
 		return nil

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/http/httptrace"
 	"strings"
 	"testing"
 	"time"
@@ -209,5 +210,85 @@ func TestEventsOutliveServerTimeouts(t *testing.T) {
 	events := readEvents(t, resp, 0)
 	if len(events) == 0 || events[len(events)-1].event != "end" {
 		t.Errorf("stream cut short: %v", events)
+	}
+}
+
+// TestEventsHead: HEAD on the events route answers at once with the
+// stream's headers and neither takes a stream slot nor reads the run
+// again. The mux serves HEAD on a GET route with the GET handler, which
+// streamed into a discarded body for EventMax: the client had its headers
+// at once and sent its next request on the same keep-alive connection,
+// which the server read only once the stream ended.
+func TestEventsHead(t *testing.T) {
+	tests := []struct {
+		name, path string
+		wantHead   int
+		wantType   string
+		wantGet    int
+	}{
+		{name: "open run", path: "/v1/runs/hello%2Fopen/events", wantHead: http.StatusOK, wantType: "text/event-stream", wantGet: http.StatusOK},
+		{name: "closed run", path: escapedRun + "/events", wantHead: http.StatusOK, wantType: "text/event-stream", wantGet: http.StatusOK},
+		{name: "unknown run", path: "/v1/runs/hello%2Fnope/events", wantHead: http.StatusNotFound, wantType: "application/json", wantGet: http.StatusNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fr := newFakeRuns()
+			progressing(fr, 1_000_000)
+			s := testServer(t, fr)
+			// Longer than the client waits: a HEAD that streamed would
+			// hold the connection past the GET's timeout.
+			s.API.EventMax = 5 * time.Second
+			s.API.MaxStreams = 1
+			srv := httptest.NewServer(s.Handler())
+			defer srv.Close()
+			// One connection, kept alive from the HEAD to the GET.
+			tr := &http.Transport{MaxConnsPerHost: 1}
+			defer tr.CloseIdleConnections()
+			client := &http.Client{Transport: tr, Timeout: 2 * time.Second}
+
+			head, err := client.Head(srv.URL + tt.path)
+			if err != nil {
+				t.Fatalf("HEAD: %v", err)
+			}
+			head.Body.Close()
+			if head.StatusCode != tt.wantHead || head.Header.Get("Content-Type") != tt.wantType {
+				t.Errorf("HEAD: %d %q, want %d %q", head.StatusCode, head.Header.Get("Content-Type"), tt.wantHead, tt.wantType)
+			}
+			time.Sleep(20 * time.Millisecond)
+			if n := len(s.API.streams); n != 0 {
+				t.Errorf("%d stream slots held after the HEAD answered", n)
+			}
+			fr.mu.Lock()
+			shows := fr.shows
+			fr.mu.Unlock()
+			time.Sleep(50 * time.Millisecond)
+			fr.mu.Lock()
+			if fr.shows != shows {
+				t.Errorf("the run was read %d more times after the HEAD answered", fr.shows-shows)
+			}
+			fr.mu.Unlock()
+
+			reused := false
+			ctx := httptrace.WithClientTrace(context.Background(), &httptrace.ClientTrace{
+				GotConn: func(info httptrace.GotConnInfo) { reused = info.Reused },
+			})
+			req, _ := http.NewRequestWithContext(ctx, "GET", srv.URL+tt.path, nil)
+			get, err := client.Do(req)
+			if err != nil {
+				t.Fatalf("GET after HEAD on the same connection: %v", err)
+			}
+			defer get.Body.Close()
+			if !reused {
+				t.Error("the GET did not reuse the HEAD's connection")
+			}
+			if get.StatusCode != tt.wantGet {
+				t.Fatalf("GET: %d, want %d", get.StatusCode, tt.wantGet)
+			}
+			if tt.wantGet == http.StatusOK {
+				if events := readEvents(t, get, 1); len(events) != 1 || events[0].event != "step" {
+					t.Errorf("GET: events %v, want a step", events)
+				}
+			}
+		})
 	}
 }

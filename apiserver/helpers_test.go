@@ -39,6 +39,14 @@ type fakeRuns struct {
 	skipped any
 	bulk    runs.BulkReplayOptions
 	started map[string]any
+	// starts counts the runs Start started; redos the replays and reruns,
+	// which are numbered. keyed holds the runs started under an
+	// idempotency key, by kind, run (or flow) and key.
+	starts int
+	redos  int
+	keyed  map[string]runs.Run
+	// stepKeys are the idempotency keys RetryStep and SkipStep received.
+	stepKeys []string
 }
 
 var _ Runs = (*fakeRuns)(nil)
@@ -90,14 +98,32 @@ func (f *fakeRuns) Start(ctx context.Context, flow *definitions.Flow, input map[
 	if _, err := flow.BindInput(input); err != nil {
 		return runs.Run{}, &runs.InputError{Flow: flow.ID, Err: err}
 	}
-	id := opts.WorkflowID
-	if id == "" {
-		id = flow.ID + "/generated"
+	if opts.WorkflowID != "" && opts.IdempotencyKey != "" {
+		return runs.Run{}, fmt.Errorf("starting flow %s: a workflow ID and an idempotency key both name the run; give one", flow.ID)
 	}
 	f.mu.Lock()
+	defer f.mu.Unlock()
+	// As runs.Client does, a start under a key used before returns the run
+	// started then.
+	keyed := "start\x00" + flow.ID + "\x00" + opts.IdempotencyKey
+	if r, ok := f.keyed[keyed]; ok && opts.IdempotencyKey != "" {
+		r.Existing = true
+		return r, nil
+	}
+	f.starts++
+	id := opts.WorkflowID
+	if id == "" {
+		id = fmt.Sprintf("%s/generated-%d", flow.ID, f.starts)
+	}
 	f.started = input
-	f.mu.Unlock()
-	return runs.Run{WorkflowID: id, RunID: "r-new", Flow: flow.ID}, nil
+	r := runs.Run{WorkflowID: id, RunID: fmt.Sprintf("r-new-%d", f.starts), Flow: flow.ID}
+	if opts.IdempotencyKey != "" {
+		if f.keyed == nil {
+			f.keyed = map[string]runs.Run{}
+		}
+		f.keyed[keyed] = r
+	}
+	return r, nil
 }
 
 func (f *fakeRuns) List(ctx context.Context, filter runs.Filter) ([]runs.Summary, []byte, error) {
@@ -159,17 +185,37 @@ func (f *fakeRuns) Replay(ctx context.Context, id string, opts runs.ReplayOption
 	if opts.DryRun {
 		return f.plan, runs.Run{}, nil
 	}
-	return f.plan, runs.Run{WorkflowID: id + "/replay-1", RunID: "r2", Flow: "order-to-invoice"}, nil
+	return f.plan, f.redo(id, "replay", opts.IdempotencyKey), nil
 }
 
-func (f *fakeRuns) Rerun(ctx context.Context, id string) (runs.Run, error) {
+// redo starts a replay or rerun of id; under an idempotency key used
+// before, as runs.Client does, it returns the run started then.
+func (f *fakeRuns) redo(id, kind, key string) runs.Run {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if r, ok := f.keyed[kind+"\x00"+id+"\x00"+key]; ok && key != "" {
+		r.Existing = true
+		return r
+	}
+	f.redos++
+	r := runs.Run{WorkflowID: fmt.Sprintf("%s/%s-%d", id, kind, f.redos), RunID: fmt.Sprintf("r-%s-%d", kind, f.redos), Flow: "order-to-invoice"}
+	if key != "" {
+		if f.keyed == nil {
+			f.keyed = map[string]runs.Run{}
+		}
+		f.keyed[kind+"\x00"+id+"\x00"+key] = r
+	}
+	return r
+}
+
+func (f *fakeRuns) Rerun(ctx context.Context, id string, opts runs.RerunOptions) (runs.Run, error) {
 	if err := f.call("Rerun"); err != nil {
 		return runs.Run{}, err
 	}
 	if err := f.known(id); err != nil {
 		return runs.Run{}, err
 	}
-	return runs.Run{WorkflowID: id + "/rerun-1", RunID: "r3", Flow: "order-to-invoice"}, nil
+	return f.redo(id, "rerun", opts.IdempotencyKey), nil
 }
 
 func (f *fakeRuns) Cancel(ctx context.Context, id string) error {
@@ -179,18 +225,22 @@ func (f *fakeRuns) Cancel(ctx context.Context, id string) error {
 	return f.known(id)
 }
 
-func (f *fakeRuns) RetryStep(ctx context.Context, id string) error {
+func (f *fakeRuns) RetryStep(ctx context.Context, id string, opts runs.StepOptions) error {
 	if err := f.call("RetryStep"); err != nil {
 		return err
 	}
+	f.mu.Lock()
+	f.stepKeys = append(f.stepKeys, opts.IdempotencyKey)
+	f.mu.Unlock()
 	return f.known(id)
 }
 
-func (f *fakeRuns) SkipStep(ctx context.Context, id string, output any) error {
+func (f *fakeRuns) SkipStep(ctx context.Context, id string, output any, opts runs.StepOptions) error {
 	if err := f.call("SkipStep"); err != nil {
 		return err
 	}
 	f.mu.Lock()
+	f.stepKeys = append(f.stepKeys, opts.IdempotencyKey)
 	f.skipped = output
 	f.mu.Unlock()
 	return f.known(id)

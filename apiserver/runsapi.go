@@ -2,9 +2,12 @@ package apiserver
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
@@ -22,7 +25,8 @@ type StartRequest struct {
 	Input map[string]any `json:"input"`
 	// ID is the run's workflow ID (default `<flow>/<uuid>`). A run with
 	// the same ID, open or closed, makes the start answer 409, so a client
-	// may retry a start safely.
+	// may retry a start safely. An Idempotency-Key header does the same
+	// for a start without an ID; a start may not have both.
 	ID string `json:"id,omitempty"`
 }
 
@@ -98,6 +102,39 @@ func runID(r *http.Request) (string, error) {
 	return id, nil
 }
 
+// IdempotencyKeyHeader names the header that makes a start, replay,
+// rerun, retry-step or skip-step safe to send again: the same key answers
+// with what the first request did, and does nothing more.
+const IdempotencyKeyHeader = "Idempotency-Key"
+
+// idempotencyKey is the request's Idempotency-Key: "" when there is none,
+// else at most 255 printable ASCII characters.
+func idempotencyKey(r *http.Request) (string, error) {
+	key := r.Header.Get(IdempotencyKeyHeader)
+	if len(key) > 255 {
+		return "", invalid(IdempotencyKeyHeader, "longer than 255 characters")
+	}
+	for i := 0; i < len(key); i++ {
+		if key[i] < 0x20 || key[i] > 0x7e {
+			return "", invalid(IdempotencyKeyHeader, "must be printable ASCII (a UUID, say)")
+		}
+	}
+	return key, nil
+}
+
+// writeStarted answers a start, replay or rerun that started run, or,
+// under an idempotency key an earlier request used, found it: 201, or 200
+// with Idempotent-Replayed.
+func writeStarted(w http.ResponseWriter, run runs.Run, body any) {
+	w.Header().Set("Location", runPath(run.WorkflowID))
+	if run.Existing {
+		w.Header().Set("Idempotent-Replayed", "true")
+		WriteJSON(w, http.StatusOK, body)
+		return
+	}
+	WriteJSON(w, http.StatusCreated, body)
+}
+
 func checkWorkflowID(id string) error {
 	if id == "" {
 		return errors.New("empty")
@@ -114,6 +151,10 @@ func checkWorkflowID(id string) error {
 }
 
 func (a *API) startRun(w http.ResponseWriter, r *http.Request) error {
+	key, err := idempotencyKey(r)
+	if err != nil {
+		return err
+	}
 	var req StartRequest
 	if err := decodeBody(w, r, &req, false); err != nil {
 		return err
@@ -129,11 +170,14 @@ func (a *API) startRun(w http.ResponseWriter, r *http.Request) error {
 		if err := checkWorkflowID(req.ID); err != nil {
 			return invalid("id", "%s", err)
 		}
+		if key != "" {
+			return invalid(IdempotencyKeyHeader, "cannot be sent with an id: the id already makes the start safe to send again (a repeat answers 409); send one or the other")
+		}
 	}
 	if req.Input == nil {
 		req.Input = map[string]any{}
 	}
-	run, err := a.Runs.Start(r.Context(), f, req.Input, runs.StartOptions{WorkflowID: req.ID, Dedupe: req.ID != ""})
+	run, err := a.Runs.Start(r.Context(), f, req.Input, runs.StartOptions{WorkflowID: req.ID, Dedupe: req.ID != "", IdempotencyKey: key})
 	var bad *runs.InputError
 	if errors.As(err, &bad) {
 		msg := bad.Err.Error()
@@ -144,8 +188,7 @@ func (a *API) startRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Location", runPath(run.WorkflowID))
-	WriteJSON(w, http.StatusCreated, run)
+	writeStarted(w, run, run)
 	return nil
 }
 
@@ -186,12 +229,22 @@ func (a *API) listRuns(w http.ResponseWriter, r *http.Request) error {
 		}
 		f.PageSize = n
 	}
+	filter := filterKey(q)
 	if s := q.Get("cursor"); s != "" {
+		var c listCursor
 		b, err := base64.RawURLEncoding.DecodeString(s)
-		if err != nil || len(b) == 0 {
+		if err == nil {
+			err = json.Unmarshal(b, &c)
+		}
+		if err != nil || c.Filter == "" || len(c.Token) == 0 {
 			return invalid("cursor", "not a cursor of a previous page")
 		}
-		f.Cursor = b
+		if c.Filter != filter {
+			return invalid("cursor", "made for other filters: send it with the parameters of the first page (flow, status, since, until, failed_step, error_type, business_key, replay_of); only limit may change")
+		}
+		// The window stays the first page's: since=2h is two hours
+		// before it, on every page.
+		f.Cursor, f.Since, f.Until = c.Token, c.Since, c.Until
 	}
 	list, next, err := a.Runs.List(r.Context(), f)
 	if err != nil {
@@ -202,10 +255,40 @@ func (a *API) listRuns(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := RunList{Runs: list}
 	if len(next) > 0 {
-		out.NextCursor = base64.RawURLEncoding.EncodeToString(next)
+		b, err := json.Marshal(listCursor{Filter: filter, Since: f.Since, Until: f.Until, Token: next})
+		if err != nil {
+			return err
+		}
+		out.NextCursor = base64.RawURLEncoding.EncodeToString(b)
 	}
 	WriteJSON(w, http.StatusOK, out)
 	return nil
+}
+
+// listCursor is what a next_cursor carries: Temporal's page token, with the
+// filters of the first page, so that a cursor is refused with other ones
+// (Temporal's token says only where the page ended, and would continue
+// another query there), and the times its since and until resolved to, so
+// that a relative window does not move from page to page. A cursor that
+// does not decode is refused here: Temporal's SQL store answers a
+// malformed token with an internal error.
+type listCursor struct {
+	Filter string    `json:"f"`
+	Since  time.Time `json:"s,omitzero"`
+	Until  time.Time `json:"u,omitzero"`
+	Token  []byte    `json:"t"`
+}
+
+// filterKey is a digest of the filter parameters of a list request: every
+// parameter but cursor and limit.
+func filterKey(q url.Values) string {
+	h := sha256.New()
+	for _, name := range listParams {
+		if name != "cursor" && name != "limit" {
+			fmt.Fprintf(h, "%s=%q\n", name, q[name])
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil)[:12])
 }
 
 // timeParam reads an RFC 3339 time, or a duration meaning that long ago.
@@ -248,6 +331,10 @@ func (a *API) replay(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	key, err := idempotencyKey(r)
+	if err != nil {
+		return err
+	}
 	var opts runs.ReplayOptions
 	if err := decodeBody(w, r, &opts, true); err != nil {
 		return err
@@ -255,6 +342,7 @@ func (a *API) replay(w http.ResponseWriter, r *http.Request) error {
 	if err := checkReplayOptions(opts, ""); err != nil {
 		return err
 	}
+	opts.IdempotencyKey = key
 	plan, run, err := a.Runs.Replay(r.Context(), id, opts)
 	if errors.Is(err, runs.ErrPlanRefused) {
 		problems := plan.Problems
@@ -271,13 +359,16 @@ func (a *API) replay(w http.ResponseWriter, r *http.Request) error {
 		WriteJSON(w, http.StatusOK, ReplayResponse{Plan: plan})
 		return nil
 	}
-	w.Header().Set("Location", runPath(run.WorkflowID))
-	WriteJSON(w, http.StatusCreated, ReplayResponse{Plan: plan, Run: &run})
+	writeStarted(w, run, ReplayResponse{Plan: plan, Run: &run})
 	return nil
 }
 
 func (a *API) rerun(w http.ResponseWriter, r *http.Request) error {
 	id, err := runID(r)
+	if err != nil {
+		return err
+	}
+	key, err := idempotencyKey(r)
 	if err != nil {
 		return err
 	}
@@ -289,12 +380,11 @@ func (a *API) rerun(w http.ResponseWriter, r *http.Request) error {
 		return &apiError{status: http.StatusBadRequest, code: "confirmation_required", field: "confirm",
 			msg: `confirm: a rerun starts the run again from scratch under new idempotency keys, so every side effect (charges, orders, emails) is repeated; send {"confirm": true} to go ahead, or replay the run to reuse what already succeeded`}
 	}
-	run, err := a.Runs.Rerun(r.Context(), id)
+	run, err := a.Runs.Rerun(r.Context(), id, runs.RerunOptions{IdempotencyKey: key})
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Location", runPath(run.WorkflowID))
-	WriteJSON(w, http.StatusCreated, map[string]any{"run": run})
+	writeStarted(w, run, map[string]any{"run": run})
 	return nil
 }
 
@@ -303,7 +393,13 @@ func (a *API) cancel(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (a *API) retryStep(w http.ResponseWriter, r *http.Request) error {
-	return a.action(w, r, "retry-step", a.Runs.RetryStep)
+	key, err := idempotencyKey(r)
+	if err != nil {
+		return err
+	}
+	return a.action(w, r, "retry-step", func(ctx context.Context, id string) error {
+		return a.Runs.RetryStep(ctx, id, runs.StepOptions{IdempotencyKey: key})
+	})
 }
 
 // action runs an operation that takes no parameters; the body is empty or {}.
@@ -328,6 +424,10 @@ func (a *API) skipStep(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	key, err := idempotencyKey(r)
+	if err != nil {
+		return err
+	}
 	var req SkipStepRequest
 	if err := decodeBody(w, r, &req, false); err != nil {
 		return err
@@ -339,7 +439,7 @@ func (a *API) skipStep(w http.ResponseWriter, r *http.Request) error {
 	if err := json.Unmarshal(req.Output, &output); err != nil {
 		return invalid("output", "invalid JSON")
 	}
-	if err := a.Runs.SkipStep(r.Context(), id, output); err != nil {
+	if err := a.Runs.SkipStep(r.Context(), id, output, runs.StepOptions{IdempotencyKey: key}); err != nil {
 		return err
 	}
 	WriteJSON(w, http.StatusAccepted, Accepted{WorkflowID: id, Action: "skip-step", Status: "accepted"})

@@ -8,9 +8,12 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
+	"path"
 	"runtime/debug"
+	"strings"
 	"time"
 )
 
@@ -30,6 +33,24 @@ type Server struct {
 	Metrics http.Handler
 	Logger  *slog.Logger
 }
+
+// NotReady is an error Ready returns to say which part of relay is not
+// ready. /readyz, which anyone may call, shows only Reason; Err, which may
+// hold internal addresses (Temporal's), goes to the log.
+type NotReady struct {
+	// Reason is a phrase safe to show: "Temporal is not reachable".
+	Reason string
+	Err    error
+}
+
+func (e *NotReady) Error() string {
+	if e.Err == nil {
+		return e.Reason
+	}
+	return e.Reason + ": " + e.Err.Error()
+}
+
+func (e *NotReady) Unwrap() error { return e.Err }
 
 // Handler returns the server's routes wrapped in request-ID and panic
 // recovery middleware.
@@ -51,7 +72,53 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, http.StatusNotFound, "not_found", "no such endpoint")
 	})
-	return withRequestID(recoverPanics(mux, s.logger()))
+	return withRequestID(recoverPanics(noRedirects(mux), s.logger()))
+}
+
+// noRedirects answers 404 in the JSON envelope where the mux would answer
+// a bare redirect: a path not in canonical form (/hooks//h, /hooks/x/../h)
+// and the root of a subtree without its slash (/hooks for /hooks/). No
+// route is served under a second name, a partner does not follow a
+// redirect of its POST, and every error carries the request ID.
+func noRedirects(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.EscapedPath()
+		// The mux leaves the paths of CONNECT requests as they are.
+		if r.Method != http.MethodConnect && p != canonicalPath(p) {
+			WriteError(w, r, http.StatusNotFound, "not_found", "no such endpoint (the path has an empty, . or .. segment)")
+			return
+		}
+		if !strings.HasSuffix(p, "/") {
+			// The mux matched the subtree p+"/" only to redirect there.
+			if _, pattern := mux.Handler(r); patternPath(pattern) == p+"/" {
+				WriteError(w, r, http.StatusNotFound, "not_found", "no such endpoint")
+				return
+			}
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// canonicalPath is p with empty, . and .. segments resolved, rooted, and
+// ending in a slash when p does: the form the mux serves without
+// redirecting.
+func canonicalPath(p string) string {
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c
+}
+
+// patternPath is the path of a mux pattern, "[METHOD ][HOST]/path".
+func patternPath(pattern string) string {
+	if i := strings.Index(pattern, "/"); i >= 0 {
+		return pattern[i:]
+	}
+	return pattern
 }
 
 func (s *Server) logger() *slog.Logger {
@@ -80,13 +147,22 @@ func recoverPanics(next http.Handler, logger *slog.Logger) http.Handler {
 	})
 }
 
+// readyz answers 200 when Ready does, else 503 saying only which part is
+// not ready (a NotReady's Reason): anyone may call it, and the error, which
+// the log keeps under the request ID, may name internal addresses.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	if s.Ready != nil {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := s.Ready(ctx); err != nil {
+			s.logger().Warn("not ready", "request_id", RequestID(r), "err", err)
+			msg := "not ready"
+			var nr *NotReady
+			if errors.As(err, &nr) && nr.Reason != "" {
+				msg += ": " + nr.Reason
+			}
 			w.Header().Set("Retry-After", "1")
-			WriteError(w, r, http.StatusServiceUnavailable, "not_ready", err.Error())
+			WriteError(w, r, http.StatusServiceUnavailable, "not_ready", msg+"; the server log has the details under this request ID")
 			return
 		}
 	}

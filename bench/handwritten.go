@@ -139,7 +139,7 @@ func (h *handWritten) orderToInvoice(ctx workflow.Context, o order) (map[string]
 	if err != nil {
 		return nil, err
 	}
-	deal, err := call("deal", "crm", "create_deal", map[string]any{"dealname": "Order " + o.ID, "amount": total, "properties": map[string]any{"closedate": o.DeliveryDate}})
+	deal, err := call("deal", "crm", "create_deal", map[string]any{"dealname": "Order " + o.ID, "amount": total, "properties": map[string]any{"closedate": o.DeliveryDate}, "unique_property": "relay_key"})
 	if err != nil {
 		return nil, err
 	}

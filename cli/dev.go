@@ -307,10 +307,10 @@ func startRuntime(ctx context.Context, c client.Client, o runtimeOptions, logger
 	}
 	api := &apiserver.Server{Logger: logger, API: newAPI(c, o, logger), Metrics: o.temporal.metrics.Handler(), Ready: func(ctx context.Context) error {
 		if _, err := c.CheckHealth(ctx, &client.CheckHealthRequest{}); err != nil {
-			return fmt.Errorf("temporal is not reachable: %w", err)
+			return &apiserver.NotReady{Reason: "Temporal is not reachable", Err: err}
 		}
 		if o.worker && !polling.Load() {
-			return errors.New("worker is not polling")
+			return &apiserver.NotReady{Reason: "the worker is not polling"}
 		}
 		return nil
 	}}
@@ -324,7 +324,10 @@ func startRuntime(ctx context.Context, c client.Client, o runtimeOptions, logger
 		}
 		api.Webhooks = recv
 		rt.hooks = recv.Paths()
-		reconcileSchedules(ctx, c, rc, cat.list(), logger)
+		// Retries of a failed reconcile stop with the runtime.
+		rctx, cancel := context.WithCancel(ctx)
+		stops = append(stops, cancel)
+		reconcileSchedules(rctx, c, rc, cat, logger)
 	}
 	ln, err := net.Listen("tcp", httpAddr)
 	if err != nil {

@@ -33,6 +33,27 @@ type catalog struct {
 	registry *connectors.Registry
 	flows    map[string]*definitions.Flow
 	source   string // where they came from, for messages
+	refused  int    // definition files refused, whose flows are missing
+	// bundled says the flows are the examples bundled in the binary: the
+	// default definitions folder does not exist here.
+	bundled bool
+}
+
+// keepSchedules says why the schedules of flows missing from c must not
+// be deleted, or "" when c is the whole of what the operator deployed: a
+// refused file's flow is missing only until the file is fixed, and the
+// bundled examples or an empty folder are far likelier a wrong working
+// directory or mount than the wish to delete every schedule.
+func (c *catalog) keepSchedules() string {
+	switch {
+	case c.refused > 0:
+		return fmt.Sprintf("%d definition file(s) were refused: fix them", c.refused)
+	case c.bundled:
+		return "the flows are the bundled examples (there is no ./" + defaultDefinitions + " folder here): pass --definitions"
+	case len(c.flows) == 0:
+		return "no flow was loaded from " + c.source
+	}
+	return ""
 }
 
 func (c *catalog) ids() []string {
@@ -81,7 +102,7 @@ func (f *flowFlags) load(stderr io.Writer) (*catalog, int, error) {
 		refused = len(files)
 		fmt.Fprintf(stderr, "\n!!! relay refused %d definition file(s) from %s; they will not run:\n%s\n\n", refused, source, err)
 	}
-	c := &catalog{registry: reg, flows: map[string]*definitions.Flow{}, source: source}
+	c := &catalog{registry: reg, flows: map[string]*definitions.Flow{}, source: source, refused: refused, bundled: source == "bundled flows"}
 	for _, fl := range flows {
 		c.flows[fl.ID] = fl
 	}

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -152,7 +153,7 @@ func (a *app) runsCommand() *cobra.Command {
 			return rc.Cancel(cmd.Context(), id)
 		}),
 		a.runsActionCommand("retry-step", "Retry the step a parked run is parked at (with fresh idempotency keys)", func(rc *runs.Client, cmd *cobra.Command, id string) error {
-			return rc.RetryStep(cmd.Context(), id)
+			return rc.RetryStep(cmd.Context(), id, runs.StepOptions{})
 		}),
 		a.runsSkipStepCommand())
 	return cmd
@@ -177,20 +178,30 @@ func (a *app) runsListCommand() *cobra.Command {
 				return err
 			}
 			defer closeFn()
-			if cursor != "" {
-				filter.Cursor = []byte(cursor)
-			}
 			if since > 0 {
 				filter.Since = time.Now().Add(-since)
+			}
+			if cursor != "" {
+				c, err := decodeListCursor(cursor)
+				if err != nil {
+					return err
+				}
+				// The window stays the first page's: --since 2h is two
+				// hours before it, on every page.
+				filter.Cursor, filter.Since = c.Token, c.Since
 			}
 			list, next, err := rc.List(cmd.Context(), filter)
 			if err != nil {
 				return err
 			}
+			var nextCursor string
+			if len(next) > 0 {
+				nextCursor = encodeListCursor(listCursor{Token: next, Since: filter.Since})
+			}
 			page := struct {
 				Runs       []runs.Summary `json:"runs"`
 				NextCursor string         `json:"next_cursor,omitempty"`
-			}{Runs: list, NextCursor: string(next)}
+			}{Runs: list, NextCursor: nextCursor}
 			return a.print(page, func(w io.Writer) {
 				tw := tabwriter.NewWriter(w, 0, 2, 2, ' ', 0)
 				fmt.Fprintln(tw, "RUN\tFLOW\tSTATUS\tSTARTED\tDURATION")
@@ -202,8 +213,8 @@ func (a *app) runsListCommand() *cobra.Command {
 					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", r.WorkflowID, r.Flow, r.Status, r.StartedAt.Local().Format(time.DateTime), dur)
 				}
 				tw.Flush()
-				if len(next) > 0 {
-					fmt.Fprintf(w, "more: --cursor %q\n", string(next))
+				if nextCursor != "" {
+					fmt.Fprintf(w, "more: --cursor %s\n", nextCursor)
 				}
 			})
 		},
@@ -219,6 +230,31 @@ func (a *app) runsListCommand() *cobra.Command {
 	cmd.Flags().IntVar(&filter.PageSize, "limit", 50, "runs per page")
 	cmd.Flags().StringVar(&cursor, "cursor", "", "continue from a previous page")
 	return cmd
+}
+
+// listCursor is what relay runs list --cursor carries: Temporal's page
+// token, and the time the first page resolved --since to.
+type listCursor struct {
+	Token []byte    `json:"t"`
+	Since time.Time `json:"s,omitzero"`
+}
+
+// encodeListCursor writes c as text a shell passes as it is.
+func encodeListCursor(c listCursor) string {
+	b, _ := json.Marshal(c) // a []byte and a time always marshal
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+func decodeListCursor(s string) (listCursor, error) {
+	var c listCursor
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err == nil {
+		err = json.Unmarshal(b, &c)
+	}
+	if err != nil || len(c.Token) == 0 {
+		return listCursor{}, fmt.Errorf("--cursor %q is not the cursor a previous page printed", s)
+	}
+	return c, nil
 }
 
 func (a *app) runsShowCommand() *cobra.Command {
@@ -242,7 +278,11 @@ func (a *app) runsShowCommand() *cobra.Command {
 				return err
 			}
 			return a.print(d, func(w io.Writer) {
-				fmt.Fprintf(w, "run      %s\nflow     %s (version %d)\nstatus   %s\nstarted  %s\n", d.WorkflowID, d.Flow, d.FlowVersion, d.Status, d.StartedAt.Local().Format(time.DateTime))
+				fmt.Fprintf(w, "run      %s\nflow     %s (version %d)\n", d.WorkflowID, d.Flow, d.FlowVersion)
+				if d.BusinessKey != "" {
+					fmt.Fprintf(w, "key      %s\n", d.BusinessKey)
+				}
+				fmt.Fprintf(w, "status   %s\nstarted  %s\n", d.Status, d.StartedAt.Local().Format(time.DateTime))
 				if d.Failure != "" {
 					fmt.Fprintf(w, "failure  %s\n", d.Failure)
 				}
@@ -341,7 +381,7 @@ func (a *app) runsSkipStepCommand() *cobra.Command {
 			}
 		}
 		return a.runsActionCommand("skip-step", "", func(rc *runs.Client, cmd *cobra.Command, id string) error {
-			return rc.SkipStep(cmd.Context(), id, output)
+			return rc.SkipStep(cmd.Context(), id, output, runs.StepOptions{})
 		}).RunE(cmd, args)
 	}
 	cmd.Flags().StringVar(&outputFile, "output-file", "", "JSON file with the output the skipped step gives")
@@ -371,7 +411,7 @@ succeeded, use relay runs replay. Needs --yes.`,
 				return err
 			}
 			defer closeFn()
-			run, err := rc.Rerun(cmd.Context(), args[0])
+			run, err := rc.Rerun(cmd.Context(), args[0], runs.RerunOptions{})
 			if err != nil {
 				return err
 			}

@@ -11,23 +11,69 @@ import (
 
 	"github.com/spf13/cobra"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/relay-dev/relay/definitions"
 	"github.com/relay-dev/relay/runs"
 	"github.com/relay-dev/relay/schedules"
 )
 
+// reconcileRetry and reconcileRetryMax space the retries of a reconcile
+// that failed: the wait doubles from the first to the most.
+var (
+	reconcileRetry    = 10 * time.Second
+	reconcileRetryMax = 5 * time.Minute
+)
+
 // reconcileSchedules brings the Temporal Schedules in line with the flows
-// at start. A failure is logged loudly and does not stop the server.
-func reconcileSchedules(ctx context.Context, c client.Client, rc *runs.Client, flows []*definitions.Flow, logger *slog.Logger) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	rep, err := schedules.Reconcile(ctx, c, rc, flows)
-	if err != nil {
-		logger.Error("!!! schedules NOT fully reconciled: scheduled runs may not start as the definitions say", "done", rep, "err", err)
+// at start. A failure is logged loudly and does not stop the server: the
+// reconcile is retried in the background until one succeeds or ctx ends,
+// so that a Temporal that was unreachable for a while does not leave the
+// schedules running old definitions until the next restart. When
+// definition files were refused, or cat is the bundled examples or empty,
+// no schedule is deleted (see catalog.keepSchedules).
+func reconcileSchedules(ctx context.Context, c client.Client, rc *runs.Client, cat *catalog, logger *slog.Logger) {
+	wait := reconcileRetry
+	if reconcileOnce(ctx, c, rc, cat, logger, wait) {
 		return
 	}
+	go func() {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			if ctx.Err() != nil {
+				return
+			}
+			wait = min(2*wait, reconcileRetryMax)
+			if reconcileOnce(ctx, c, rc, cat, logger, wait) {
+				return
+			}
+			t.Reset(wait)
+		}
+	}()
+}
+
+// reconcileOnce reconciles the schedules once and logs the outcome; a
+// failure says when the next attempt is. It reports whether it succeeded.
+func reconcileOnce(ctx context.Context, c client.Client, rc *runs.Client, cat *catalog, logger *slog.Logger, next time.Duration) bool {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	keep := cat.keepSchedules()
+	rep, err := schedules.ReconcileWith(ctx, c, rc, cat.list(), schedules.Options{KeepUnknown: keep != ""})
+	if len(rep.Kept) > 0 {
+		logger.Warn("!!! schedules kept although no loaded flow asks for them, because "+keep+" (or delete the schedules with Temporal)", "kept", rep.Kept)
+	}
+	if err != nil {
+		logger.Error("!!! schedules NOT fully reconciled: scheduled runs may not start as the definitions say; retrying", "done", rep, "err", err, "retry_in", next)
+		return false
+	}
 	logger.Info("schedules reconciled", "result", rep)
+	return true
 }
 
 func (a *app) schedulesCommand() *cobra.Command {
@@ -52,8 +98,11 @@ A pause survives those updates.`,
 	return cmd
 }
 
-// scheduleCommand is a schedules subcommand that dials Temporal and runs fn.
-func (a *app) scheduleCommand(cmd *cobra.Command, fn func(ctx context.Context, c client.Client, args []string) error) *cobra.Command {
+// scheduleCommand is a schedules subcommand that dials Temporal and runs fn
+// with the client and the converter payloads are read with (the codec's
+// under --codec-keys: schedules keep their description in an encrypted
+// memo then).
+func (a *app) scheduleCommand(cmd *cobra.Command, fn func(ctx context.Context, c client.Client, dc converter.DataConverter, args []string) error) *cobra.Command {
 	var t temporalFlags
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if _, err := a.json(); err != nil {
@@ -64,7 +113,7 @@ func (a *app) scheduleCommand(cmd *cobra.Command, fn func(ctx context.Context, c
 			return err
 		}
 		defer c.Close()
-		return fn(cmd.Context(), c, args)
+		return fn(cmd.Context(), c, t.dataConverter(), args)
 	}
 	t.register(cmd)
 	return cmd
@@ -76,8 +125,8 @@ func (a *app) schedulesListCommand() *cobra.Command {
 		Short:   "List relay's schedules: when they fire, paused or not, next and last runs",
 		Example: "  relay schedules list\n  relay schedules list --output json",
 		Args:    cobra.NoArgs,
-	}, func(ctx context.Context, c client.Client, _ []string) error {
-		list, err := schedules.List(ctx, c, nil)
+	}, func(ctx context.Context, c client.Client, dc converter.DataConverter, _ []string) error {
+		list, err := schedules.List(ctx, c, dc)
 		if err != nil {
 			return err
 		}
@@ -123,7 +172,7 @@ schedule's overlap policy skip, nothing starts while a run is running;
 --overlap allow_all starts one anyway.`,
 		Example: "  relay schedules trigger nightly-report\n  relay schedules trigger nightly-report --overlap allow_all",
 		Args:    cobra.ExactArgs(1),
-	}, func(ctx context.Context, c client.Client, args []string) error {
+	}, func(ctx context.Context, c client.Client, _ converter.DataConverter, args []string) error {
 		if err := schedules.Trigger(ctx, c, args[0], overlap); err != nil {
 			return err
 		}
@@ -145,7 +194,7 @@ func (a *app) schedulesPauseCommand(pause bool) *cobra.Command {
 		Short:   short,
 		Example: example,
 		Args:    cobra.ExactArgs(1),
-	}, func(ctx context.Context, c client.Client, args []string) error {
+	}, func(ctx context.Context, c client.Client, _ converter.DataConverter, args []string) error {
 		op, err := "paused", error(nil)
 		if pause {
 			err = schedules.Pause(ctx, c, args[0], note)
@@ -173,7 +222,7 @@ it stands for. With --overlap allow_all (the default) they all start
 together; buffer_all runs them one after another.`,
 		Example: "  relay schedules backfill nightly-report --from 2025-01-01T00:00:00Z --to 2025-01-08T00:00:00Z",
 		Args:    cobra.ExactArgs(1),
-	}, func(ctx context.Context, c client.Client, args []string) error {
+	}, func(ctx context.Context, c client.Client, _ converter.DataConverter, args []string) error {
 		start, err := time.Parse(time.RFC3339, from)
 		if err != nil {
 			return fmt.Errorf("--from: want an RFC 3339 time such as 2025-01-01T00:00:00Z: %w", err)

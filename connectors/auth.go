@@ -106,7 +106,7 @@ func newAuth(a *AuthConfig, resolve func(string) (string, error), red *secrets.R
 		// Token requests use the same base transport as API calls. The
 		// context lives as long as the token source, which caches the token
 		// and fetches a new one when it expires.
-		ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: base, Timeout: timeout})
+		ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: base, Timeout: timeout, CheckRedirect: tokenRedirect})
 		out.tokens = redactingTokens{src: cc.TokenSource(ctx), red: red}
 	case AuthHMAC:
 		key, err := secret("secret", a.Secret)

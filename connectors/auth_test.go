@@ -7,11 +7,15 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/relay-dev/relay/secrets"
 )
 
 func TestAuthSeenByServer(t *testing.T) {
@@ -163,6 +167,50 @@ func TestOAuth2TokenErrors(t *testing.T) {
 	}
 }
 
+// TestOAuth2TokenErrorInSuccess: some token endpoints refuse with a 200
+// whose body is an OAuth2 error. That is a permanent oauth2.<error>, not a
+// panic, and the API is not called.
+func TestOAuth2TokenErrorInSuccess(t *testing.T) {
+	tests := []struct {
+		name        string
+		contentType string
+		body        string
+		wantType    string
+	}{
+		{name: "JSON error", contentType: "application/json", body: `{"error":"invalid_client","error_description":"unknown client cs-secret"}`, wantType: "oauth2.invalid_client"},
+		{name: "form error", contentType: "text/plain", body: "error=unauthorized_client", wantType: "oauth2.unauthorized_client"},
+		{name: "error unfit for a type", contentType: "application/json", body: `{"error":"no such client!"}`, wantType: "oauth2.invalid_response"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tokens := new(atomic.Int32)
+			ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				tokens.Add(1)
+				w.Header().Set("Content-Type", tt.contentType)
+				io.WriteString(w, tt.body)
+			}))
+			t.Cleanup(ts.Close)
+			api := newServer(t)
+			cfg := ConnectionConfig{BaseURL: api.URL, Auth: &AuthConfig{Kind: AuthOAuth2, TokenURL: ts.URL + "/oauth/token", ClientID: "relay", ClientSecret: "env:CS"}}
+			c := newTestClient(t, cfg, fastOptions(), map[string]string{"env:CS": "cs-secret"})
+			_, err := c.Do(context.Background(), &Request{Path: "/orders"})
+			ce, ok := AsError(err)
+			if !ok || ce.Type != tt.wantType || ce.Retryable {
+				t.Fatalf("Do error = %#v, want permanent %s", err, tt.wantType)
+			}
+			if strings.Contains(ce.Message, "cs-secret") {
+				t.Errorf("message holds the client secret: %s", ce.Message)
+			}
+			if n := tokens.Load(); n == 0 || n > 2 {
+				t.Errorf("token endpoint called %d times, want 1 or 2 (one try, both auth styles)", n)
+			}
+			if n := len(api.requests()); n != 0 {
+				t.Errorf("API called %d times without a token", n)
+			}
+		})
+	}
+}
+
 func TestRedirects(t *testing.T) {
 	other := newServer(t)
 	same := 0
@@ -187,7 +235,8 @@ func TestRedirects(t *testing.T) {
 		wantOther  int
 		wantBody   string
 	}{
-		{name: "same host followed with auth", auth: &AuthConfig{Kind: AuthAPIKey, Key: "env:K"}, path: "/moved", wantStatus: 200, wantBody: "k-1"},
+		// The key, echoed after the redirect, comes back redacted.
+		{name: "same host followed with auth", auth: &AuthConfig{Kind: AuthAPIKey, Key: "env:K"}, path: "/moved", wantStatus: 200, wantBody: secrets.Placeholder},
 		{name: "other host not followed with auth", auth: &AuthConfig{Kind: AuthAPIKey, Key: "env:K"}, path: "/elsewhere", wantStatus: 302},
 		{name: "other host followed without auth", path: "/elsewhere", wantStatus: 200, wantOther: 1},
 	}
@@ -207,6 +256,134 @@ func TestRedirects(t *testing.T) {
 			}
 			if n := len(other.requests()) - before; n != tt.wantOther {
 				t.Errorf("other host saw %d requests, want %d", n, tt.wantOther)
+			}
+		})
+	}
+}
+
+// TestRedirectsSendNoReferer: net/http sets a followed redirect's Referer to
+// the previous URL, path and query included, which leaked a secret
+// base_url (a Slack webhook URL) to whatever host the partner redirected to.
+func TestRedirectsSendNoReferer(t *testing.T) {
+	other := newServer(t)
+	origin := newServer(t, reply{status: http.StatusFound, header: map[string]string{"Location": other.URL + "/landing"}})
+	hook := origin.URL + "/services/T0/B0/hook-s3cr3t"
+
+	tests := []struct {
+		name    string
+		baseURL string
+		path    string
+	}{
+		{name: "secret base_url", baseURL: "env:HOOK"},
+		{name: "query in the path", baseURL: origin.URL, path: "/export?sig=hook-s3cr3t"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(other.requests())
+			c := newTestClient(t, ConnectionConfig{BaseURL: tt.baseURL}, fastOptions(), map[string]string{"env:HOOK": hook})
+			resp, err := c.Do(context.Background(), &Request{Method: http.MethodGet, Path: tt.path})
+			if err != nil {
+				t.Fatalf("Do: %v", err)
+			}
+			if resp.Status != http.StatusOK {
+				t.Fatalf("status = %d, want 200 after the redirect", resp.Status)
+			}
+			hits := other.requests()[before:]
+			if len(hits) != 1 {
+				t.Fatalf("other host saw %d requests, want 1", len(hits))
+			}
+			if ref := hits[0].header.Get("Referer"); ref != "" {
+				t.Errorf("other host got Referer %q, want none", ref)
+			}
+		})
+	}
+}
+
+// TestRedirectDowngrade: a same-host redirect from https to http was
+// followed with the connection's credentials, which then crossed the
+// network in the clear. Both legs name the host example.com; the transport
+// dials port 443 to a TLS listener and port 80 to a plain one.
+func TestRedirectDowngrade(t *testing.T) {
+	plain := newServer(t)
+	secure := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://example.com/landing", http.StatusFound)
+	}))
+	t.Cleanup(secure.Close)
+	tr := secure.Client().Transport.(*http.Transport).Clone()
+	tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		target := plain.Listener.Addr().String()
+		if strings.HasSuffix(addr, ":443") {
+			target = secure.Listener.Addr().String()
+		}
+		var d net.Dialer
+		return d.DialContext(ctx, network, target)
+	}
+	opts := fastOptions()
+	opts.HTTPClient = &http.Client{Transport: tr}
+
+	tests := []struct {
+		name       string
+		auth       *AuthConfig
+		wantStatus int
+		wantPlain  int
+	}{
+		{name: "api key", auth: &AuthConfig{Kind: AuthAPIKey, Key: "env:K"}, wantStatus: http.StatusFound},
+		{name: "bearer", auth: &AuthConfig{Kind: AuthBearer, Token: "env:K"}, wantStatus: http.StatusFound},
+		{name: "basic", auth: &AuthConfig{Kind: AuthBasic, Username: "u", Password: "env:K"}, wantStatus: http.StatusFound},
+		{name: "no auth", wantStatus: http.StatusOK, wantPlain: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := len(plain.requests())
+			c := newTestClient(t, ConnectionConfig{BaseURL: "https://example.com", Auth: tt.auth}, opts, map[string]string{"env:K": "k-downgrade"})
+			resp, err := c.Do(context.Background(), &Request{Path: "/start"})
+			if err != nil {
+				t.Fatalf("Do: %v", err)
+			}
+			if resp.Status != tt.wantStatus {
+				t.Errorf("status = %d, want %d", resp.Status, tt.wantStatus)
+			}
+			hits := plain.requests()[before:]
+			if len(hits) != tt.wantPlain {
+				t.Errorf("plain http saw %d requests, want %d", len(hits), tt.wantPlain)
+			}
+			for _, h := range hits {
+				for k, vs := range h.header {
+					if strings.Contains(strings.Join(vs, " "), "k-downgrade") || strings.Contains(strings.Join(vs, " "), base64.StdEncoding.EncodeToString([]byte("u:k-downgrade"))) {
+						t.Errorf("plain http got the secret in %s", k)
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestOAuth2TokenRedirect: token requests used an http.Client without the
+// connection's redirect policy, so a token endpoint answering 307 sent the
+// client secret (in the Authorization header or the form, both resent on
+// a 307) to the host it named.
+func TestOAuth2TokenRedirect(t *testing.T) {
+	other := newServer(t, reply{status: http.StatusOK, header: map[string]string{"Content-Type": "application/json"}, body: `{"access_token":"at-other","token_type":"bearer"}`})
+	api := newServer(t)
+	tests := []struct {
+		name     string
+		location string // where the token endpoint redirects
+	}{
+		{name: "other host", location: other.URL + "/token"},
+		{name: "other name of the host", location: strings.Replace(other.URL, "127.0.0.1", "localhost", 1) + "/token"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			token := newServer(t, reply{status: http.StatusTemporaryRedirect, header: map[string]string{"Location": tt.location}})
+			before := len(other.requests())
+			cfg := ConnectionConfig{BaseURL: api.URL, Auth: &AuthConfig{Kind: AuthOAuth2, TokenURL: token.URL + "/oauth/token", ClientID: "relay", ClientSecret: "env:CS"}}
+			c := newTestClient(t, cfg, fastOptions(), map[string]string{"env:CS": "cs-redirected"})
+			_, err := c.Do(context.Background(), &Request{Path: "/orders"})
+			if ce, ok := AsError(err); !ok || ce.Type != "redirect" || ce.Retryable {
+				t.Errorf("Do error = %#v, want a permanent redirect error", err)
+			}
+			if n := len(other.requests()) - before; n != 0 {
+				t.Errorf("redirect target saw %d token requests, want none", n)
 			}
 		})
 	}

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -19,7 +21,13 @@ import (
 
 var (
 	errTooManyRedirects = errors.New("stopped after 10 redirects")
+	errTokenRedirect    = errors.New("token endpoint redirected to another host or to http; not followed with the client secret")
 	errResponseTooLarge = errors.New("response body too large")
+
+	// oauth2ErrorCode is an `error` of a token endpoint fit for an error
+	// type (`invalid_client`, `unauthorized_client`, ...); anything else
+	// the endpoint wrote is not used as one.
+	oauth2ErrorCode = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,64}$`)
 )
 
 // classifyStatus says whether an HTTP status is a failure and, if so, its
@@ -65,11 +73,18 @@ func classifyError(err error) (typ string, retryable bool) {
 		if retrieve.Response == nil {
 			return "oauth2", true
 		}
-		typ, retryable, _ := classifyStatus(retrieve.Response.StatusCode)
-		return "oauth2." + typ[len("http."):], retryable
+		if typ, retryable, failed := classifyStatus(retrieve.Response.StatusCode); failed {
+			return "oauth2." + strings.TrimPrefix(typ, "http."), retryable
+		}
+		// A success status with an error body, which some token endpoints
+		// send instead of a 400: the endpoint refused, and would again.
+		if oauth2ErrorCode.MatchString(retrieve.ErrorCode) {
+			return "oauth2." + retrieve.ErrorCode, false
+		}
+		return "oauth2.invalid_response", false
 	case errors.Is(err, errResponseTooLarge):
 		return "response_too_large", false
-	case errors.Is(err, errTooManyRedirects):
+	case errors.Is(err, errTooManyRedirects), errors.Is(err, errTokenRedirect):
 		return "redirect", false
 	case errors.As(err, &certErr), errors.As(err, &authority), errors.As(err, &hostname),
 		errors.As(err, &invalid), errors.As(err, &headerErr):

@@ -86,6 +86,10 @@ func TestClassifyError(t *testing.T) {
 		{"oauth2 429", urlErr(&oauth2.RetrieveError{Response: &http.Response{StatusCode: 429}}), "oauth2.429", true},
 		{"oauth2 502", urlErr(&oauth2.RetrieveError{Response: &http.Response{StatusCode: 502}}), "oauth2.502", true},
 		{"oauth2 no response", urlErr(&oauth2.RetrieveError{}), "oauth2", true},
+		{"oauth2 200 with error", urlErr(&oauth2.RetrieveError{Response: &http.Response{StatusCode: 200}, ErrorCode: "invalid_client"}), "oauth2.invalid_client", false},
+		{"oauth2 200 without error code", urlErr(&oauth2.RetrieveError{Response: &http.Response{StatusCode: 200}}), "oauth2.invalid_response", false},
+		{"oauth2 200 with an odd error code", urlErr(&oauth2.RetrieveError{Response: &http.Response{StatusCode: 200}, ErrorCode: "bad code\n"}), "oauth2.invalid_response", false},
+		{"oauth2 302", urlErr(&oauth2.RetrieveError{Response: &http.Response{StatusCode: 302}}), "oauth2.invalid_response", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

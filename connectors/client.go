@@ -132,11 +132,32 @@ type Request struct {
 	Body        []byte
 	ContentType string
 	// IdempotencyKey is sent as Idempotency-Key on POST and PATCH, and lets
-	// those requests be retried in-attempt; without it they never are.
+	// those requests be retried in-attempt (see KeyIgnored); without it
+	// they never are.
 	IdempotencyKey string
+	// KeyIgnored says the partner does not deduplicate by IdempotencyKey
+	// (the key is still sent). The request is then sent again within the
+	// call only after an answer that says the partner did nothing with it
+	// (429, 503), never after a dropped connection, a timeout, a 500 (which
+	// a partner may send after it saved the record) or a gateway's 502 or
+	// 504: those are left to the connector, which can look first for what
+	// the request may have created before sending it again. It is meant
+	// for POST and PATCH.
+	KeyIgnored bool
 }
 
-// Response is a successful (2xx or 3xx) response, body read whole.
+// Retry modes of a request within a call, for checkRetry.
+const (
+	retryNever    = iota // a POST or PATCH without a key
+	retryAll             // reads, and writes the partner deduplicates by key
+	retryRefusals        // writes of a partner that ignores the key (KeyIgnored)
+)
+
+// Response is a successful (2xx or 3xx) response, body read whole. Its
+// header values and body are redacted of the connection's secrets, since a
+// partner may echo the request (a Location or a `next` link repeating a
+// query-string key, an echoed header): connectors put responses in step
+// outputs, which Temporal keeps in workflow history.
 type Response struct {
 	Status int
 	Header http.Header
@@ -222,11 +243,11 @@ func (c *Client) Redact(s string) string {
 	return c.redactor.Redact(s)
 }
 
-type retrySafeKey struct{}
+type retryModeKey struct{}
 
 // Do sends r. Transient failures are retried a few times within the call;
 // what remains is returned as an *Error, classified and redacted. A 2xx or
-// 3xx answer is a Response whatever its body.
+// 3xx answer is a Response whatever its body, redacted too.
 func (c *Client) Do(ctx context.Context, r *Request) (*Response, error) {
 	method := strings.ToUpper(cmp.Or(r.Method, http.MethodGet))
 	u, err := c.url(r)
@@ -236,13 +257,34 @@ func (c *Client) Do(ctx context.Context, r *Request) (*Response, error) {
 	shown := u.Redacted()
 
 	var body any // nil, not an empty slice, so a GET sends no body
-	if len(r.Body) > 0 {
+	switch {
+	case len(r.Body) > 0:
 		body = r.Body
+	case r.KeyIgnored:
+		// An empty body that is not http.NoBody, so that the transport
+		// cannot replay the request (see below); a POST or PATCH then goes
+		// out with an empty chunked body.
+		body = []byte{}
 	}
-	safe := idempotent(method) || r.IdempotencyKey != ""
-	req, err := retryablehttp.NewRequestWithContext(context.WithValue(ctx, retrySafeKey{}, safe), method, u.String(), body)
+	mode := retryNever
+	switch {
+	case idempotent(method):
+		mode = retryAll
+	case r.KeyIgnored:
+		mode = retryRefusals
+	case r.IdempotencyKey != "":
+		mode = retryAll
+	}
+	req, err := retryablehttp.NewRequestWithContext(context.WithValue(ctx, retryModeKey{}, mode), method, u.String(), body)
 	if err != nil {
 		return nil, c.fail(ctx, "invalid_request", false, 0, "%s %s: %v", method, shown, err)
+	}
+	if r.KeyIgnored {
+		// net/http's Transport resends on its own a request with an
+		// Idempotency-Key whose reused connection drops after the request
+		// was written, if it can rewind the body; without GetBody it
+		// cannot. (A 307 or 308 is then returned, not followed.)
+		req.GetBody = nil
 	}
 	h := req.Header
 	h.Set("User-Agent", "relay")
@@ -308,7 +350,28 @@ func (c *Client) Do(ctx context.Context, r *Request) (*Response, error) {
 		e.Status = resp.StatusCode
 		return nil, e
 	}
-	return &Response{Status: resp.StatusCode, Header: resp.Header, Body: b}, nil
+	return &Response{Status: resp.StatusCode, Header: c.redactHeader(resp.Header), Body: c.redactBytes(b)}, nil
+}
+
+// redactHeader redacts every value of h in place and returns it.
+func (c *Client) redactHeader(h http.Header) http.Header {
+	for _, vs := range h {
+		for i, v := range vs {
+			vs[i] = c.Redact(v)
+		}
+	}
+	return h
+}
+
+// redactBytes returns b redacted; b itself when it holds no secret.
+func (c *Client) redactBytes(b []byte) []byte {
+	if len(b) == 0 {
+		return b
+	}
+	if r := c.Redact(string(b)); r != string(b) {
+		return []byte(r)
+	}
+	return b
 }
 
 // fail builds a redacted *Error. Unless the partner answered with a
@@ -382,20 +445,41 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}
-	if safe, _ := ctx.Value(retrySafeKey{}).(bool); !safe {
+	mode, _ := ctx.Value(retryModeKey{}).(int)
+	if mode == retryNever {
 		return false, nil
 	}
 	if err != nil {
+		if mode == retryRefusals {
+			// The request may have reached the partner, which may have
+			// saved what it asked before the connection dropped.
+			return false, nil
+		}
 		_, retryable := classifyFailure(err)
 		return retryable, nil
 	}
 	if _, retryable, failed := classifyStatus(resp.StatusCode); !failed || !retryable {
 		return false, nil
 	}
+	if mode == retryRefusals && !refusedUnprocessed(resp.StatusCode) {
+		return false, nil
+	}
 	if wait, ok := retryAfter(resp.Header, c.now()); ok && wait > c.opts.RetryAfterCap {
 		return false, nil
 	}
 	return true, nil
+}
+
+// refusedUnprocessed reports whether a failed answer says the partner did
+// nothing with the request: rate limited or unavailable. A 500 may come
+// after the partner saved it (ERPNext rolls a failed request back, but may
+// fail after its commit), and so may a gateway's 502 or 504.
+func refusedUnprocessed(status int) bool {
+	switch status {
+	case http.StatusTooManyRequests, http.StatusServiceUnavailable:
+		return true
+	}
+	return false
 }
 
 // backoff waits what Retry-After asks (checkRetry has capped it), or an
@@ -422,14 +506,42 @@ func (c *Client) backoff(minWait, maxWait time.Duration, attempt int, resp *http
 }
 
 // checkRedirect follows up to 10 redirects. It does not follow an
-// authenticated request to another host: the 3xx is returned instead, so
-// credentials never reach a host the connection does not name.
+// authenticated request to another host, nor from https to http: the 3xx
+// is returned instead, so credentials never reach a host the connection
+// does not name, nor cross the network in the clear. A followed
+// redirect carries no Referer, which net/http would set to the previous
+// URL, path and query included: a secret base_url (a webhook URL) or a
+// signed query would reach the redirect's target.
 func (c *Client) checkRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) >= 10 {
 		return errTooManyRedirects
 	}
-	if c.auth.any() && req.URL.Host != via[0].URL.Host {
+	if via[0].Header.Get("Referer") == "" {
+		req.Header.Del("Referer")
+	}
+	if c.auth.any() && leavesOrigin(req, via) {
 		return http.ErrUseLastResponse
+	}
+	return nil
+}
+
+// leavesOrigin reports whether the redirect req goes to another host than
+// the first request of via, or from https to http.
+func leavesOrigin(req *http.Request, via []*http.Request) bool {
+	downgrade := via[0].URL.Scheme == "https" && req.URL.Scheme != "https"
+	return req.URL.Host != via[0].URL.Host || downgrade
+}
+
+// tokenRedirect is the redirect policy of OAuth2 token requests, which
+// carry the client secret (in the Authorization header or the form, both
+// resent on a 307 or 308): like checkRedirect for an authenticated call,
+// it follows none to another host or from https to http.
+func tokenRedirect(req *http.Request, via []*http.Request) error {
+	if len(via) >= 10 {
+		return errTooManyRedirects
+	}
+	if leavesOrigin(req, via) {
+		return errTokenRedirect
 	}
 	return nil
 }

@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -150,6 +152,22 @@ func TestDoRetries(t *testing.T) {
 			replies: []reply{{status: 400}}, wantHits: 1, wantType: "http.400",
 		},
 		{name: "PUT retried", req: Request{Method: "PUT"}, replies: []reply{{status: 503}, {status: 200}}, wantHits: 2},
+		{
+			name: "KeyIgnored: a gateway's 502 not retried", req: Request{Method: "POST", Body: []byte(`{}`), IdempotencyKey: "wf-1/step-4", KeyIgnored: true},
+			replies: []reply{{status: 502}, {status: 201}}, wantHits: 1, wantType: "http.502", wantRetr: true,
+		},
+		{
+			name: "KeyIgnored: a gateway's 504 not retried", req: Request{Method: "PATCH", IdempotencyKey: "wf-1/step-5", KeyIgnored: true},
+			replies: []reply{{status: 504}, {status: 200}}, wantHits: 1, wantType: "http.504", wantRetr: true,
+		},
+		{
+			name: "KeyIgnored: refusals retried (429, 503)", req: Request{Method: "POST", Body: []byte(`{}`), IdempotencyKey: "wf-1/step-6", KeyIgnored: true},
+			replies: []reply{{status: 429}, {status: 503}, {status: 201}}, wantHits: 3,
+		},
+		{
+			name: "KeyIgnored: a 500 not retried (it may follow a commit)", req: Request{Method: "POST", Body: []byte(`{}`), IdempotencyKey: "wf-1/step-7", KeyIgnored: true},
+			replies: []reply{{status: 500}, {status: 201}}, wantHits: 1, wantType: "http.500", wantRetr: true,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -242,6 +260,78 @@ func TestDoIdempotencyKey(t *testing.T) {
 				if got := h.header.Get("X-Request-Id"); got != tt.wantCustom {
 					t.Errorf("try %d: X-Request-Id = %q, want %q", i, got, tt.wantCustom)
 				}
+			}
+		})
+	}
+}
+
+// TestDoKeyIgnoredDroppedConnection: a partner that saves a create and then
+// drops the connection before answering. A request the partner
+// deduplicates by key is resent within the call; a KeyIgnored request is
+// not, not even by net/http's own replay of requests with an
+// Idempotency-Key on a reused connection, and the call fails retryable so
+// the activity's next attempt can look for the record first.
+func TestDoKeyIgnoredDroppedConnection(t *testing.T) {
+	tests := []struct {
+		name        string
+		sendOnce    bool
+		body        []byte
+		wantCreates int
+		wantErr     bool
+	}{
+		{name: "key, partner deduplicates: resent", wantCreates: 2, body: []byte(`{"email":"ada@example.com"}`)},
+		{name: "KeyIgnored: sent once, fails retryable", sendOnce: true, wantCreates: 1, wantErr: true, body: []byte(`{"email":"ada@example.com"}`)},
+		{name: "KeyIgnored without body", sendOnce: true, wantCreates: 1, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			creates := 0
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.Method != http.MethodPost {
+					io.WriteString(w, `{"data":[]}`)
+					return
+				}
+				io.Copy(io.Discard, r.Body)
+				mu.Lock()
+				creates++
+				first := creates == 1
+				mu.Unlock()
+				if !first {
+					w.WriteHeader(http.StatusCreated)
+					io.WriteString(w, `{"data":{"name":"CUST-1"}}`)
+					return
+				}
+				// Saved; the connection drops before the answer.
+				conn, _, err := w.(http.Hijacker).Hijack()
+				if err != nil {
+					t.Errorf("hijack: %v", err)
+					return
+				}
+				conn.Close()
+			}))
+			t.Cleanup(srv.Close)
+			c := newTestClient(t, ConnectionConfig{BaseURL: srv.URL}, fastOptions(), nil)
+			// A look-first GET, so the POST goes out on a reused connection.
+			if _, err := c.Do(context.Background(), &Request{Path: "/api/resource/Customer"}); err != nil {
+				t.Fatalf("GET: %v", err)
+			}
+			_, err := c.Do(context.Background(), &Request{Method: "POST", Path: "/api/resource/Customer", Body: tt.body,
+				ContentType: "application/json", IdempotencyKey: "wf-1/upsert", KeyIgnored: tt.sendOnce})
+			mu.Lock()
+			got := creates
+			mu.Unlock()
+			if got != tt.wantCreates {
+				t.Errorf("partner received %d creates, want %d", got, tt.wantCreates)
+			}
+			if !tt.wantErr {
+				if err != nil {
+					t.Errorf("Do: %v", err)
+				}
+				return
+			}
+			if ce, ok := AsError(err); !ok || !ce.Retryable {
+				t.Errorf("Do error = %v, want a retryable *Error", err)
 			}
 		})
 	}
@@ -534,6 +624,71 @@ func TestSecretsNeverLeak(t *testing.T) {
 			}
 			if !strings.Contains(err.Error(), "[REDACTED]") {
 				t.Errorf("error shows no redaction: %s", err)
+			}
+		})
+	}
+}
+
+// TestResponseRedacted: a partner that echoes the request in a successful
+// answer (a Location to another host, which is not followed with
+// credentials, a `next` link, a header) must not hand the connection's
+// secret to the connector, which puts responses in step outputs.
+func TestResponseRedacted(t *testing.T) {
+	const key = "sk_live_QUERY/secret+1"
+	elsewhere := newServer(t)
+	elsewhereURL := strings.Replace(elsewhere.URL, "127.0.0.1", "localhost", 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/moved":
+			target := elsewhereURL + "/landing?" + r.URL.RawQuery
+			w.Header().Set("Location", target)
+			w.WriteHeader(http.StatusMovedPermanently)
+			io.WriteString(w, `<a href="`+target+`">Moved Permanently</a>`)
+		case "/orders":
+			w.Header().Set("Link", "<"+r.URL.String()+"&page=2>; rel=next")
+			w.Header().Set("X-Echo-Key", r.URL.Query().Get("api_key"))
+			io.WriteString(w, `{"next":"/orders?page=2&`+r.URL.RawQuery+`","raw":"`+r.URL.Query().Get("api_key")+`"}`)
+		default:
+			io.WriteString(w, `{"id":"ord_1"}`)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	tests := []struct {
+		name       string
+		path       string
+		wantStatus int
+		wantBody   string // exact body when set
+	}{
+		{name: "cross-host 301 echoing the key", path: "/moved", wantStatus: http.StatusMovedPermanently},
+		{name: "200 echoing the key", path: "/orders", wantStatus: http.StatusOK},
+		{name: "200 without secrets kept as is", path: "/orders/ord_1", wantStatus: http.StatusOK, wantBody: `{"id":"ord_1"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newTestClient(t, ConnectionConfig{BaseURL: srv.URL, Auth: &AuthConfig{Kind: AuthAPIKey, In: "query", Key: "env:Q"}},
+				fastOptions(), map[string]string{"env:Q": key})
+			resp, err := c.Do(context.Background(), &Request{Path: tt.path})
+			if err != nil {
+				t.Fatalf("Do: %v", err)
+			}
+			if resp.Status != tt.wantStatus {
+				t.Errorf("status = %d, want %d", resp.Status, tt.wantStatus)
+			}
+			if n := len(elsewhere.requests()); n != 0 {
+				t.Errorf("the other host got %d requests", n)
+			}
+			all := fmt.Sprint(resp.Header) + string(resp.Body)
+			for _, form := range []string{key, url.QueryEscape(key), "sk_live_QUERY"} {
+				if strings.Contains(all, form) {
+					t.Errorf("response holds the key as %q:\n%s", form, all)
+				}
+			}
+			if tt.wantBody != "" {
+				if string(resp.Body) != tt.wantBody {
+					t.Errorf("body = %s, want %s", resp.Body, tt.wantBody)
+				}
+			} else if !strings.Contains(all, "[REDACTED]") {
+				t.Errorf("response shows no redaction:\n%s", all)
 			}
 		})
 	}

@@ -12,6 +12,8 @@ import (
 // may read, goto targets, inputs read by expressions, and item/index outside
 // a foreach.
 func (p *parser) check(f *Flow) {
+	p.loops = map[*Step][]*Step{}
+	p.enclose(f.Steps, nil)
 	p.checkSeq(f.Steps, map[string]bool{}, nil, false)
 	if p.output != nil {
 		// The output is evaluated when every step is done: it may read any
@@ -19,9 +21,7 @@ func (p *parser) check(f *Flow) {
 		visible := map[string]bool{}
 		for _, s := range f.Steps {
 			visible[s.ID] = true
-			for _, id := range ran(s) {
-				visible[id] = true
-			}
+			p.ran(s, visible)
 		}
 		end := &Step{Pos: Pos{Line: math.MaxInt}}
 		for _, e := range p.output.exprs {
@@ -38,7 +38,7 @@ func (p *parser) checkSeq(steps []*Step, visible map[string]bool, concurrent map
 	for _, s := range steps {
 		seq[s.ID] = true
 	}
-	for _, s := range steps {
+	for i, s := range steps {
 		m := p.meta[s]
 		for _, g := range m.gotos {
 			p.checkGoto(s, g, seq)
@@ -73,18 +73,29 @@ func (p *parser) checkSeq(steps []*Step, visible map[string]bool, concurrent map
 		nested(s.Body, concurrent, true)
 
 		visible[s.ID] = true
-		for _, id := range ran(s) {
-			visible[id] = true
+		// visible is for the steps after s and its compensation: the
+		// list's last step without one has no reader, and skipping it keeps
+		// a deep chain of nested steps from marking each one again at every
+		// level above it.
+		if i < len(steps)-1 || len(s.Compensate) > 0 {
+			p.ran(s, visible)
 		}
 		nested(s.Compensate, concurrent, inLoop)
 	}
 }
 
-// ran lists the steps nested in s that may have run once s is done: all
-// but compensation steps.
-func ran(s *Step) []string {
-	var out []string
-	lists := [][]*Step{s.Then, s.Else, s.Default, s.Body}
+// ran marks in visible the steps nested in s whose output may be read
+// once s is done: all but compensation steps and the steps of a foreach
+// body, which each iteration runs in a scope of its own that ends with the
+// iteration. A pinned definition (see ParsePinned) may still read the
+// latter: they read nil, as they did when its run started. It marks into
+// the map rather than returning a list, which each level of nesting would
+// copy again: a few thousand nested steps then took seconds.
+func (p *parser) ran(s *Step, visible map[string]bool) {
+	lists := [][]*Step{s.Then, s.Else, s.Default}
+	if p.pinned {
+		lists = append(lists, s.Body)
+	}
 	for _, c := range s.Cases {
 		lists = append(lists, c.Steps)
 	}
@@ -93,11 +104,51 @@ func ran(s *Step) []string {
 	}
 	for _, list := range lists {
 		for _, x := range list {
-			out = append(out, x.ID)
-			out = append(out, ran(x)...)
+			visible[x.ID] = true
+			p.ran(x, visible)
 		}
 	}
-	return out
+}
+
+// enclose records, for every step under steps, the foreach steps whose
+// bodies hold it, outermost first.
+func (p *parser) enclose(steps []*Step, loops []*Step) {
+	for _, s := range steps {
+		p.loops[s] = loops
+		lists := [][]*Step{s.Then, s.Else, s.Default, s.Compensate}
+		for _, c := range s.Cases {
+			lists = append(lists, c.Steps)
+		}
+		for _, b := range s.Branches {
+			lists = append(lists, b.Steps)
+		}
+		for _, list := range lists {
+			p.enclose(list, loops)
+		}
+		if len(s.Body) > 0 {
+			p.enclose(s.Body, append(loops[:len(loops):len(loops)], s))
+		}
+	}
+}
+
+// loopAround returns the outermost foreach whose body holds t but not s,
+// or nil: t's output then lives only in that loop's iterations.
+func (p *parser) loopAround(t, s *Step) *Step {
+	for _, l := range p.loops[t] {
+		if !containsStep(p.loops[s], l) {
+			return l
+		}
+	}
+	return nil
+}
+
+func containsStep(list []*Step, s *Step) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
 }
 
 func clone[V any](m map[string]V) map[string]V {
@@ -126,6 +177,10 @@ func (p *parser) checkExpr(s *Step, e exprAt, visible map[string]bool, concurren
 			continue
 		}
 		t := p.ids[id]
+		var loop *Step
+		if t != nil {
+			loop = p.loopAround(t, s)
+		}
 		switch {
 		case t == nil:
 			p.errorAt(pos, e.path, "expression reads steps.%s, but no step has id %q", id, id)
@@ -137,6 +192,8 @@ func (p *parser) checkExpr(s *Step, e exprAt, visible map[string]bool, concurren
 			p.errorAt(pos, e.path, "expression reads steps.%s, a compensation step, which runs only when the run fails", id)
 		case t.Pos.Line > s.Pos.Line || (t.Pos.Line == s.Pos.Line && t.Pos.Col > s.Pos.Col):
 			p.errorAt(pos, e.path, "expression reads steps.%s, which is defined later (line %d): a step may read only steps that run before it", id, t.Pos.Line)
+		case loop != nil && visible[loop.ID]:
+			p.errorAt(pos, e.path, "expression reads steps.%s, which is inside foreach %q (line %d): its steps are visible only inside the loop, one iteration at a time; read steps.%s.output, the list of each iteration's last step output", id, loop.ID, loop.Pos.Line, loop.ID)
 		default:
 			p.errorAt(pos, e.path, "expression reads steps.%s, which does not run before this step: it is in another branch (line %d)", id, t.Pos.Line)
 		}
@@ -167,13 +224,19 @@ func (p *parser) checkExpr(s *Step, e exprAt, visible map[string]bool, concurren
 			p.errorAt(pos, e.path, "expression reads %s, which is bound only inside the steps of a foreach", name)
 		}
 	}
+	if !p.pinned {
+		for _, name := range v.refused {
+			p.errorAt(pos, e.path, "expression reads %s, which no expression can: %s", name, refusedNames[name])
+		}
+	}
 }
 
-// nameVisitor collects the inputs an expression reads and its uses of the
-// loop variables.
+// nameVisitor collects the inputs an expression reads, its uses of the
+// loop variables and of refused names.
 type nameVisitor struct {
 	inputs   []string
 	loopVars []string
+	refused  []string
 }
 
 func (v *nameVisitor) Visit(node *ast.Node) {
@@ -189,6 +252,9 @@ func (v *nameVisitor) Visit(node *ast.Node) {
 	case *ast.IdentifierNode:
 		if (n.Value == "item" || n.Value == "index") && !contains(v.loopVars, n.Value) {
 			v.loopVars = append(v.loopVars, n.Value)
+		}
+		if refusedNames[n.Value] != "" && !contains(v.refused, n.Value) {
+			v.refused = append(v.refused, n.Value)
 		}
 	}
 }

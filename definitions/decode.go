@@ -81,6 +81,7 @@ func (p *parser) inputDecls(n *yaml.Node, path string) []*Input {
 			p.errorf(fd.key, ipath, "invalid input name %q: use letters, digits and '_', starting with a letter or '_'", fd.name)
 		}
 		p.inputs[fd.name] = true
+		p.decls[fd.name] = in
 		out = append(out, in)
 		spec, ok := p.mapping(fd.val, ipath)
 		if !ok {
@@ -98,6 +99,9 @@ func (p *parser) inputDecls(n *yaml.Node, path string) []*Input {
 		}
 		if r, ok := have["required"]; ok {
 			in.Required, _ = p.boolean(r.val, join(ipath, "required"))
+			if in.Required {
+				p.required = append(p.required, in)
+			}
 		}
 		if d, ok := have["description"]; ok {
 			in.Description, _ = p.str(d.val, join(ipath, "description"))
@@ -206,7 +210,7 @@ func (p *parser) connections(n *yaml.Node, path string, f *Flow) {
 			}
 		}
 		if x, ok := have["max_concurrency"]; ok {
-			c.Config.MaxConcurrency, _ = p.positiveInt(x.val, join(cpath, "max_concurrency"))
+			c.Config.MaxConcurrency, _ = p.positiveInt32(x.val, join(cpath, "max_concurrency"))
 		}
 	}
 }
@@ -234,13 +238,15 @@ func parseRate(s string) (float64, bool) {
 	}
 	switch strings.TrimSpace(unit) {
 	case "s":
-		return n, true
 	case "m":
-		return n / 60, true
+		n /= 60
 	case "h":
-		return n / 3600, true
+		n /= 3600
+	default:
+		return 0, false
 	}
-	return 0, false
+	// A rate so small that it rounds to zero would read as unlimited.
+	return n, n > 0
 }
 
 func (p *parser) headers(n *yaml.Node, path string) map[string]string {

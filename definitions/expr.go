@@ -19,8 +19,23 @@ type Env struct {
 	Vars  map[string]any      `expr:"vars"`
 	Item  any                 `expr:"item"`
 	Index int                 `expr:"index"`
-	// Event is the event a wait step received, while evaluating its output.
+	// Event is never set, and Parse refuses expressions that read it (see
+	// refusedNames); it stays so that definitions pinned by runs started
+	// before it was refused still load (ParsePinned), reading nil.
 	Event map[string]any `expr:"event"`
+	// NumbersAsWritten renders a value inside text with Text
+	// ("/orders/${{ input.id }}" with id 12345678 gives /orders/12345678),
+	// not Go's %v (/orders/1.2345678e+07). The interpreter sets it for
+	// runs of generation 2 on; older runs keep what they replay with.
+	NumbersAsWritten bool `expr:"-"`
+}
+
+// refusedNames are the names of Env an expression may not read, and where
+// to read what it meant instead.
+var refusedNames = map[string]string{
+	// No expression sees the event a wait step received as a name of its
+	// own: it is the wait step's output.
+	"event": "an event's data is the output of the wait step that received it: read steps.<wait step id>.output in the steps after the wait",
 }
 
 // TriggerEnv is what a trigger's expressions (dedupe, filter, input

@@ -55,3 +55,50 @@ func equalJSONish(a, b any) bool {
 	}
 	return a == b
 }
+
+func TestNumbersInText(t *testing.T) {
+	id, err := CompileExpr(`input.id`, Pos{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, err := CompileTriggerExpr(`body.id`, Pos{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := func(e *Expr) *Value { return &Value{Parts: []Part{{Text: "/orders/"}, {Expr: e}}} }
+	eval := func(v *Value, env any) any {
+		t.Helper()
+		var got any
+		var err error
+		switch e := env.(type) {
+		case *Env:
+			got, err = v.Eval(e)
+		case *TriggerEnv:
+			got, err = v.EvalTrigger(e)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	tests := []struct {
+		name string
+		v    *Value
+		env  any
+		want string
+	}{
+		{"a step, as Go prints it", path(id), &Env{Input: map[string]any{"id": 12345678.0}}, "/orders/1.2345678e+07"},
+		{"a step, as written", path(id), &Env{Input: map[string]any{"id": 12345678.0}, NumbersAsWritten: true}, "/orders/12345678"},
+		{"a fraction, as written", path(id), &Env{Input: map[string]any{"id": 0.5}, NumbersAsWritten: true}, "/orders/0.5"},
+		{"an integer", path(id), &Env{Input: map[string]any{"id": 12345678}}, "/orders/12345678"},
+		{"nil is nothing", path(id), &Env{Input: map[string]any{}}, "/orders/"},
+		{"a trigger, always as written", path(body), &TriggerEnv{Body: map[string]any{"id": 12345678.0}}, "/orders/12345678"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := eval(tt.v, tt.env); got != tt.want {
+				t.Fatalf("got %q, want %q", got, tt.want)
+			}
+		})
+	}
+}

@@ -210,6 +210,37 @@ type OnError struct {
 	Goto string
 }
 
+// Webhooks are the flow's webhook routes: its trigger's, then its
+// events', in file order.
+func (f *Flow) Webhooks() []*Webhook {
+	var out []*Webhook
+	if f.Trigger != nil && f.Trigger.Webhook != nil {
+		out = append(out, f.Trigger.Webhook)
+	}
+	for _, ev := range f.Events {
+		if ev.Webhook != nil {
+			out = append(out, ev.Webhook)
+		}
+	}
+	return out
+}
+
+// Gotos are the steps s may go to when it fails (on_error) or, for a
+// wait, when it times out (on_timeout).
+func (s *Step) Gotos() []string {
+	var out []string
+	handlers := []OnError{s.OnError}
+	if s.Kind == KindWait && s.Wait != nil {
+		handlers = append(handlers, s.Wait.OnTimeout)
+	}
+	for _, h := range handlers {
+		if h.Action == OnErrorGoto {
+			out = append(out, h.Goto)
+		}
+	}
+	return out
+}
+
 // Step returns the step with the given ID anywhere in the flow, or nil.
 func (f *Flow) Step(id string) *Step {
 	var found *Step

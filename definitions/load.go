@@ -93,7 +93,7 @@ func check(sources []Source, reg *connectors.Registry) ([]*Flow, error) {
 	declared := map[string]*Flow{}
 	first := map[string]string{}
 	for _, src := range sources {
-		f, ps := parse(src.File, src.Content, reg)
+		f, ps := parse(src.File, src.Content, reg, false)
 		errs = append(errs, ps.errs...)
 		if f == nil || f.ID == "" {
 			continue

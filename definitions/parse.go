@@ -35,7 +35,22 @@ const maxAliasExpansion = 100_000
 // On failure it returns Errors holding every problem found, sorted by
 // position, and a nil Flow.
 func Parse(file string, data []byte, reg *connectors.Registry) (*Flow, error) {
-	f, p := parse(file, data, reg)
+	f, p := parse(file, data, reg, false)
+	if len(p.errs) > 0 {
+		return nil, p.errs.err()
+	}
+	return f, nil
+}
+
+// ParsePinned parses a definition a run is pinned to, which Parse accepted
+// when the run started: for the worker that runs it, and for its replays.
+// It leaves out the checks added since that only refuse what used to load
+// and still runs as it did, so that no run in flight fails when its worker
+// is upgraded: reading a step of a foreach body after the loop, or the
+// name `event` (both read nil), and a trigger's input mapping (which a run
+// does not use).
+func ParsePinned(file string, data []byte, reg *connectors.Registry) (*Flow, error) {
+	f, p := parse(file, data, reg, true)
 	if len(p.errs) > 0 {
 		return nil, p.errs.err()
 	}
@@ -45,14 +60,16 @@ func Parse(file string, data []byte, reg *connectors.Registry) (*Flow, error) {
 // parse returns the flow even when it has problems, so that LoadFS can
 // still learn its ID, and the parser, which holds the problems and the
 // `flow:` references.
-func parse(file string, data []byte, reg *connectors.Registry) (*Flow, *parser) {
+func parse(file string, data []byte, reg *connectors.Registry, pinned bool) (*Flow, *parser) {
 	p := &parser{
 		file:    file,
 		reg:     reg,
+		pinned:  pinned,
 		ids:     map[string]*Step{},
 		meta:    map[*Step]*stepMeta{},
 		conns:   map[string]string{},
 		inputs:  map[string]bool{},
+		decls:   map[string]*Input{},
 		compile: CompileExpr,
 	}
 	root := p.document(data)
@@ -79,10 +96,20 @@ type parser struct {
 	// connector is unknown (already reported).
 	conns  map[string]string
 	inputs map[string]bool
+	// decls holds the declared inputs by name.
+	decls map[string]*Input
+	// required lists the required inputs, which have no default, in file
+	// order.
+	required []*Input
 	// compensating holds the steps declared under a compensate list.
 	compensating map[*Step]bool
-	refs         []flowRef
-	idPos        Pos
+	// pinned parses a definition a run is pinned to (see ParsePinned).
+	pinned bool
+	// loops maps each step to the foreach steps whose bodies hold it,
+	// outermost first; set by check.
+	loops map[*Step][]*Step
+	refs  []flowRef
+	idPos Pos
 	// output holds the expressions of the flow's output, checked once
 	// every step is known.
 	output *stepMeta
@@ -137,7 +164,7 @@ func (p *parser) document(data []byte) *yaml.Node {
 		if errors.Is(err, io.EOF) {
 			p.errs = append(p.errs, &Error{File: p.file, Pos: Pos{1, 1}, Msg: "file is empty: a definition needs at least id, version and steps"})
 		} else {
-			p.syntaxError(err)
+			p.syntaxError(err, data)
 		}
 		return nil
 	}
@@ -147,7 +174,7 @@ func (p *parser) document(data []byte) *yaml.Node {
 		p.errorf(&next, "", "file holds more than one YAML document: put each flow in its own file")
 		return nil
 	case !errors.Is(err, io.EOF):
-		p.syntaxError(err)
+		p.syntaxError(err, data)
 		return nil
 	}
 	if len(doc.Content) == 0 {
@@ -179,18 +206,101 @@ var parserProblems = map[string]string{
 	"found undefined tag handle":             "",
 }
 
-func (p *parser) syntaxError(err error) {
+func (p *parser) syntaxError(err error, data []byte) {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	line := 0
+	pos := Pos{Line: 1, Col: 1}
 	if m := yamlLinePattern.FindStringSubmatch(msg); m != nil {
-		line, _ = strconv.Atoi(m[1])
+		pos.Line, _ = strconv.Atoi(m[1])
 		msg = msg[len(m[0]):]
 	}
 	if hint, ok := parserProblems[msg]; ok {
-		line++
+		pos.Line++
 		msg += hint
 	}
-	p.errs = append(p.errs, &Error{File: p.file, Pos: Pos{Line: max(line, 1), Col: 1}, Msg: "invalid YAML: " + msg})
+	if m := unknownAnchorPattern.FindStringSubmatch(msg); m != nil {
+		if at, ok := unknownAliasPos(data, m[1]); ok {
+			pos = at
+		}
+	}
+	pos.Line = max(pos.Line, 1)
+	p.errs = append(p.errs, &Error{File: p.file, Pos: pos, Msg: "invalid YAML: " + msg})
+}
+
+// unknownAnchorPattern is yaml.v3's message for an alias to an anchor not
+// defined before it, which carries no position.
+var unknownAnchorPattern = regexp.MustCompile(`^unknown anchor '([0-9A-Za-z_-]+)' referenced$`)
+
+// unknownAliasPos finds the alias *name that yaml.v3 refused. Every text
+// that may be that alias is replaced by a plain scalar of its own, and
+// the file parsed again: the first of those that yaml.v3 reads as a whole
+// plain scalar was the alias (the others are in comments, quotes or longer
+// text). Aliases to other undefined anchors after it are replaced in turn.
+func unknownAliasPos(data []byte, name string) (Pos, bool) {
+	names := []string{name}
+	for range 8 {
+		marked, markers := markAliases(data, names)
+		found, err := firstMarker(marked, markers, name)
+		if err == nil {
+			return found, found.Line > 0
+		}
+		m := unknownAnchorPattern.FindStringSubmatch(strings.TrimPrefix(err.Error(), "yaml: "))
+		if m == nil || contains(names, m[1]) {
+			return Pos{}, false
+		}
+		names = append(names, m[1])
+	}
+	return Pos{}, false
+}
+
+// markAliases replaces each *name of names, where it is not followed by
+// a character of a longer anchor name, with a marker scalar; it returns
+// the markers' names by marker.
+func markAliases(data []byte, names []string) ([]byte, map[string]string) {
+	markers := map[string]string{}
+	out := data
+	for _, name := range names {
+		re := regexp.MustCompile(`\*` + regexp.QuoteMeta(name) + `(?:[^0-9A-Za-z_-]|$)`)
+		var b bytes.Buffer
+		last := 0
+		for _, loc := range re.FindAllIndex(out, -1) {
+			marker := fmt.Sprintf("relay-alias-marker-%d", len(markers))
+			markers[marker] = name
+			b.Write(out[last:loc[0]])
+			b.WriteString(marker)
+			last = loc[0] + 1 + len(name)
+		}
+		b.Write(out[last:])
+		out = b.Bytes()
+	}
+	return out, markers
+}
+
+// firstMarker parses every document of data and returns the position of
+// the first plain scalar that is a marker of name.
+func firstMarker(data []byte, markers map[string]string, name string) (Pos, error) {
+	var found Pos
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	for {
+		var doc yaml.Node
+		if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+			return found, nil
+		} else if err != nil {
+			return Pos{}, err
+		}
+		var walk func(n *yaml.Node)
+		walk = func(n *yaml.Node) {
+			quoted := yaml.DoubleQuotedStyle | yaml.SingleQuotedStyle | yaml.LiteralStyle | yaml.FoldedStyle
+			if n.Kind == yaml.ScalarNode && n.Style&quoted == 0 && markers[n.Value] == name {
+				if found.Line == 0 || n.Line < found.Line || (n.Line == found.Line && n.Column < found.Col) {
+					found = Pos{Line: n.Line, Col: n.Column}
+				}
+			}
+			for _, c := range n.Content {
+				walk(c)
+			}
+		}
+		walk(&doc)
+	}
 }
 
 // checkAliases refuses alias cycles and files that expand too much through
@@ -387,6 +497,17 @@ func (p *parser) positiveInt(n *yaml.Node, path string) (int, bool) {
 	return i, ok
 }
 
+// positiveInt32 is positiveInt for a count Temporal keeps in 32 bits
+// (retry attempts, activity slots), which a larger value would wrap.
+func (p *parser) positiveInt32(n *yaml.Node, path string) (int, bool) {
+	i, ok := p.positiveInt(n, path)
+	if ok && i > math.MaxInt32 {
+		p.errorf(deref(n), path, "must be at most %d (Temporal counts it in 32 bits), got %d", math.MaxInt32, i)
+		return 0, false
+	}
+	return i, ok
+}
+
 func (p *parser) number(n *yaml.Node, path string) (float64, bool) {
 	n = deref(n)
 	var f float64
@@ -474,13 +595,7 @@ func (p *parser) value(n *yaml.Node, path string, m *stepMeta) *Value {
 	switch n.Kind {
 	case yaml.MappingNode:
 		fields, _ := p.mapping(n, path)
-		v := &Value{Pos: pos, IsMap: true}
-		for _, f := range fields {
-			if x := p.value(f.val, join(path, f.name), m); x != nil {
-				v.Map = append(v.Map, Entry{Key: f.name, Value: x})
-			}
-		}
-		return v
+		return p.mapValue(pos, fields, path, m)
 	case yaml.SequenceNode:
 		v := &Value{Pos: pos, IsList: true, List: []*Value{}}
 		for i, item := range n.Content {
@@ -512,6 +627,17 @@ func (p *parser) value(n *yaml.Node, path string, m *stepMeta) *Value {
 	}
 	p.errorf(n, path, "unsupported YAML node")
 	return nil
+}
+
+// mapValue decodes the fields of a mapping, as value does.
+func (p *parser) mapValue(pos Pos, fields []field, path string, m *stepMeta) *Value {
+	v := &Value{Pos: pos, IsMap: true}
+	for _, f := range fields {
+		if x := p.value(f.val, join(path, f.name), m); x != nil {
+			v.Map = append(v.Map, Entry{Key: f.name, Value: x})
+		}
+	}
+	return v
 }
 
 // scalar converts a scalar to a JSON-compatible Go value.

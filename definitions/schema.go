@@ -211,7 +211,7 @@ func webhookSchema(starts bool) obj {
 // scheduleSchema describes trigger.schedule.
 func scheduleSchema() obj {
 	sch := closed("Starts runs at set times, through a Temporal Schedule.", nil, obj{
-		"cron":             obj{"type": "string", "pattern": `^\s*(@\w+|\S+(\s+\S+){4})\s*$`, "description": "Five fields: minute hour day-of-month month day-of-week, or @hourly, @daily, @weekly, @monthly, @yearly."},
+		"cron":             obj{"type": "string", "pattern": `^\s*(@\w+|\S+(\s+\S+){4})\s*$`, "description": "Five fields: minute hour day-of-month month day-of-week (not both days: one of them *), or @hourly, @daily, @weekly, @monthly, @yearly."},
 		"interval":         described(ref("duration"), "Start a run this often (whole seconds, at least 1s)."),
 		"offset":           described(ref("duration"), "Shift each interval from the Unix epoch by this much."),
 		"timezone":         obj{"type": "string", "minLength": 1, "default": DefaultTimezone, "description": "IANA time zone the cron expression is read in."},

@@ -1,7 +1,10 @@
 package definitions
 
 import (
+	"cmp"
+	"math"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 
@@ -468,6 +471,14 @@ func (p *parser) wait(n *yaml.Node, path string, m *stepMeta) *Wait {
 	return w
 }
 
+// The retry policy of a call or flow step that leaves these unset; the
+// interpreter's (workflows/steps.go), which Temporal requires to keep
+// initial_interval at most max_interval.
+const (
+	DefaultRetryInitialInterval = time.Second
+	DefaultRetryMaxInterval     = time.Minute
+)
+
 var retryFields = []string{"max_attempts", "initial_interval", "max_interval", "backoff_coefficient", "jitter", "non_retryable"}
 
 func (p *parser) retry(n *yaml.Node, path string) *RetryPolicy {
@@ -478,16 +489,24 @@ func (p *parser) retry(n *yaml.Node, path string) *RetryPolicy {
 	r := &RetryPolicy{}
 	have := p.checkFields(fields, path, retryFields)
 	if fd, ok := have["max_attempts"]; ok {
-		r.MaxAttempts, _ = p.positiveInt(fd.val, join(path, "max_attempts"))
+		r.MaxAttempts, _ = p.positiveInt32(fd.val, join(path, "max_attempts"))
 	}
 	if fd, ok := have["initial_interval"]; ok {
 		r.InitialInterval, _ = p.duration(fd.val, join(path, "initial_interval"))
 	}
 	if fd, ok := have["max_interval"]; ok {
 		r.MaxInterval, _ = p.duration(fd.val, join(path, "max_interval"))
-		if r.InitialInterval > 0 && r.MaxInterval > 0 && r.MaxInterval < r.InitialInterval {
+		switch {
+		case r.MaxInterval == 0:
+		case r.InitialInterval > 0 && r.MaxInterval < r.InitialInterval:
 			p.errorf(deref(fd.val), join(path, "max_interval"), "max_interval %s is shorter than initial_interval %s", r.MaxInterval, r.InitialInterval)
+		case r.InitialInterval == 0 && r.MaxInterval < DefaultRetryInitialInterval:
+			if _, set := have["initial_interval"]; !set {
+				p.errorf(deref(fd.val), join(path, "max_interval"), "max_interval %s is shorter than the default initial_interval %s, which Temporal refuses: set initial_interval too", r.MaxInterval, DefaultRetryInitialInterval)
+			}
 		}
+	} else if fd, ok := have["initial_interval"]; ok && r.InitialInterval > DefaultRetryMaxInterval {
+		p.errorf(deref(fd.val), join(path, "initial_interval"), "initial_interval %s is longer than the default max_interval %s, which Temporal refuses: set max_interval too", r.InitialInterval, DefaultRetryMaxInterval)
 	}
 	if fd, ok := have["backoff_coefficient"]; ok {
 		if c, ok := p.number(fd.val, join(path, "backoff_coefficient")); ok {
@@ -500,9 +519,13 @@ func (p *parser) retry(n *yaml.Node, path string) *RetryPolicy {
 	}
 	if fd, ok := have["jitter"]; ok {
 		if j, ok := p.number(fd.val, join(path, "jitter")); ok {
-			if j < 0 || j > 1 {
+			longest := cmp.Or(r.MaxInterval, DefaultRetryMaxInterval)
+			switch {
+			case j < 0 || j > 1:
 				p.errorf(deref(fd.val), join(path, "jitter"), "must be between 0 and 1 (a fraction of each delay), got %v", j)
-			} else {
+			case float64(longest)*(1+j) >= math.MaxInt64:
+				p.errorf(deref(fd.val), join(path, "jitter"), "jitter %v stretches max_interval %s beyond the longest duration, %s: lower one of them", j, longest, time.Duration(math.MaxInt64))
+			default:
 				r.Jitter = j
 			}
 		}

@@ -1,7 +1,9 @@
 package definitions
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -137,7 +139,7 @@ func (p *parser) webhook(n *yaml.Node, path string, allowed []string) *Webhook {
 			w.Filter = p.expr(fd.val, join(path, "filter"), nil, wantBool)
 		}
 		if fd, ok := have["input"]; ok {
-			w.Input = p.value(fd.val, join(path, "input"), nil)
+			w.Input = p.inputMapping(fd.val, join(path, "input"))
 		}
 	})
 	return w
@@ -231,7 +233,7 @@ func (p *parser) events(n *yaml.Node, path string) []*EventRoute {
 				e.Data = p.value(fd.val, join(ip, "data"), nil)
 			}
 			if fd, ok := have["start"]; ok {
-				e.Start = p.value(fd.val, join(ip, "start"), nil)
+				e.Start = p.inputMapping(fd.val, join(ip, "start"))
 			}
 		})
 		out = append(out, e)
@@ -243,7 +245,10 @@ func (p *parser) events(n *yaml.Node, path string) []*EventRoute {
 // fixed interval. Exactly one of Cron and Interval is set.
 type Schedule struct {
 	// Cron is five fields (minute hour day-of-month month day-of-week) or a
-	// shorthand such as @daily, read in Timezone.
+	// shorthand such as @daily, read in Timezone. Temporal reads it by the
+	// wall clock: a time the clocks skip at a daylight saving change does
+	// not happen, and a time they repeat happens twice, so a cron at a
+	// fixed hour that meets such a change in the coming years is refused.
 	Cron string
 	// Interval starts a run every Interval, Offset after each multiple of
 	// Interval since the Unix epoch (1h with offset 5m: at every xx:05).
@@ -348,6 +353,13 @@ func (p *parser) schedule(n *yaml.Node, path string) *Schedule {
 			}
 		}
 	}
+	if s.Cron != "" && !p.pinned {
+		if msg := cmp.Or(cronDays(s.Cron), cronNever(s.Cron)); msg != "" {
+			p.errorf(deref(cron.val), join(path, "cron"), "invalid cron %q: %s", s.Cron, msg)
+		} else if msg := dstClash(s.Cron, s.Timezone, time.Now()); msg != "" {
+			p.errorf(deref(cron.val), join(path, "cron"), "cron %q in %s: %s", s.Cron, s.Timezone, msg)
+		}
+	}
 	if fd, ok := have["overlap"]; ok {
 		if o, ok := p.str(fd.val, join(path, "overlap")); ok {
 			if contains(ScheduleOverlaps, o) {
@@ -372,10 +384,29 @@ func (p *parser) schedule(n *yaml.Node, path string) *Schedule {
 	if fd, ok := have["jitter"]; ok {
 		s.Jitter, _ = p.duration(fd.val, join(path, "jitter"))
 	}
-	if fd, ok := have["input"]; ok {
-		s.Input = p.scheduleInput(fd.val, join(path, "input"))
+	switch fd, ok := have["input"]; {
+	case !ok:
+		p.scheduleRequired(s.Input, deref(n), path)
+	default:
+		ipath := join(path, "input")
+		if s.Input = p.scheduleInput(fd.val, ipath); s.Input != nil {
+			p.scheduleRequired(s.Input, deref(fd.val), ipath)
+		}
 	}
 	return s
+}
+
+// scheduleRequired reports the required inputs a schedule's input lacks
+// (or gives as null), at n: no scheduled run could start.
+func (p *parser) scheduleRequired(in map[string]any, n *yaml.Node, path string) {
+	if p.pinned {
+		return
+	}
+	for _, decl := range p.required {
+		if in[decl.Name] == nil {
+			p.errorf(n, path, "missing required input %q (declared at line %d): no scheduled run can start without it", decl.Name, decl.Pos.Line)
+		}
+	}
 }
 
 // wholeSeconds reads a duration of at least one second with no fraction
@@ -393,8 +424,9 @@ func (p *parser) wholeSeconds(n *yaml.Node, path string) (time.Duration, bool) {
 }
 
 // scheduleInput reads a schedule's static input. Inputs the flow does not
-// declare are refused here; types and required inputs are checked with the
-// flow's BindInput when the schedule is reconciled.
+// declare, and values not of their input's type, are refused here, as the
+// flow's BindInput refuses them when the schedule is reconciled (required
+// inputs: scheduleRequired); a pinned definition is not checked again.
 func (p *parser) scheduleInput(n *yaml.Node, path string) map[string]any {
 	fields, ok := p.mapping(n, path)
 	if !ok {
@@ -403,12 +435,7 @@ func (p *parser) scheduleInput(n *yaml.Node, path string) map[string]any {
 	out := make(map[string]any, len(fields))
 	for _, fd := range fields {
 		ipath := join(path, fd.name)
-		if !p.inputs[fd.name] {
-			list := "the flow declares no inputs"
-			if len(p.inputs) > 0 {
-				list = "inputs: " + strings.Join(sortedNames(p.inputs), ", ")
-			}
-			p.errorf(fd.key, ipath, "input %q is not declared by the flow; %s", fd.name, list)
+		if !p.declaredInput(fd, ipath) {
 			continue
 		}
 		v, ok := p.plain(fd.val, ipath)
@@ -419,9 +446,63 @@ func (p *parser) scheduleInput(n *yaml.Node, path string) map[string]any {
 			p.errorf(at.node, at.path, "a schedule's input is static: ${{ }} is not evaluated here (a scheduled run has no event to read)")
 			continue
 		}
+		if d := p.decls[fd.name]; d != nil && v != nil && !p.pinned {
+			if msg := checkType(d.Type, v); msg != "" {
+				p.errorf(deref(fd.val), ipath, "input %q: %s", fd.name, msg)
+				continue
+			}
+		}
 		out[fd.name] = v
 	}
 	return out
+}
+
+// declaredInput reports whether the key of a mapping to the flow's input
+// names a declared input, and reports it when it does not.
+func (p *parser) declaredInput(fd field, path string) bool {
+	if p.inputs[fd.name] {
+		return true
+	}
+	hint, list := "", "the flow declares no inputs"
+	if len(p.inputs) > 0 {
+		names := sortedNames(p.inputs)
+		list = "inputs: " + strings.Join(names, ", ")
+		if s := suggest(fd.name, names); s != "" {
+			hint = fmt.Sprintf(" (did you mean %q?)", s)
+		}
+	}
+	p.errorf(fd.key, path, "input %q is not declared by the flow%s; %s", fd.name, hint, list)
+	return false
+}
+
+// inputMapping decodes what a trigger maps a delivery to: the input of the
+// run it starts (a webhook's input, an event's start). A mapping must name
+// declared inputs only, and every required input; one ${{ }} expression is
+// checked when it runs.
+func (p *parser) inputMapping(n *yaml.Node, path string) *Value {
+	if p.pinned {
+		return p.value(n, path, nil)
+	}
+	if deref(n).Kind != yaml.MappingNode {
+		v := p.value(n, path, nil)
+		if v != nil && v.Expr == nil {
+			p.errorf(deref(n), path, "must be a mapping of the flow's inputs or one ${{ }} expression that gives one, got %s", describe(n))
+			return nil
+		}
+		return v
+	}
+	fields, _ := p.mapping(n, path)
+	given := map[string]bool{}
+	for _, fd := range fields {
+		given[fd.name] = true
+		p.declaredInput(fd, join(path, fd.name))
+	}
+	for _, in := range p.required {
+		if !given[in.Name] {
+			p.errorf(deref(n), path, "missing required input %q (declared at line %d): no run can start without it", in.Name, in.Pos.Line)
+		}
+	}
+	return p.mapValue(posOf(deref(n)), fields, path, nil)
 }
 
 type nodeAt struct {
@@ -497,6 +578,42 @@ func checkCron(expr string) string {
 	return ""
 }
 
+// cronDays returns what is wrong with the days of a valid cron expression,
+// or "": a day of month and a day of week both set (neither starts with
+// *). cron runs on the days either matches, Temporal only on the days
+// both match, and the same text must not mean fewer runs.
+func cronDays(expr string) string {
+	fields := cronFields(expr)
+	if len(fields) != len(cronLayout) {
+		return ""
+	}
+	if dom, dow := fields[2], fields[4]; !strings.HasPrefix(dom, "*") && !strings.HasPrefix(dow, "*") {
+		return fmt.Sprintf("day of month %q and day of week %q are both set: cron runs on the days either matches, Temporal only on the days both match; make one of them *", dom, dow)
+	}
+	return ""
+}
+
+// cronNever returns why a valid cron expression never runs, or "": its
+// days of month fall in none of its months (`0 0 31 2 *`, `0 0 30 2 *`).
+// February counts 29 days, so the 29th runs in leap years.
+func cronNever(expr string) string {
+	fields := cronFields(expr)
+	if len(fields) != len(cronLayout) || strings.HasPrefix(fields[2], "*") {
+		return ""
+	}
+	days, months := cronLayout[2].set(fields[2]), cronLayout[3].set(fields[3])
+	for m := 1; m <= 12; m++ {
+		if !months[m] {
+			continue
+		}
+		last := time.Date(2024, time.Month(m)+1, 0, 0, 0, 0, 0, time.UTC).Day() // 2024: a leap year
+		if slices.Contains(days[1:last+1], true) {
+			return ""
+		}
+	}
+	return fmt.Sprintf("day of month %q falls in none of the months %q: it never runs", fields[2], fields[3])
+}
+
 func (c cronField) check(field string) string {
 	for _, part := range strings.Split(field, ",") {
 		base, step, hasStep := strings.Cut(part, "/")
@@ -526,6 +643,122 @@ func (c cronField) check(field string) string {
 		}
 	}
 	return ""
+}
+
+// set returns which values a valid field matches, indexed by value.
+func (c cronField) set(field string) []bool {
+	in := make([]bool, c.max+1)
+	for _, part := range strings.Split(field, ",") {
+		base, stepText, hasStep := strings.Cut(part, "/")
+		step := 1
+		if hasStep {
+			step, _ = strconv.Atoi(stepText)
+		}
+		lo, hi := c.min, c.max
+		if base != "*" {
+			a, b, isRange := strings.Cut(base, "-")
+			lo, _ = c.value(a)
+			switch {
+			case isRange:
+				hi, _ = c.value(b)
+			case !hasStep:
+				hi = lo
+			}
+		}
+		for v := lo; v <= hi; v += step {
+			in[v] = true
+		}
+	}
+	if c.name == "day of week" && in[7] {
+		in[0] = true // 7 is Sunday too
+	}
+	return in
+}
+
+// cronFields returns the five fields of a valid cron expression, with a
+// shorthand written out as Temporal reads it.
+func cronFields(expr string) []string {
+	s := strings.TrimSpace(expr)
+	switch s {
+	case "@yearly", "@annually":
+		s = "0 0 1 1 *"
+	case "@monthly":
+		s = "0 0 1 * *"
+	case "@weekly":
+		s = "0 0 * * 0"
+	case "@daily", "@midnight":
+		s = "0 0 * * *"
+	case "@hourly":
+		s = "0 * * * *"
+	}
+	return strings.Fields(s)
+}
+
+// dstYears is how far ahead dstClash looks for daylight saving changes.
+const dstYears = 5
+
+// dstClash returns how a valid cron expression at a fixed hour (its hour
+// field does not start with *) fares at the daylight saving changes of
+// time zone tz in the dstYears after from, or "" when none meets it.
+// Temporal matches the wall clock, as it reads the fields (day of month
+// and day of week both): a time the clocks skip has no run, and a time
+// they repeat has two. An expression whose hour field starts with * runs
+// at every hour that exists, which is what it asks for.
+func dstClash(expr, tz string, from time.Time) string {
+	fields := cronFields(expr)
+	if len(fields) != len(cronLayout) || strings.HasPrefix(fields[1], "*") {
+		return ""
+	}
+	loc, err := time.LoadLocation(tz)
+	if err != nil {
+		return ""
+	}
+	sets := make([][]bool, len(fields))
+	for i, f := range fields {
+		sets[i] = cronLayout[i].set(f)
+	}
+	if !slices.Contains(sets[1], false) {
+		return "" // every hour, written out
+	}
+	matches := func(w time.Time) bool {
+		return sets[0][w.Minute()] && sets[1][w.Hour()] && sets[2][w.Day()] && sets[3][int(w.Month())] && sets[4][int(w.Weekday())]
+	}
+	var twice, never string
+	end := from.AddDate(dstYears, 0, 0)
+	for t := from; twice == "" || never == ""; {
+		_, change := t.In(loc).ZoneBounds()
+		if change.IsZero() || change.After(end) {
+			break
+		}
+		t = change
+		_, before := change.Add(-time.Second).In(loc).Zone()
+		_, after := change.In(loc).Zone()
+		if before == after {
+			continue
+		}
+		// The wall times skipped (forward) or repeated (back) start at
+		// the change read with the smaller offset, and last the shift.
+		wall := change.In(time.FixedZone(tz, min(before, after)))
+		shift := time.Duration(after-before) * time.Second
+		for w := wall; w.Before(wall.Add(shift.Abs())); w = w.Add(time.Minute) {
+			if !matches(w) {
+				continue
+			}
+			at := w.Format("15:04") + " on " + w.Format(time.DateOnly)
+			switch {
+			case shift < 0 && twice == "":
+				twice = at + " happens twice (the clocks go back), and Temporal starts a run at each"
+			case shift > 0 && never == "":
+				never = at + " does not happen at all (the clocks go forward), and Temporal skips that run"
+			}
+			break
+		}
+	}
+	if twice == "" && never == "" {
+		return ""
+	}
+	msg := strings.Join(slices.DeleteFunc([]string{twice, never}, func(s string) bool { return s == "" }), "; ")
+	return msg + ". Pick a time the clocks do not change at, or timezone: UTC"
 }
 
 // value reads one value of the field: a number in range or a name.

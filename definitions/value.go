@@ -2,6 +2,7 @@ package definitions
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -112,9 +113,7 @@ func (v *Value) eval(env any) (any, error) {
 			if err != nil {
 				return nil, err
 			}
-			if x != nil {
-				fmt.Fprint(&b, x)
-			}
+			b.WriteString(textOf(x, numbersAsWritten(env)))
 		}
 		return b.String(), nil
 	case v.IsMap:
@@ -163,4 +162,47 @@ func (v *Value) Exprs() []*Expr {
 		out = append(out, item.Exprs()...)
 	}
 	return out
+}
+
+// numbersAsWritten reports whether env renders numbers in text as JSON
+// writes them: a trigger's always (nothing replays it), a step's when the
+// run's generation says so.
+func numbersAsWritten(env any) bool {
+	switch e := env.(type) {
+	case *TriggerEnv:
+		return true
+	case *Env:
+		return e.NumbersAsWritten
+	}
+	return false
+}
+
+// textOf renders an expression's result inside text: as Text when
+// asWritten, else as generation 1 runs did (Go's %v, nothing for nil).
+func textOf(x any, asWritten bool) string {
+	switch {
+	case asWritten:
+		return Text(x)
+	case x == nil:
+		return ""
+	}
+	return fmt.Sprint(x)
+}
+
+// Text is a value as relay writes it as text: inside a string mapping
+// (runs of generation 2 on), and as the key that names a run and matches
+// an event to a wait (a dedupe, run or correlation value). A JSON number
+// is its plain decimal (12345678, not 1.2345678e+07), nil is "", anything
+// else is Go's %v. Recorded histories depend on its output: never change
+// it for any input.
+func Text(x any) string {
+	switch v := x.(type) {
+	case nil:
+		return ""
+	case string:
+		return v
+	case float64:
+		return strconv.FormatFloat(v, 'f', -1, 64)
+	}
+	return fmt.Sprint(x)
 }

@@ -11,7 +11,10 @@ import (
 // will bind, which are free now but not yet bound: the kernel may offer
 // them again). All listeners are held open until every port is chosen, so
 // the ports differ from each other; another process may still take one
-// before the server binds it.
+// before the server binds it. A held port is never offered again, so after
+// n+len(exclude) listens n ports are found, however the kernel picks: where
+// exclude covers most of its ephemeral range (Linux hands listeners on
+// port 0 even ports first), nearly every offer may be excluded.
 func freePorts(ip string, n int, exclude map[int]bool) ([]int, error) {
 	listeners := make([]net.Listener, 0, n)
 	defer func() {
@@ -21,7 +24,7 @@ func freePorts(ip string, n int, exclude map[int]bool) ([]int, error) {
 	}()
 	ports := make([]int, 0, n)
 	for tries := 0; len(ports) < n; tries++ {
-		if tries > n+100 {
+		if tries >= n+len(exclude) {
 			return nil, fmt.Errorf("finding %d free ports on %s: the kernel keeps offering excluded ones", n, ip)
 		}
 		l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))

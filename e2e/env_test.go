@@ -117,6 +117,7 @@ type partner struct {
 	requests []partnerRequest
 	effects  map[string]int // "METHOD path key" -> times applied
 	flaky    map[string]int
+	declined string // the key /declined-once declines
 	token    string
 }
 
@@ -157,6 +158,22 @@ func (p *partner) serve(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeJSON(w, map[string]any{"ok": true, "tries": n})
+		return
+	case r.URL.Path == "/declined-once":
+		// Like a payment partner that stores a decline by idempotency key:
+		// the first key it sees is declined, now and whenever it comes
+		// again; any other key is accepted.
+		if p.declined == "" {
+			p.declined = key
+		}
+		declined := key == p.declined
+		p.mu.Unlock()
+		if declined {
+			w.WriteHeader(http.StatusPaymentRequired)
+			_, _ = io.WriteString(w, `{"error":{"code":"card_declined","message":"your card was declined"}}`)
+			return
+		}
+		writeJSON(w, map[string]any{"ok": true})
 		return
 	case r.URL.Path == "/reject":
 		p.mu.Unlock()
@@ -209,6 +226,19 @@ func (p *partner) count(method, path string) int {
 		}
 	}
 	return n
+}
+
+// keys lists the idempotency keys of requests by method and path, in order.
+func (p *partner) keys(method, path string) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for _, r := range p.requests {
+		if r.Method == method && r.Path == path {
+			out = append(out, r.Key)
+		}
+	}
+	return out
 }
 
 // times lists when requests by method and path arrived, in order.

@@ -19,7 +19,7 @@ import (
 	"github.com/relay-dev/relay/workflows"
 )
 
-var recordHistories = flag.Bool("record-histories", false, "write the histories of TestOrderFlow's runs and of TestParkedRun's skipped one to workflows/testdata/replay for the replay tests")
+var recordHistories = flag.Bool("record-histories", false, "write the histories of TestOrderFlow's runs, TestParkedRun's skipped one, TestForeachBatchesKeepVars's and TestRetryParkedFlowStep's to workflows/testdata/replay for the replay tests")
 
 // partnerToken is the secret the test flows use; it must never appear in a
 // run's history.
@@ -147,7 +147,7 @@ func TestOrderFlow(t *testing.T) {
 		}
 		// An operator's retry of a run with no parked step is refused,
 		// in words, before it reaches history.
-		if err := e.runs.RetryStep(ctx, run.WorkflowID); !errors.Is(err, runs.ErrNoParkedStep) {
+		if err := e.runs.RetryStep(ctx, run.WorkflowID, runs.StepOptions{}); !errors.Is(err, runs.ErrNoParkedStep) {
 			t.Errorf("retry-step on a running run: %v, want %v", err, runs.ErrNoParkedStep)
 		}
 		// The event arrives before the run reaches its wait step: it is kept.
@@ -342,8 +342,10 @@ func history(t *testing.T, e *env, workflowID string) *historypb.History {
 // definition gzip-compressed in the run's input; v5: interpreter
 // generation 1 (workflows.Generation), a wait whose event is already there
 // takes it at once; v6: the notify sub-flow declares an output, which its
-// flow step outputs.
-const historyGeneration = "v6"
+// flow step outputs; v7: interpreter generation 2, numbers inside text as
+// JSON writes them; v8: interpreter generation 3, a failed flow step names
+// its child's failed step, and a retried one keys that step afresh.
+const historyGeneration = "v8"
 
 // record writes a run's history for the replay tests when -record-histories is set.
 func record(t *testing.T, e *env, workflowID, name string) {
@@ -412,6 +414,39 @@ func waitForStatus(t *testing.T, e *env, workflowID, step, status string) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Fatalf("step %s of %s never reached %s", step, workflowID, status)
+}
+
+// TestForeachBatchesKeepVars: a foreach long enough for batch children
+// (over 500 items) hands the variables its body sets back to the run
+// (interpreter generation 2). Its history, a parent with batch children,
+// is recorded for the replay tests.
+func TestForeachBatchesKeepVars(t *testing.T) {
+	e := startEnv(t, "", nil)
+	flow := e.load(t, `
+id: e2e-batched-loop
+version: 1
+steps:
+  - {id: init, set: {count: 0}}
+  - id: lines
+    foreach: ${{ 1..600 }}
+    steps:
+      - {id: add, set: {count: "${{ vars.count + item }}"}}
+output: ${{ vars.count }}
+`, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	run, err := e.runs.Start(ctx, flow, nil, runs.StartOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.runs.Result(ctx, run.WorkflowID)
+	if err != nil {
+		t.Fatalf("run failed: %v", err)
+	}
+	if res.Output != 180300.0 { // 1 + 2 + … + 600
+		t.Errorf("output %v, want 180300: the batches' variables were lost", res.Output)
+	}
+	record(t, e, run.WorkflowID, "foreach-batched-"+historyGeneration+".json")
 }
 
 func TestForeachTenThousandItems(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/relay-dev/relay/definitions"
 	"github.com/relay-dev/relay/runs"
 	"github.com/relay-dev/relay/sandbox"
+	"github.com/relay-dev/relay/workflows"
 )
 
 // brokenInvoice makes the flagship's invoice step fail: it gets a
@@ -98,8 +100,32 @@ func TestReplayFailedRunWithFixedDefinition(t *testing.T) {
 	}
 	// The run's ID says its business key; its replay's does not, and the
 	// replay carries it in RelayBusinessKey: a key finds both.
-	for _, bk := range []runs.Filter{{BusinessKey: "order-2001"}, {Flow: "order-to-invoice", BusinessKey: "order-2001"}} {
+	byKey := []runs.Filter{{BusinessKey: "order-2001"}, {Flow: "order-to-invoice", BusinessKey: "order-2001"}}
+	for _, bk := range byKey {
 		listedExactly(t, f.e, bk, id, run.WorkflowID)
+	}
+
+	// A rerun of the replay keeps the first run's key, not the one its
+	// original's ID says: one key still lists all three.
+	rerun, err := f.e.runs.Rerun(ctx, run.WorkflowID, runs.RerunOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(rerun.WorkflowID, run.WorkflowID+"/rerun-") {
+		t.Errorf("rerun's ID %q does not extend the replay's %q", rerun.WorkflowID, run.WorkflowID)
+	}
+	for _, bk := range byKey {
+		for _, s := range listedExactly(t, f.e, bk, id, run.WorkflowID, rerun.WorkflowID) {
+			if s.BusinessKey != "order-2001" || s.Flow != "order-to-invoice" {
+				t.Errorf("%s listed with flow %q, key %q; want order-to-invoice, order-2001", s.WorkflowID, s.Flow, s.BusinessKey)
+			}
+		}
+	}
+	if err := f.e.runs.Cancel(ctx, rerun.WorkflowID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.e.runs.Rerun(ctx, "order-to-invoice/order-2999", runs.RerunOptions{}); !errors.Is(err, runs.ErrNotFound) {
+		t.Errorf("rerun of a run that does not exist: %v, want ErrNotFound", err)
 	}
 }
 
@@ -110,7 +136,7 @@ func TestParkedRun(t *testing.T) {
 		defer cancel()
 		id := f.order(t, "order-3001")
 		waitListed(t, f.e, runs.Filter{Flow: "order-to-invoice", Status: "parked"}, id)
-		if err := f.e.runs.SkipStep(ctx, id, map[string]any{"name": "SINV-MANUAL"}); err != nil {
+		if err := f.e.runs.SkipStep(ctx, id, map[string]any{"name": "SINV-MANUAL"}, runs.StepOptions{}); err != nil {
 			t.Fatal(err)
 		}
 		res, err := f.e.runs.Result(ctx, id)
@@ -121,7 +147,7 @@ func TestParkedRun(t *testing.T) {
 			t.Errorf("output = %v, want the skipped step's invoice SINV-MANUAL", out)
 		}
 		record(t, f.e, id, "order-parked-skipped-"+historyGeneration+".json")
-		if err := f.e.runs.RetryStep(ctx, id); err == nil {
+		if err := f.e.runs.RetryStep(ctx, id, runs.StepOptions{}); err == nil {
 			t.Error("retry-step on a finished run was accepted")
 		}
 	})
@@ -142,6 +168,75 @@ func TestParkedRun(t *testing.T) {
 			t.Errorf("compensations after cancel: %v", got)
 		}
 	})
+}
+
+// TestRetryParkedFlowStep: a `flow:` step parked because its child's
+// charge was declined, by a partner that stores the decline by idempotency
+// key, completes after retry-step: the failure names the child's step and
+// the partner's error type, and the retry gives the declined charge a
+// fresh key, so the partner does not answer the stored decline again. The
+// child's note keeps its key, so it is not taken twice; its order, which
+// the failed child cancelled, is placed again under a fresh key, so the
+// partner does not answer with the cancelled one.
+func TestRetryParkedFlowStep(t *testing.T) {
+	e := startEnv(t, "", nil)
+	p := newPartner(t, "")
+	e.load(t, `
+id: e2e-charge
+version: 1
+connections:
+  partner: {connector: http, base_url: "{{PARTNER}}"}
+steps:
+  - {id: note, call: partner.request, with: {method: POST, url: /notes}}
+  - id: order
+    call: partner.request
+    with: {method: POST, url: /orders}
+    compensate: [{id: cancel, call: partner.request, with: {method: POST, url: /cancellations}}]
+  - {id: charge, call: partner.request, with: {method: POST, url: /declined-once}, retry: {max_attempts: 1}}
+`, p.URL)
+	parent := e.load(t, `
+id: e2e-checkout
+version: 1
+steps:
+  - {id: pay, flow: e2e-charge, on_error: park}
+`, "")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	run, err := e.runs.Start(ctx, parent, nil, runs.StartOptions{WorkflowID: "e2e-checkout/1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitListed(t, e, runs.Filter{Flow: "e2e-checkout", Status: "parked"}, run.WorkflowID)
+	d, err := e.runs.Show(ctx, run.WorkflowID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.Steps) == 0 {
+		t.Fatal("a parked run shows no steps")
+	}
+	if last := d.Steps[len(d.Steps)-1]; last.Path != "pay" || last.Status != workflows.StatusParked || last.ErrorType != "http.402" {
+		t.Fatalf("last step %s %s (%s), want pay parked with the child's http.402", last.Path, last.Status, last.ErrorType)
+	}
+	if err := e.runs.RetryStep(ctx, run.WorkflowID, runs.StepOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.runs.Result(ctx, run.WorkflowID); err != nil {
+		t.Fatalf("run after retry-step: %v", err)
+	}
+	notes, orders, charges := p.keys(http.MethodPost, "/notes"), p.keys(http.MethodPost, "/orders"), p.keys(http.MethodPost, "/declined-once")
+	if len(notes) != 2 || notes[0] != notes[1] {
+		t.Errorf("note keys %v: want the note sent again under its own key", notes)
+	}
+	if len(orders) != 2 || orders[0] == orders[1] {
+		t.Errorf("order keys %v: want the cancelled order placed again under a fresh key", orders)
+	}
+	if cancels := p.keys(http.MethodPost, "/cancellations"); len(cancels) != 1 {
+		t.Errorf("cancellations %v: want the first order cancelled once", cancels)
+	}
+	if len(charges) != 2 || charges[0] == charges[1] {
+		t.Errorf("charge keys %v: want the declined charge retried under a fresh key", charges)
+	}
+	record(t, e, run.WorkflowID, "flow-parked-retried-"+historyGeneration+".json")
 }
 
 // startFlagshipBilling is startFlagship with the broken billing connection

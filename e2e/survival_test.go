@@ -698,7 +698,7 @@ func TestSurvivePartnerStorm(t *testing.T) {
 	sbLn, smtpLn, hookLn := survListen(t), survListen(t), survListen(t)
 	hookURL := "http://" + hookLn.Addr().String()
 	sb := sandbox.New(sandbox.Options{
-		Faults:        sandbox.Faults{ErrorRate: 0.3, RateLimitRate: 0.1, RetryAfter: retryAfter, ResetRate: 0.05},
+		Faults:        sandbox.Faults{ErrorRate: 0.3, RateLimitRate: 0.1, RetryAfter: retryAfter, ResetRate: 0.05, AfterEffectRate: 0.05},
 		WebhookURL:    hookURL,
 		WebhookSecret: os.Getenv("STRIPE_WEBHOOK_SECRET"),
 		WebhookDelay:  50 * time.Millisecond,

@@ -2,14 +2,19 @@ package runs
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"github.com/relay-dev/relay/connectors"
@@ -30,12 +35,20 @@ type ReplayOptions struct {
 	Input map[string]any `json:"input,omitempty"`
 	// DryRun plans without starting anything.
 	DryRun bool `json:"dry_run,omitempty"`
+	// IdempotencyKey, when set, names the replay after it: a replay of the
+	// same run under the same key starts nothing and returns the replay the
+	// first one started, with Existing set. A client that sends a replay
+	// again after a timeout so gets one replay, not two repeating the
+	// side effects of the steps that run again.
+	IdempotencyKey string `json:"-"`
 }
 
 // ReplayPlan is what a replay will do.
 type ReplayPlan struct {
 	Original string `json:"original"`
-	From     string `json:"from"`
+	// BusinessKey is the original's, which the replay keeps.
+	BusinessKey string `json:"business_key,omitempty"`
+	From        string `json:"from"`
 	// Reused are the steps whose recorded outputs are reused.
 	Reused []string `json:"reused"`
 	// Run are the top-level steps that run again.
@@ -93,9 +106,9 @@ func (c *Client) Replay(ctx context.Context, workflowID string, opts ReplayOptio
 	if opts.DryRun {
 		return plan, Run{}, nil
 	}
-	so := redo(flow, workflowID, "replay")
+	so := redo(workflowID, plan.BusinessKey, "replay", opts.IdempotencyKey)
 	so.Replay = in.Replay
-	run, err := c.start(ctx, flow, in, so)
+	run, err := c.startKeyed(ctx, flow, in, so)
 	return plan, run, err
 }
 
@@ -107,11 +120,12 @@ func (c *Client) plan(ctx context.Context, workflowID string, opts ReplayOptions
 	if err != nil {
 		return plan, nil, workflows.RunInput{}, err
 	}
+	plan.BusinessKey = d.BusinessKey
 	if d.Status == "running" || d.Status == workflows.StateWaiting || d.Status == workflows.StateParked {
 		plan.Problems = append(plan.Problems, fmt.Sprintf("run %s is still %s: cancel it first, or act on its parked step", workflowID, d.Status))
 	}
-	if d.StepsError != "" {
-		return plan, nil, workflows.RunInput{}, fmt.Errorf("reading the steps of %s: %s", workflowID, d.StepsError)
+	if d.stepsErr != nil {
+		return plan, nil, workflows.RunInput{}, fmt.Errorf("reading the steps of %s: %w", workflowID, d.stepsErr)
 	}
 	if st.err != nil {
 		return plan, nil, workflows.RunInput{}, st.err
@@ -175,13 +189,8 @@ func (c *Client) plan(ctx context.Context, workflowID string, opts ReplayOptions
 	}
 	for _, s := range flow.Steps[from:] {
 		plan.Run = append(plan.Run, s.ID)
-		definitions.Walk([]*definitions.Step{s}, func(x *definitions.Step) bool {
-			if x.Kind == definitions.KindCall {
-				plan.Calls = append(plan.Calls, connectors.ActivityType(x.Connector, x.Action))
-			}
-			return true
-		})
 	}
+	plan.Calls = mayCall(flow.Steps, from)
 	input := orig.Input
 	if opts.Input != nil {
 		input = maps.Clone(orig.Input)
@@ -198,6 +207,28 @@ func (c *Client) plan(ctx context.Context, workflowID string, opts ReplayOptions
 	}
 	in.Replay = &workflows.Replay{Original: workflowID, From: plan.From, Steps: views}
 	return plan, flow, in, nil
+}
+
+// mayCall lists the connector actions a replay that restarts at
+// steps[from] may call. A step's on_error goto may go back before the
+// restart point, so the steps from its target on may run again.
+func mayCall(steps []*definitions.Step, from int) []string {
+	first := from
+	for _, s := range steps[from:] {
+		for _, target := range s.Gotos() {
+			if i := slices.IndexFunc(steps, func(t *definitions.Step) bool { return t.ID == target }); i >= 0 {
+				first = min(first, i)
+			}
+		}
+	}
+	calls := []string{}
+	definitions.Walk(steps[first:], func(x *definitions.Step) bool {
+		if x.Kind == definitions.KindCall {
+			calls = append(calls, connectors.ActivityType(x.Connector, x.Action))
+		}
+		return true
+	})
+	return calls
 }
 
 func stepView(r *workflows.StepRecord) definitions.StepView {
@@ -238,47 +269,132 @@ func orDefault(s, def string) string {
 	return s
 }
 
+// RerunOptions tune Rerun.
+type RerunOptions struct {
+	// IdempotencyKey, when set, names the rerun after it: a rerun of the
+	// same run under the same key starts nothing and returns the rerun the
+	// first one started, with Existing set (see ReplayOptions).
+	IdempotencyKey string
+}
+
 // Rerun starts the run again from scratch with the same input, under new
 // idempotency keys: every side effect is repeated.
-func (c *Client) Rerun(ctx context.Context, workflowID string) (Run, error) {
-	st := c.startedWith(ctx, workflowID, "", "")
+func (c *Client) Rerun(ctx context.Context, workflowID string, opts RerunOptions) (Run, error) {
+	info, err := c.describe(ctx, workflowID)
+	if err != nil {
+		return Run{}, err
+	}
+	original := summaryOf(info)
+	st := c.startedWith(ctx, workflowID, original.RunID, original.Flow)
 	if st.err != nil {
 		return Run{}, st.err
 	}
 	orig, flow := st.in, st.flow
 	orig.Replay = nil
-	return c.start(ctx, flow, orig, redo(flow, workflowID, "rerun"))
+	return c.startKeyed(ctx, flow, orig, redo(workflowID, original.BusinessKey, "rerun", opts.IdempotencyKey))
 }
 
-// redo names a run that does workflowID's run again (a replay, a rerun):
+// redo names a run that does the run original again (a replay, a rerun):
 // its ID extends the original's, with kind and a random suffix, and it
-// keeps the business key the original's ID says.
-func redo(flow *definitions.Flow, workflowID, kind string) StartOptions {
-	key, _ := keyInID(flow.ID, workflowID)
-	return StartOptions{WorkflowID: workflowID + "/" + kind + "-" + uuid.NewString()[:8], BusinessKey: key}
+// keeps the original's business key, so that a replay of a replay is
+// listed under the first run's key. With an idempotency key the suffix is
+// the key's hash instead, and the start is deduplicated: the same key
+// names the same run.
+func redo(original, key, kind, idempotencyKey string) StartOptions {
+	if idempotencyKey == "" {
+		return StartOptions{WorkflowID: original + "/" + kind + "-" + uuid.NewString()[:8], BusinessKey: key}
+	}
+	return StartOptions{WorkflowID: original + "/" + keyedName(kind, idempotencyKey), BusinessKey: key, Dedupe: true, IdempotencyKey: idempotencyKey}
 }
 
-// Cancel cancels a run; its completed steps' compensations run.
+// keyedName is the last part of the workflow ID of a run started under an
+// idempotency key: kind and a digest of the key, which may hold any
+// printable character, '/' included.
+func keyedName(kind, idempotencyKey string) string {
+	sum := sha256.Sum256([]byte(idempotencyKey))
+	return kind + "-" + hex.EncodeToString(sum[:8])
+}
+
+// startKeyed starts a run; one named after an idempotency key (by Start or
+// redo) that an earlier call started is returned, with Existing set,
+// whether it is still running or has closed. A run named by a workflow ID
+// of the caller's is refused as a duplicate, as so.Dedupe says.
+func (c *Client) startKeyed(ctx context.Context, flow *definitions.Flow, in workflows.RunInput, so StartOptions) (Run, error) {
+	run, err := c.start(ctx, flow, in, so)
+	var dup *serviceerror.WorkflowExecutionAlreadyStarted
+	if so.IdempotencyKey != "" && errors.As(err, &dup) {
+		return Run{WorkflowID: so.WorkflowID, RunID: dup.RunId, Flow: flow.ID, Existing: true}, nil
+	}
+	return run, err
+}
+
+// RunClosedError is returned by Cancel, RetryStep and SkipStep for a run
+// that has closed: it has nothing left to cancel and no parked step.
+type RunClosedError struct {
+	WorkflowID string
+	// Status is how the run closed: completed, failed, cancelled,
+	// terminated or timed_out.
+	Status string
+}
+
+func (e *RunClosedError) Error() string {
+	return fmt.Sprintf("run %s has closed (%s): only an open run can be cancelled or have its parked step retried or skipped; replay it instead", e.WorkflowID, e.Status)
+}
+
+// open returns nil when the run workflowID is open, a *RunClosedError when
+// it has closed, and an ErrNotFound when there is no such run.
+func (c *Client) open(ctx context.Context, workflowID string) error {
+	info, err := c.describe(ctx, workflowID)
+	if err != nil {
+		return err
+	}
+	if s := info.GetStatus(); s != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		return &RunClosedError{WorkflowID: workflowID, Status: statusName(s)}
+	}
+	return nil
+}
+
+// Cancel cancels a run; its completed steps' compensations run. A closed
+// run is a *RunClosedError: Temporal would answer its cancel with success
+// and do nothing.
 func (c *Client) Cancel(ctx context.Context, workflowID string) error {
+	if err := c.open(ctx, workflowID); err != nil {
+		return fmt.Errorf("cancelling %s: %w", workflowID, err)
+	}
 	if err := c.Temporal.CancelWorkflow(ctx, workflowID, ""); err != nil {
 		return fmt.Errorf("cancelling %s: %w", workflowID, err)
 	}
 	return nil
 }
 
+// StepOptions tune RetryStep and SkipStep.
+type StepOptions struct {
+	// IdempotencyKey, when set, is the update's ID (with the operation's
+	// name before it): Temporal applies an update ID once per run and
+	// answers a repeat with the first one's outcome, even after the run
+	// closed. Without it, a skip-step sent again after a timeout, once the
+	// run had gone on and parked at a later step, would skip that step too.
+	IdempotencyKey string
+}
+
 // RetryStep retries the step a parked run is parked at.
-func (c *Client) RetryStep(ctx context.Context, workflowID string) error {
-	return c.update(ctx, workflowID, workflows.RetryStepUpdate, workflows.StepAction{})
+func (c *Client) RetryStep(ctx context.Context, workflowID string, opts StepOptions) error {
+	return c.update(ctx, workflowID, workflows.RetryStepUpdate, workflows.StepAction{}, opts)
 }
 
 // SkipStep completes the step a parked run is parked at with output, and
 // the run goes on.
-func (c *Client) SkipStep(ctx context.Context, workflowID string, output any) error {
-	return c.update(ctx, workflowID, workflows.SkipStepUpdate, workflows.StepAction{Output: output})
+func (c *Client) SkipStep(ctx context.Context, workflowID string, output any, opts StepOptions) error {
+	return c.update(ctx, workflowID, workflows.SkipStepUpdate, workflows.StepAction{Output: output}, opts)
 }
 
-func (c *Client) update(ctx context.Context, workflowID, name string, a workflows.StepAction) error {
+func (c *Client) update(ctx context.Context, workflowID, name string, a workflows.StepAction, opts StepOptions) error {
+	updateID := "" // the SDK makes one up
+	if opts.IdempotencyKey != "" {
+		updateID = name + ":" + opts.IdempotencyKey
+	}
 	h, err := c.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
+		UpdateID:     updateID,
 		WorkflowID:   workflowID,
 		UpdateName:   name,
 		Args:         []any{a},
@@ -294,13 +410,23 @@ func (c *Client) update(ctx context.Context, workflowID, name string, a workflow
 			// them as unknown.
 			return fmt.Errorf("%s on %s: %w", name, workflowID, ErrNoParkedStep)
 		}
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			// Temporal refuses an update of a closed run as NotFound
+			// ("workflow execution already completed"): say which it is.
+			if oerr := c.open(ctx, workflowID); oerr != nil {
+				err = oerr
+			}
+		}
 		return fmt.Errorf("%s on %s: %w", name, workflowID, err)
 	}
 	return nil
 }
 
 // BulkReplay replays the failed runs opts selects, paced, canary first, and
-// reports each through progress as it goes.
+// reports each through progress as it goes. A run that already has a
+// replay is skipped, so a bulk replay sent again replays nothing twice; a
+// replay that failed is among the failed runs itself.
 func (c *Client) BulkReplay(ctx context.Context, opts BulkReplayOptions, progress func(BulkResult)) ([]BulkResult, error) {
 	filter := Filter{Flow: opts.Flow, Status: "failed", FailedStep: opts.FailedStep, ErrorType: opts.ErrorType, PageSize: 1000}
 	if opts.Since > 0 {
@@ -337,6 +463,14 @@ func (c *Client) BulkReplay(ctx context.Context, opts BulkReplayOptions, progres
 			progress(r)
 		}
 	}
+	// fail reports a run whose replay did not start.
+	fail := func(original string, err error) {
+		report(BulkResult{Original: original, Status: "failed", Reason: err.Error()})
+		mu.Lock()
+		done++
+		bad++
+		mu.Unlock()
+	}
 	tooMany := func() bool {
 		mu.Lock()
 		defer mu.Unlock()
@@ -345,7 +479,11 @@ func (c *Client) BulkReplay(ctx context.Context, opts BulkReplayOptions, progres
 	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
 	defer tick.Stop()
 	stopped := ""
-	for i, run := range failed {
+	n := 0 // runs replayed (or planned) so far, those skipped aside
+	// handled are the runs this bulk replay replayed: a failed replay is
+	// reached both as a listed failed run and through its original.
+	handled := map[string]bool{}
+	for _, run := range failed {
 		if stopped == "" && tooMany() {
 			stopped = fmt.Sprintf("stopped: more than %.0f%% of the replays failed", opts.StopAfterFailures*100)
 		}
@@ -353,31 +491,75 @@ func (c *Client) BulkReplay(ctx context.Context, opts BulkReplayOptions, progres
 			report(BulkResult{Original: run.WorkflowID, Status: "skipped", Reason: stopped})
 			continue
 		}
-		if i > 0 {
+		// A run replayed before is left to its newest replay: a bulk
+		// replay sent again, after a timeout or to retry what failed, must
+		// not replay it a second time under fresh idempotency keys. If that
+		// replay failed, it is what is replayed (visibility may not list
+		// it among the failed runs yet), once.
+		target, err := c.newestReplay(ctx, run.WorkflowID)
+		if err != nil {
+			if ctx.Err() != nil {
+				return results, ctx.Err()
+			}
+			fail(run.WorkflowID, err)
+			continue
+		}
+		if target != run.WorkflowID {
+			again, err := c.failedAgain(ctx, target, handled)
+			if err != nil {
+				if ctx.Err() != nil {
+					return results, ctx.Err()
+				}
+				fail(run.WorkflowID, err)
+				continue
+			}
+			if !again {
+				report(BulkResult{Original: run.WorkflowID, Status: "skipped", Reason: "already replayed by " + target})
+				continue
+			}
+		}
+		if handled[target] {
+			report(BulkResult{Original: run.WorkflowID, Status: "skipped", Reason: "already replayed by this bulk replay"})
+			continue
+		}
+		handled[target] = true
+		through := "" // says which failed replay is replayed for run
+		if target != run.WorkflowID {
+			through = "through its failed replay " + target
+		}
+		if n > 0 {
 			select {
 			case <-ctx.Done():
 				return results, ctx.Err()
 			case <-tick.C:
 			}
 		}
-		plan, started, err := c.Replay(ctx, run.WorkflowID, opts.Replay)
+		n++
+		ro := opts.Replay
+		if ro.IdempotencyKey == "" {
+			// Two bulk replays at once (a client sending one again while
+			// the first still runs) name a run's replay alike, so Temporal
+			// starts it once: the listing may not show the other's yet.
+			ro.IdempotencyKey = bulkReplayKey(target)
+		}
+		plan, started, err := c.Replay(ctx, target, ro)
 		switch {
 		case err != nil:
-			report(BulkResult{Original: run.WorkflowID, Status: "failed", Reason: err.Error()})
-			mu.Lock()
-			done++
-			bad++
-			mu.Unlock()
+			fail(run.WorkflowID, err)
 			continue
 		case opts.Replay.DryRun:
-			report(BulkResult{Original: run.WorkflowID, Status: "planned", Reason: fmt.Sprintf("from %s, reusing %v", plan.From, plan.Reused)})
+			report(BulkResult{Original: run.WorkflowID, Status: "planned", Reason: strings.TrimSpace(fmt.Sprintf("%s from %s, reusing %v", through, plan.From, plan.Reused))})
+			continue
+		case started.Existing:
+			n--
+			report(BulkResult{Original: run.WorkflowID, Status: "skipped", Reason: "already replayed by " + started.WorkflowID})
 			continue
 		}
 		ended.Add(1)
 		wait := func() {
 			defer ended.Done()
 			_, err := c.Result(ctx, started.WorkflowID)
-			r := BulkResult{Original: run.WorkflowID, Replay: started.WorkflowID, Status: "completed"}
+			r := BulkResult{Original: run.WorkflowID, Replay: started.WorkflowID, Status: "completed", Reason: through}
 			mu.Lock()
 			done++
 			if err != nil {
@@ -387,9 +569,9 @@ func (c *Client) BulkReplay(ctx context.Context, opts BulkReplayOptions, progres
 			mu.Unlock()
 			report(r)
 		}
-		if i < opts.Canary {
+		if n <= opts.Canary {
 			wait()
-			if i == min(opts.Canary, len(failed))-1 && tooManyCanary(&mu, &bad) {
+			if n == opts.Canary && tooManyCanary(&mu, &bad) {
 				stopped = "stopped: a canary replay failed"
 			}
 			continue
@@ -398,6 +580,45 @@ func (c *Client) BulkReplay(ctx context.Context, opts BulkReplayOptions, progres
 	}
 	ended.Wait()
 	return results, nil
+}
+
+// bulkReplayKey is the idempotency key of a bulk replay's replay of
+// workflowID: every bulk replay names that replay alike.
+func bulkReplayKey(workflowID string) string {
+	return "bulk-replay:" + workflowID
+}
+
+// newestReplay follows a run's replays (a replay's own replays, and so on)
+// to the newest, or returns workflowID when it has none.
+func (c *Client) newestReplay(ctx context.Context, workflowID string) (string, error) {
+	id := workflowID
+	for range maxReplayChain {
+		replays, _, err := c.List(ctx, Filter{ReplayOf: id, PageSize: 1})
+		if err != nil {
+			return "", fmt.Errorf("looking for replays of %s: %w", id, err)
+		}
+		if len(replays) == 0 {
+			break
+		}
+		id = replays[0].WorkflowID
+	}
+	return id, nil
+}
+
+// maxReplayChain bounds how many replays of replays newestReplay follows.
+const maxReplayChain = 20
+
+// failedAgain reports whether the replay workflowID failed (as Temporal
+// says now, not visibility) and this bulk replay has not replayed it yet.
+func (c *Client) failedAgain(ctx context.Context, workflowID string, handled map[string]bool) (bool, error) {
+	if handled[workflowID] {
+		return false, nil
+	}
+	info, err := c.describe(ctx, workflowID)
+	if err != nil {
+		return false, fmt.Errorf("reading replay %s: %w", workflowID, err)
+	}
+	return info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, nil
 }
 
 func tooManyCanary(mu *sync.Mutex, bad *int) bool {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"net/http"
 	"slices"
 	"sort"
 	"strconv"
@@ -19,6 +20,7 @@ import (
 	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
@@ -26,6 +28,7 @@ import (
 
 	"github.com/relay-dev/relay/definitions"
 	"github.com/relay-dev/relay/secrets"
+	"github.com/relay-dev/relay/triggers/verify"
 	"github.com/relay-dev/relay/workflows"
 )
 
@@ -80,6 +83,10 @@ type Run struct {
 	WorkflowID string `json:"workflow_id"`
 	RunID      string `json:"run_id"`
 	Flow       string `json:"flow"`
+	// Existing says that an earlier call under the same idempotency key
+	// started the run, and this one started nothing (see
+	// ReplayOptions.IdempotencyKey).
+	Existing bool `json:"-"`
 }
 
 // StartOptions tune Start.
@@ -89,6 +96,12 @@ type StartOptions struct {
 	// Dedupe refuses a second run with the same workflow ID, running or
 	// closed, with *serviceerror.WorkflowExecutionAlreadyStarted.
 	Dedupe bool
+	// IdempotencyKey, when set, names the run after it, in place of
+	// WorkflowID (Start refuses both): a start of the same flow under the
+	// same key starts nothing and returns the run the first one started,
+	// with Existing set, whether it is still running or has closed. A
+	// client that sends a start again after a timeout so gets one run.
+	IdempotencyKey string
 	// Trigger is the delivery that starts the run, kept in its history.
 	Trigger *workflows.TriggerEvent
 	// BusinessKey is searchable with Filter.BusinessKey (an order ID); by
@@ -151,14 +164,21 @@ func (c *Client) Input(flow *definitions.Flow, input map[string]any) (workflows.
 }
 
 // Start starts a run of flow with input. It returns once Temporal has
-// accepted the run.
+// accepted the run or, under an idempotency key an earlier start of flow
+// used, with the run that start started (see StartOptions.IdempotencyKey).
 func (c *Client) Start(ctx context.Context, flow *definitions.Flow, input map[string]any, opts StartOptions) (Run, error) {
+	if opts.IdempotencyKey != "" {
+		if opts.WorkflowID != "" {
+			return Run{}, fmt.Errorf("starting flow %s: a workflow ID and an idempotency key both name the run; give one", flow.ID)
+		}
+		opts.WorkflowID, opts.Dedupe = WorkflowID(flow.ID, keyedName("key", opts.IdempotencyKey)), true
+	}
 	in, err := c.Input(flow, input)
 	if err != nil {
 		return Run{}, err
 	}
 	in.Trigger = opts.Trigger
-	return c.start(ctx, flow, in, opts)
+	return c.startKeyed(ctx, flow, in, opts)
 }
 
 func (c *Client) start(ctx context.Context, flow *definitions.Flow, in workflows.RunInput, opts StartOptions) (Run, error) {
@@ -289,6 +309,10 @@ type Summary struct {
 	WorkflowID string `json:"workflow_id"`
 	RunID      string `json:"run_id"`
 	Flow       string `json:"flow"`
+	// BusinessKey is the key the run was started for (an order ID): its
+	// RelayBusinessKey, else what its workflow ID says (see WorkflowID).
+	// A child run has none of its own.
+	BusinessKey string `json:"business_key,omitempty"`
 	// Status is Temporal's, refined to waiting or parked for open runs.
 	Status     string    `json:"status"`
 	FailedStep string    `json:"failed_step,omitempty"`
@@ -399,19 +423,38 @@ func (c *Client) List(ctx context.Context, f Filter) ([]Summary, []byte, error) 
 	}
 	out := make([]Summary, 0, len(resp.Executions))
 	for _, e := range resp.Executions {
-		s := Summary{
-			WorkflowID: e.GetExecution().GetWorkflowId(),
-			RunID:      e.GetExecution().GetRunId(),
-			Status:     statusName(e.GetStatus()),
-			StartedAt:  e.GetStartTime().AsTime(),
-		}
-		if e.GetCloseTime() != nil {
-			s.ClosedAt = e.GetCloseTime().AsTime()
-		}
-		readAttributes(e.GetSearchAttributes().GetIndexedFields(), e.GetParentExecution() != nil, &s)
-		out = append(out, s)
+		out = append(out, summaryOf(e))
 	}
 	return out, resp.NextPageToken, nil
+}
+
+// summaryOf is what Temporal's record of a run says of it.
+func summaryOf(e *workflowpb.WorkflowExecutionInfo) Summary {
+	s := Summary{
+		WorkflowID: e.GetExecution().GetWorkflowId(),
+		RunID:      e.GetExecution().GetRunId(),
+		Status:     statusName(e.GetStatus()),
+		StartedAt:  e.GetStartTime().AsTime(),
+	}
+	if e.GetCloseTime() != nil {
+		s.ClosedAt = e.GetCloseTime().AsTime()
+	}
+	readAttributes(e.GetSearchAttributes().GetIndexedFields(), e.GetParentExecution() != nil, &s)
+	return s
+}
+
+// describe is Temporal's record of the run workflowID; ErrNotFound when
+// there is none.
+func (c *Client) describe(ctx context.Context, workflowID string) (*workflowpb.WorkflowExecutionInfo, error) {
+	desc, err := c.Temporal.DescribeWorkflowExecution(ctx, workflowID, "")
+	if err != nil {
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			return nil, fmt.Errorf("%w: %s", ErrNotFound, workflowID)
+		}
+		return nil, fmt.Errorf("describing run %s: %w", workflowID, err)
+	}
+	return desc.GetWorkflowExecutionInfo(), nil
 }
 
 // Detail is one run as Show shows it.
@@ -430,6 +473,11 @@ type Detail struct {
 	Trigger *workflows.TriggerEvent `json:"trigger,omitempty"`
 	// Replays are the runs that replay this one.
 	Replays []string `json:"replays,omitempty"`
+
+	// stepsErr is the error StepsError says, kept for a replay to wrap:
+	// whether it is transient (no worker polls, Temporal timed out) is in
+	// its type, not its text.
+	stepsErr error
 }
 
 // startInput reads the input a run started with from its first event.
@@ -453,6 +501,35 @@ func (c *Client) startInput(ctx context.Context, workflowID, runID string) (work
 	return in, nil
 }
 
+// withoutSignatures is t without the headers that carry a signature or a
+// signed timestamp: every provider scheme's, and those of the hmac routes
+// the run's definition f (nil when it did not parse) declares on t's path.
+// The webhook receiver no longer keeps them in a run's trigger, but runs
+// it started before still hold them; with the body they are a delivery
+// anyone who can read the run could send again, so neither Show nor a
+// replay or rerun (which copy the trigger) passes them on.
+func withoutSignatures(t *workflows.TriggerEvent, f *definitions.Flow) *workflows.TriggerEvent {
+	if t == nil || len(t.Headers) == 0 {
+		return t
+	}
+	drop := verify.SignatureHeaders(verify.Config{})
+	if f != nil {
+		for _, h := range f.Webhooks() {
+			if h.Path == t.Path {
+				drop = append(drop, verify.SignatureHeaders(verify.Config{Header: h.Verify.Header, TimestampHeader: h.Verify.TimestampHeader})...)
+			}
+		}
+	}
+	out := *t
+	out.Headers = make(map[string]string, len(t.Headers))
+	for k, v := range t.Headers {
+		if !slices.Contains(drop, http.CanonicalHeaderKey(k)) {
+			out.Headers[k] = v
+		}
+	}
+	return &out
+}
+
 // started is what a run started with.
 type started struct {
 	in   workflows.RunInput
@@ -468,6 +545,7 @@ func (c *Client) startedWith(ctx context.Context, workflowID, runID, flowID stri
 		return started{err: err}
 	}
 	f, err := c.pinnedFlow(flowID, in.Flow)
+	in.Trigger = withoutSignatures(in.Trigger, f)
 	if err != nil {
 		return started{in: in, err: fmt.Errorf("parsing the definition %s pinned: %w", workflowID, err)}
 	}
@@ -481,7 +559,7 @@ func (c *Client) pinnedFlow(flowID string, src definitions.Source) (*definitions
 	if f := c.Flows[flowID]; f != nil && src.Hash != "" && f.Source.Hash == src.Hash {
 		return f, nil
 	}
-	return definitions.Parse(src.File, src.Content, nil)
+	return definitions.ParsePinned(src.File, src.Content, nil)
 }
 
 // ErrNotFound is returned by Show for an unknown run.
@@ -501,25 +579,11 @@ func (c *Client) Show(ctx context.Context, workflowID string) (*Detail, error) {
 // show is Show without redaction, for replays, which need the real outputs,
 // and with what the run started with, which replays need too.
 func (c *Client) show(ctx context.Context, workflowID string) (*Detail, started, error) {
-	desc, err := c.Temporal.DescribeWorkflowExecution(ctx, workflowID, "")
+	info, err := c.describe(ctx, workflowID)
 	if err != nil {
-		var nf *serviceerror.NotFound
-		if errors.As(err, &nf) {
-			return nil, started{}, fmt.Errorf("%w: %s", ErrNotFound, workflowID)
-		}
-		return nil, started{}, fmt.Errorf("describing run %s: %w", workflowID, err)
+		return nil, started{}, err
 	}
-	info := desc.GetWorkflowExecutionInfo()
-	d := &Detail{Summary: Summary{
-		WorkflowID: info.GetExecution().GetWorkflowId(),
-		RunID:      info.GetExecution().GetRunId(),
-		Status:     statusName(info.GetStatus()),
-		StartedAt:  info.GetStartTime().AsTime(),
-	}}
-	if info.GetCloseTime() != nil {
-		d.ClosedAt = info.GetCloseTime().AsTime()
-	}
-	readAttributes(info.GetSearchAttributes().GetIndexedFields(), info.GetParentExecution() != nil, &d.Summary)
+	d := &Detail{Summary: summaryOf(info)}
 	st := c.startedWith(ctx, workflowID, d.RunID, d.Flow)
 	d.Input, d.Trigger, d.DefinitionHash = st.in.Input, st.in.Trigger, st.in.Flow.Hash
 	if st.flow != nil {
@@ -535,7 +599,7 @@ func (c *Client) show(ctx context.Context, workflowID string) (*Detail, started,
 		err = v.Get(&d.Steps)
 	}
 	if err != nil {
-		d.StepsError = err.Error()
+		d.StepsError, d.stepsErr = err.Error(), err
 	}
 	if info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		res, err := c.Result(ctx, workflowID)
@@ -590,13 +654,17 @@ func (c *Client) redact(d *Detail) {
 }
 
 // readAttributes fills a summary from a run's search attributes and, for
-// a run without RelayFlow and without a parent, its workflow ID (see
-// WorkflowID). A child's ID extends its parent's and says nothing of its
-// own flow.
+// a run without RelayFlow or RelayBusinessKey and without a parent, from
+// its workflow ID (see WorkflowID). A child's ID extends its parent's and
+// says nothing of its own flow or key.
 func readAttributes(attrs map[string]*commonpb.Payload, child bool, s *Summary) {
 	decode(attrs[SearchAttributeFlow], &s.Flow)
 	if flow, ok := flowInID(s.WorkflowID); s.Flow == "" && !child && ok {
 		s.Flow = flow
+	}
+	decode(attrs[workflows.SearchAttributeBusinessKey], &s.BusinessKey)
+	if key, ok := keyInID(s.Flow, s.WorkflowID); s.BusinessKey == "" && !child && s.Flow != "" && ok {
+		s.BusinessKey = key
 	}
 	decode(attrs[workflows.SearchAttributeFailedStep], &s.FailedStep)
 	decode(attrs[workflows.SearchAttributeErrorType], &s.ErrorType)

@@ -1,7 +1,9 @@
 package runs
 
 import (
+	"context"
 	"maps"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -92,26 +94,35 @@ func TestStartAttributes(t *testing.T) {
 	}
 }
 
-func TestReadAttributesFlowFromID(t *testing.T) {
-	flowAttr, _ := converter.GetDefaultDataConverter().ToPayload("refunds")
+func TestReadAttributesFromID(t *testing.T) {
+	payload := func(v string) *commonpb.Payload {
+		p, err := converter.GetDefaultDataConverter().ToPayload(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
 	tests := []struct {
-		name  string
-		id    string
-		attrs map[string]*commonpb.Payload
-		child bool
-		want  string
+		name              string
+		id                string
+		attrs             map[string]*commonpb.Payload
+		child             bool
+		wantFlow, wantKey string
 	}{
-		{name: "from the ID", id: "order-to-invoice/order-1", want: "order-to-invoice"},
-		{name: "the search attribute wins", id: "nightly", attrs: map[string]*commonpb.Payload{SearchAttributeFlow: flowAttr}, want: "refunds"},
-		{name: "a child's ID is its parent's", id: "order-to-invoice/order-1/ship", child: true, want: ""},
-		{name: "an ID without a flow", id: "nightly", want: ""},
+		{name: "from the ID", id: "order-to-invoice/order-1", wantFlow: "order-to-invoice", wantKey: "order-1"},
+		{name: "a key with a slash", id: "order-to-invoice/eu/order-1", wantFlow: "order-to-invoice", wantKey: "eu/order-1"},
+		{name: "the search attributes win", id: "nightly", attrs: map[string]*commonpb.Payload{SearchAttributeFlow: payload("refunds"), workflows.SearchAttributeBusinessKey: payload("r-9")}, wantFlow: "refunds", wantKey: "r-9"},
+		{name: "a replay keeps its original's key", id: "order-to-invoice/order-1/replay-1a2b3c4d/rerun-5e6f7a8b", attrs: map[string]*commonpb.Payload{workflows.SearchAttributeBusinessKey: payload("order-1")}, wantFlow: "order-to-invoice", wantKey: "order-1"},
+		{name: "an ID under another flow than its attribute", id: "refunds/r-9", attrs: map[string]*commonpb.Payload{SearchAttributeFlow: payload("order-to-invoice")}, wantFlow: "order-to-invoice"},
+		{name: "a child's ID is its parent's", id: "order-to-invoice/order-1/ship", child: true},
+		{name: "an ID without a flow", id: "nightly"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			s := Summary{WorkflowID: tt.id}
 			readAttributes(tt.attrs, tt.child, &s)
-			if s.Flow != tt.want {
-				t.Fatalf("flow %q, want %q", s.Flow, tt.want)
+			if s.Flow != tt.wantFlow || s.BusinessKey != tt.wantKey {
+				t.Fatalf("flow %q, key %q; want %q, %q", s.Flow, s.BusinessKey, tt.wantFlow, tt.wantKey)
 			}
 		})
 	}
@@ -162,4 +173,148 @@ func TestPinnedFlow(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestMayCall(t *testing.T) {
+	const flow = `id: sync
+version: 1
+connections:
+  api: {connector: http, base_url: "https://api.example.com"}
+steps:
+  - {id: login, call: api.request, with: {method: POST, path: /login}}
+  - {id: list, call: api.request, with: {path: /orders}}
+  - {id: fetch, call: api.request, with: {path: /orders/1}, on_error: {goto: list}}
+  - {id: wait, wait: {event: order.paid, correlation: "\"1\"", timeout: 1h, on_timeout: {goto: login}}}
+  - {id: notify, call: api.request, with: {method: POST, path: /notify}}
+`
+	f, err := definitions.Parse("sync.yaml", []byte(flow), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		from string
+		want int // calls
+	}{
+		{"notify", 1},
+		{"fetch", 4}, // its goto goes back to list; the wait's to login
+		{"login", 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.from, func(t *testing.T) {
+			from := slices.IndexFunc(f.Steps, func(s *definitions.Step) bool { return s.ID == tt.from })
+			if got := mayCall(f.Steps, from); len(got) != tt.want {
+				t.Fatalf("replay from %s may call %v, want %d calls", tt.from, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestWithoutSignatures(t *testing.T) {
+	hmacFlow, err := definitions.Parse("hmac.yaml", []byte(`
+id: signed
+version: 1
+trigger:
+  webhook: {path: /hooks/signed, verify: {scheme: hmac, secrets: [env:S], header: X-Sig, timestamp_header: X-Ts, template: "{timestamp}.{body}"}, input: {}}
+steps:
+  - {id: s, set: {a: 1}}
+`), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, path string
+		headers    map[string]string
+		want       map[string]string
+		flow       *definitions.Flow // the run's definition; nil when it did not parse
+	}{
+		{"standard webhooks", "/hooks/shop/orders",
+			map[string]string{"Webhook-Id": "msg_1", "Webhook-Signature": "v1,AA==", "Webhook-Timestamp": "1", "Content-Type": "application/json"},
+			map[string]string{"Webhook-Id": "msg_1", "Content-Type": "application/json"}, hmacFlow},
+		{"github", "/hooks/gh",
+			map[string]string{"X-Github-Delivery": "d-1", "X-Hub-Signature-256": "sha256=00", "X-Hub-Signature": "sha1=00", "X-Github-Event": "push"},
+			map[string]string{"X-Github-Delivery": "d-1", "X-Github-Event": "push"}, hmacFlow},
+		{"providers' headers on any path", "/hooks/other",
+			map[string]string{"Stripe-Signature": "t=1,v1=00", "X-Shopify-Hmac-Sha256": "AA==", "X-Slack-Signature": "v0=00", "X-Slack-Request-Timestamp": "1", "X-Shopify-Webhook-Id": "w-1"},
+			map[string]string{"X-Shopify-Webhook-Id": "w-1"}, hmacFlow},
+		{"an hmac route's own headers", "/hooks/signed",
+			map[string]string{"X-Sig": "00", "X-Ts": "1", "X-Id": "i-1"},
+			map[string]string{"X-Id": "i-1"}, hmacFlow},
+		{"an hmac route's headers on another path are not signatures", "/hooks/other",
+			map[string]string{"X-Sig": "00"},
+			map[string]string{"X-Sig": "00"}, hmacFlow},
+		{"a definition that did not parse: the providers' headers still go", "/hooks/signed",
+			map[string]string{"X-Sig": "00", "Stripe-Signature": "t=1,v1=00"},
+			map[string]string{"X-Sig": "00"}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := &workflows.TriggerEvent{Path: tt.path, Headers: tt.headers}
+			n := len(tt.headers)
+			if got := withoutSignatures(in, tt.flow); !maps.Equal(got.Headers, tt.want) || got.Path != tt.path {
+				t.Errorf("trigger %+v, want headers %v", got, tt.want)
+			}
+			if len(in.Headers) != n {
+				t.Error("the run's own headers were changed")
+			}
+		})
+	}
+}
+
+// TestStartIdempotencyKey: a start sent again with the same idempotency
+// key starts nothing and returns the run the first one started, running or
+// closed; without a key, under another key or for another flow, each start
+// starts its own run. A key and a workflow ID together are refused.
+func TestStartIdempotencyKey(t *testing.T) {
+	type start struct {
+		flow string // "sync" or "other"
+		key  string
+	}
+	tests := []struct {
+		name         string
+		starts       []start
+		wantStarted  int
+		wantExisting []bool
+	}{
+		{name: "same key", starts: []start{{"sync", "k"}, {"sync", "k"}, {"sync", "k"}}, wantStarted: 1, wantExisting: []bool{false, true, true}},
+		{name: "two keys", starts: []start{{"sync", "k"}, {"sync", "l"}}, wantStarted: 2, wantExisting: []bool{false, false}},
+		{name: "no key", starts: []start{{"sync", ""}, {"sync", ""}}, wantStarted: 2, wantExisting: []bool{false, false}},
+		{name: "one key, two flows", starts: []start{{"sync", "k"}, {"other", "k"}}, wantStarted: 2, wantExisting: []bool{false, false}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ft := newFakeTemporal()
+			f := parseSample(t)
+			other, err := definitions.Parse("other.yaml", []byte(strings.ReplaceAll(sampleFlow, "id: sync", "id: other")), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := fakeClient(ft, f)
+			flows := map[string]*definitions.Flow{"sync": f, "other": other}
+			var got []Run
+			for i, s := range tt.starts {
+				run, err := c.Start(context.Background(), flows[s.flow], nil, StartOptions{IdempotencyKey: s.key})
+				if err != nil {
+					t.Fatalf("start %d: %v", i+1, err)
+				}
+				if run.Existing != tt.wantExisting[i] || !strings.HasPrefix(run.WorkflowID, s.flow+"/") || run.RunID == "" || run.Flow != s.flow {
+					t.Errorf("start %d: run %+v, want existing %v", i+1, run, tt.wantExisting[i])
+				}
+				if run.Existing && (run.WorkflowID != got[0].WorkflowID || run.RunID != got[0].RunID) {
+					t.Errorf("start %d returned %+v, not the first start's run %+v", i+1, run, got[0])
+				}
+				got = append(got, run)
+			}
+			if started := ft.startedIDs(); len(started) != tt.wantStarted {
+				t.Errorf("started %v, want %d runs", started, tt.wantStarted)
+			}
+		})
+	}
+	t.Run("key and workflow ID", func(t *testing.T) {
+		ft := newFakeTemporal()
+		f := parseSample(t)
+		_, err := fakeClient(ft, f).Start(context.Background(), f, nil, StartOptions{WorkflowID: "sync/1", IdempotencyKey: "k"})
+		if err == nil || len(ft.startedIDs()) != 0 {
+			t.Errorf("started %v, error %v; want a refusal", ft.startedIDs(), err)
+		}
+	})
 }

@@ -151,12 +151,10 @@ func TestERPNextOrderInvoiceCancel(t *testing.T) {
 	if msg := body["message"].(map[string]any); status != http.StatusOK || msg["docstatus"] != 2.0 || msg["per_billed"] != 0.0 {
 		t.Errorf("cancel order: %d %v", status, body)
 	}
-	if status, _, h := api.send("POST", "/api/method/frappe.client.cancel", `{"doctype":"Sales Order","name":"`+soName+`"}`, "Idempotency-Key", "c1"); status != http.StatusOK || h.Get("Idempotent-Replayed") != "true" {
-		t.Errorf("replayed cancel: %d", status)
-	}
-	status, body, _ = api.send("POST", "/api/method/frappe.client.cancel", `{"doctype":"Sales Order","name":"`+soName+`"}`)
+	// ERPNext ignores Idempotency-Key: the same cancel again is refused.
+	status, body, _ = api.send("POST", "/api/method/frappe.client.cancel", `{"doctype":"Sales Order","name":"`+soName+`"}`, "Idempotency-Key", "c1")
 	if status != http.StatusExpectationFailed || serverMessages(t, body) != "Cannot edit cancelled document" {
-		t.Errorf("cancelling twice: %d %v", status, body)
+		t.Errorf("cancelling twice under one key: %d %v", status, body)
 	}
 	for name, want := range map[string]int{
 		"erpnext.sales_orders.created": 2, "erpnext.invoices.created": 1,

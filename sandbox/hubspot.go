@@ -16,13 +16,24 @@ import (
 	"unicode/utf8"
 )
 
-// HubSpot CRM v3 objects (contacts, companies, deals) and v4 default
-// associations, under /hubspot. Requests need `Authorization: Bearer
-// pat-…`. Counters: hubspot.<type>.created, hubspot.<type>.updated,
-// hubspot.associations.created.
+// HubSpot CRM v3 objects (contacts, companies, deals), custom property
+// definitions (v3 properties) and v4 default associations, under /hubspot.
+// Requests need `Authorization: Bearer pat-…`. Counters:
+// hubspot.<type>.created, hubspot.<type>.updated,
+// hubspot.properties.created, hubspot.associations.created.
+//
+// Values that must be unique are a contact's email (compared without
+// case) and the value of any property declared with `hasUniqueValue: true`
+// through `POST /crm/v3/properties/{type}`, as an account sets one up in
+// HubSpot (compared exactly). A create or an update that repeats one
+// another object holds is refused with 409 CONFLICT, whose message ends
+// "Existing ID: <id>". Properties that were never declared are stored
+// anyway, as they always were here (HubSpot refuses them), and are not
+// unique.
 
-// hubspotMu makes check-then-write sequences atomic (unique contact emails,
-// associations created once), as HubSpot's own store does.
+// hubspotMu makes check-then-write sequences atomic (unique contact emails
+// and unique property values, property names, associations created once),
+// as HubSpot's own store does.
 var hubspotMu sync.Mutex
 
 // hubspotTypes maps the names HubSpot accepts for an object type to its
@@ -40,6 +51,16 @@ var hubspotDefaultProps = map[string][]string{
 	"deals":     {"amount", "closedate", "createdate", "dealname", "dealstage", "hs_lastmodifieddate", "hs_object_id", "pipeline"},
 }
 
+// hubspotSingular names one object of a type in messages.
+var hubspotSingular = map[string]string{"contacts": "contact", "companies": "company", "deals": "deal"}
+
+// hubspotSystemProps are the properties HubSpot sets itself; they cannot
+// be declared unique, so the unique-value index leaves them out.
+var hubspotSystemProps = map[string]bool{"createdate": true, "hs_lastmodifieddate": true, "hs_object_id": true, "lastmodifieddate": true}
+
+// hubspotShownProps are returned besides those a read asks for.
+var hubspotShownProps = []string{"createdate", "hs_object_id", "lastmodifieddate"}
+
 // hubspotDealStages are the stages of the default deal pipeline.
 var hubspotDealStages = []string{"appointmentscheduled", "qualifiedtobuy", "presentationscheduled", "decisionmakerboughtin", "contractsent", "closedwon", "closedlost"}
 
@@ -56,6 +77,9 @@ func (s *Server) hubspotRoutes() {
 		props, _ := o["properties"].(map[string]any)
 		return []string{hubspotFoldKey(hubspotString(props["email"]))}
 	})
+	for _, typ := range slices.Sorted(maps.Keys(hubspotSingular)) {
+		s.addIndex("hubspot."+typ, "value", hubspotValueKeys)
+	}
 	s.addIndex("hubspot.associations", "object", func(a map[string]any) []string {
 		var keys []string
 		for _, end := range [][2]string{{"from_type", "from_id"}, {"to_type", "to_id"}} {
@@ -67,6 +91,7 @@ func (s *Server) hubspotRoutes() {
 		}
 		return keys
 	})
+	s.mux.HandleFunc("POST /hubspot/crm/v3/properties/{type}", s.hubspotAuth(s.hubspotCreateProperty))
 	s.mux.HandleFunc("POST /hubspot/crm/v3/objects/{type}/search", s.hubspotAuth(s.hubspotSearch))
 	s.mux.HandleFunc("POST /hubspot/crm/v3/objects/{type}", s.hubspotAuth(s.hubspotCreate))
 	s.mux.HandleFunc("GET /hubspot/crm/v3/objects/{type}/{id}", s.hubspotAuth(s.hubspotGet))
@@ -230,19 +255,163 @@ func hubspotFoldKey(str string) string {
 	return b.String()
 }
 
-// hubspotConflict returns the contact other than self holding email, if any.
-func (s *Server) hubspotConflict(email, self string) string {
-	if email == "" {
-		return ""
+// hubspotValueKeys puts an object under "name\x00value" for each of its
+// properties but those HubSpot sets: any of them may be declared unique,
+// now or after the object was stored.
+func hubspotValueKeys(o map[string]any) []string {
+	props, _ := o["properties"].(map[string]any)
+	keys := make([]string, 0, len(props))
+	for name, v := range props {
+		if !hubspotSystemProps[name] {
+			keys = append(keys, name+"\x00"+hubspotString(v))
+		}
 	}
-	found := s.lookup("hubspot.contacts", "email", []string{hubspotFoldKey(email)}, func(o map[string]any) bool {
+	slices.Sort(keys) // index.update compares the keys of two versions
+	return keys
+}
+
+// hubspotHolder returns the first object of typ other than self whose
+// property name holds a value same as value, looked up under key in the
+// index of typ, or "".
+func (s *Server) hubspotHolder(typ, index, key, self, name, value string, same func(a, b string) bool) string {
+	found := s.lookup("hubspot."+typ, index, []string{key}, func(o map[string]any) bool {
 		props, _ := o["properties"].(map[string]any)
-		return o["id"] != self && strings.EqualFold(fmt.Sprint(props["email"]), email)
+		v, ok := props[name]
+		return o["id"] != self && ok && same(hubspotString(v), value)
 	})
 	if len(found) == 0 {
 		return ""
 	}
 	return found[0]["id"].(string)
+}
+
+// hubspotEmailHolder returns the contact other than self holding email,
+// if any.
+func (s *Server) hubspotEmailHolder(email, self string) string {
+	if email == "" {
+		return ""
+	}
+	return s.hubspotHolder("contacts", "email", hubspotFoldKey(email), self, "email", email, strings.EqualFold)
+}
+
+// hubspotDuplicate returns HubSpot's 409 answer to a create (self is "")
+// or an update of the object self of typ whose props give another
+// object's unique value: a contact's email, or the value of a property
+// declared unique. It returns nil when there is none. Callers hold
+// hubspotMu from this check to their write.
+func (s *Server) hubspotDuplicate(typ, self string, props map[string]string) map[string]any {
+	if email := props["email"]; typ == "contacts" {
+		if id := s.hubspotEmailHolder(email, self); id != "" {
+			msg := "Contact already exists. Existing ID: " + id
+			if self != "" {
+				msg = "A contact with the email '" + email + "' already exists. Existing ID: " + id
+			}
+			return s.hubspotError("CONFLICT", msg)
+		}
+	}
+	for _, name := range s.hubspotUniqueProps(typ) {
+		v := props[name]
+		if v == "" {
+			continue
+		}
+		if id := s.hubspotHolder(typ, "value", name+"\x00"+v, self, name, v, func(a, b string) bool { return a == b }); id != "" {
+			return s.hubspotError("CONFLICT", fmt.Sprintf("A %s with %s '%s' already exists; the property requires unique values. Existing ID: %s",
+				hubspotSingular[typ], name, v, id))
+		}
+	}
+	return nil
+}
+
+// hubspotPropertyTypes are the property types HubSpot knows; only
+// single-line text and numbers may require unique values.
+var hubspotPropertyTypes = map[string]bool{"string": true, "number": true, "date": true, "datetime": true, "enumeration": true, "bool": true}
+
+// hubspotPropertyInput reads a property definition and returns it as
+// stored, or the 400 answer's body.
+func (s *Server) hubspotPropertyInput(body []byte) (def map[string]any, fail map[string]any) {
+	var in struct {
+		Name           string `json:"name"`
+		Label          string `json:"label"`
+		Type           string `json:"type"`
+		FieldType      string `json:"fieldType"`
+		GroupName      string `json:"groupName"`
+		Description    string `json:"description"`
+		HasUniqueValue bool   `json:"hasUniqueValue"`
+		Hidden         bool   `json:"hidden"`
+		FormField      bool   `json:"formField"`
+	}
+	if err := json.Unmarshal(body, &in); err != nil {
+		return nil, s.hubspotError("VALIDATION_ERROR", "Invalid input JSON: "+err.Error())
+	}
+	var missing []string
+	for _, f := range [][2]string{{"name", in.Name}, {"label", in.Label}, {"type", in.Type}, {"fieldType", in.FieldType}, {"groupName", in.GroupName}} {
+		if strings.TrimSpace(f[1]) == "" {
+			missing = append(missing, f[0])
+		}
+	}
+	switch {
+	case len(missing) > 0:
+		return nil, s.hubspotError("VALIDATION_ERROR", "Missing required fields: "+strings.Join(missing, ", "))
+	case !hubspotPropertyTypes[in.Type]:
+		return nil, s.hubspotError("VALIDATION_ERROR", fmt.Sprintf("%s is not a valid property type", in.Type))
+	case in.HasUniqueValue && in.Type != "string" && in.Type != "number":
+		return nil, s.hubspotError("VALIDATION_ERROR", "Only string and number properties can require unique values")
+	}
+	now := hubspotNow()
+	return map[string]any{
+		"name": in.Name, "label": in.Label, "type": in.Type, "fieldType": in.FieldType, "groupName": in.GroupName,
+		"description": in.Description, "hasUniqueValue": in.HasUniqueValue, "hidden": in.Hidden, "formField": in.FormField,
+		"options": []any{}, "calculated": false, "externalOptions": false, "archived": false,
+		"createdAt": now, "updatedAt": now,
+	}, nil
+}
+
+// hubspotCreateProperty defines a custom property of an object type, as
+// HubSpot's properties API does; `hasUniqueValue: true` makes its values
+// unique among the objects of the type from then on.
+func (s *Server) hubspotCreateProperty(w http.ResponseWriter, r *http.Request, body []byte) {
+	typ, ok := s.hubspotType(w, r.PathValue("type"))
+	if !ok {
+		return
+	}
+	s.Mutate(w, r, "hubspot", body, func() (int, any) {
+		def, fail := s.hubspotPropertyInput(body)
+		if fail != nil {
+			return http.StatusBadRequest, fail
+		}
+		name := def["name"].(string)
+		hubspotMu.Lock()
+		defer hubspotMu.Unlock()
+		if slices.Contains(hubspotDefaultProps[typ], name) || hubspotSystemProps[name] || s.view("hubspot.properties."+typ, name) != nil {
+			return http.StatusConflict, s.hubspotError("CONFLICT", fmt.Sprintf("Property named '%s' already exists.", name))
+		}
+		s.Put("hubspot.properties."+typ, name, def)
+		s.Count("hubspot.properties.created")
+		return http.StatusCreated, def
+	})
+}
+
+// hubspotSeed defines the deal property relay_key with unique values, as
+// the README's setup creates it in a real account for create_deal's
+// unique_property (the bundled order-to-invoice flow uses it).
+func (s *Server) hubspotSeed() {
+	def, fail := s.hubspotPropertyInput([]byte(`{"name":"relay_key","label":"Relay key","type":"string","fieldType":"text","groupName":"dealinformation","hasUniqueValue":true}`))
+	if fail != nil {
+		panic(fmt.Sprintf("sandbox: seeding hubspot: %v", fail))
+	}
+	s.Put("hubspot.properties.deals", "relay_key", def)
+}
+
+// hubspotUniqueProps returns the names of the properties of typ declared
+// unique, sorted.
+func (s *Server) hubspotUniqueProps(typ string) []string {
+	var names []string
+	for _, def := range s.scan("hubspot.properties."+typ, nil, false) {
+		if def["hasUniqueValue"] == true {
+			names = append(names, def["name"].(string))
+		}
+	}
+	return names
 }
 
 func (s *Server) hubspotCreate(w http.ResponseWriter, r *http.Request, body []byte) {
@@ -257,10 +426,8 @@ func (s *Server) hubspotCreate(w http.ResponseWriter, r *http.Request, body []by
 		}
 		hubspotMu.Lock()
 		defer hubspotMu.Unlock()
-		if typ == "contacts" {
-			if existing := s.hubspotConflict(props["email"], ""); existing != "" {
-				return http.StatusConflict, s.hubspotError("CONFLICT", "Contact already exists. Existing ID: "+existing)
-			}
+		if dup := s.hubspotDuplicate(typ, "", props); dup != nil {
+			return http.StatusConflict, dup
 		}
 		idn := s.NewID("hubspot." + typ)
 		n, _ := strconv.Atoi(idn[strings.LastIndexByte(idn, '_')+1:])
@@ -292,7 +459,33 @@ func (s *Server) hubspotGet(w http.ResponseWriter, r *http.Request, _ []byte) {
 		s.hubspotFail(w, http.StatusNotFound, "OBJECT_NOT_FOUND", "Object not found.  objectId are usually numeric.")
 		return
 	}
+	// HubSpot answers a read naming no properties with a default set; the
+	// sandbox answers it with all of them.
+	if asked := r.URL.Query()["properties"]; len(asked) > 0 {
+		var want []string
+		for _, list := range asked {
+			for p := range strings.SplitSeq(list, ",") {
+				if p = strings.TrimSpace(p); p != "" {
+					want = append(want, p)
+				}
+			}
+		}
+		obj = hubspotShow(obj, append(want, hubspotShownProps...))
+	}
 	WriteJSON(w, http.StatusOK, obj)
+}
+
+// hubspotShow returns a copy of o, a stored object, with the properties in
+// want only: null when unset, as HubSpot answers.
+func hubspotShow(o map[string]any, want []string) map[string]any {
+	props, _ := o["properties"].(map[string]any)
+	shown := map[string]any{}
+	for _, p := range want {
+		shown[p] = props[p]
+	}
+	o = maps.Clone(o)
+	o["properties"] = shown
+	return o
 }
 
 func (s *Server) hubspotUpdate(w http.ResponseWriter, r *http.Request, body []byte) {
@@ -312,10 +505,8 @@ func (s *Server) hubspotUpdate(w http.ResponseWriter, r *http.Request, body []by
 		if obj == nil {
 			return http.StatusNotFound, s.hubspotError("OBJECT_NOT_FOUND", "Object not found.  objectId are usually numeric.")
 		}
-		if typ == "contacts" {
-			if existing := s.hubspotConflict(props["email"], id); existing != "" {
-				return http.StatusConflict, s.hubspotError("CONFLICT", "A contact with the email '"+props["email"]+"' already exists. Existing ID: "+existing)
-			}
+		if dup := s.hubspotDuplicate(typ, id, props); dup != nil {
+			return http.StatusConflict, dup
 		}
 		stored, _ := obj["properties"].(map[string]any)
 		if stored == nil {
@@ -484,18 +675,11 @@ func (s *Server) hubspotSearch(w http.ResponseWriter, r *http.Request, body []by
 	if len(want) == 0 {
 		want = hubspotDefaultProps[typ]
 	} else {
-		want = append(slices.Clip(want), "createdate", "hs_object_id", "lastmodifieddate")
+		want = append(slices.Clip(want), hubspotShownProps...)
 	}
 	results := make([]any, 0, end-start)
 	for _, o := range found[start:end] {
-		props, _ := o["properties"].(map[string]any)
-		shown := map[string]any{}
-		for _, p := range want {
-			shown[p] = props[p] // null when unset, as HubSpot answers
-		}
-		o = maps.Clone(o) // found holds stored objects
-		o["properties"] = shown
-		results = append(results, o)
+		results = append(results, hubspotShow(o, want))
 	}
 	out := map[string]any{"total": len(found), "results": results}
 	if end < len(found) {

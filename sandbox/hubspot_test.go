@@ -4,9 +4,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -72,14 +76,16 @@ func TestHubSpotContacts(t *testing.T) {
 	if status != http.StatusCreated || ada["id"] == "" || ada["archived"] != false || ada["createdAt"] == nil || props["email"] != "ada@example.com" || props["hs_object_id"] != ada["id"] {
 		t.Fatalf("create: %d %v", status, ada)
 	}
-	status, _, h := api.send("POST", "/crm/v3/objects/contacts", `{"properties":{"email":"Ada@Example.com","firstname":"Ada"}}`, "Idempotency-Key", "k1")
-	if status != http.StatusCreated || h.Get("Idempotent-Replayed") != "true" {
-		t.Errorf("replay: %d %v", status, h)
+	// HubSpot ignores Idempotency-Key: the same create again is refused
+	// as a duplicate email, and the key with another body creates.
+	status, body, h := api.send("POST", "/crm/v3/objects/contacts", `{"properties":{"email":"Ada@Example.com","firstname":"Ada"}}`, "Idempotency-Key", "k1")
+	if status != http.StatusConflict || h.Get("Idempotent-Replayed") != "" || body["message"] != "Contact already exists. Existing ID: "+ada["id"].(string) {
+		t.Errorf("the same create under the same key: %d %v %v, want 409 naming the contact", status, h, body)
 	}
-	if status, _, _ := api.send("POST", "/crm/v3/objects/contacts", `{"properties":{"email":"other@example.com"}}`, "Idempotency-Key", "k1"); status != http.StatusUnprocessableEntity {
-		t.Errorf("key reused with another body: %d, want 422", status)
+	if status, _, _ := api.send("POST", "/crm/v3/objects/contacts", `{"properties":{"email":"other@example.com"}}`, "Idempotency-Key", "k1"); status != http.StatusCreated {
+		t.Errorf("key reused with another body: %d, want 201", status)
 	}
-	status, body, _ := api.send("POST", "/crm/v3/objects/contacts", `{"properties":{"email":"ada@example.com"}}`, "Idempotency-Key", "k2")
+	status, body, _ = api.send("POST", "/crm/v3/objects/contacts", `{"properties":{"email":"ada@example.com"}}`, "Idempotency-Key", "k2")
 	if status != http.StatusConflict || body["category"] != "CONFLICT" || body["message"] != "Contact already exists. Existing ID: "+ada["id"].(string) {
 		t.Errorf("duplicate email: %d %v", status, body)
 	}
@@ -104,8 +110,8 @@ func TestHubSpotContacts(t *testing.T) {
 	if status, body, _ := api.send("GET", "/crm/v3/objects/contacts/"+ada["id"].(string), ""); status != http.StatusOK || body["id"] != ada["id"] {
 		t.Errorf("get: %d %v", status, body)
 	}
-	if got := api.count("hubspot.contacts.created"); got != 2 {
-		t.Errorf("contacts created %d, want 2", got)
+	if got := api.count("hubspot.contacts.created"); got != 3 {
+		t.Errorf("contacts created %d, want 3", got)
 	}
 	if got := api.count("hubspot.contacts.updated"); got != 1 {
 		t.Errorf("contacts updated %d, want 1", got)
@@ -197,4 +203,235 @@ func mustNumber(s string) float64 {
 	var f float64
 	_ = json.Unmarshal([]byte(s), &f)
 	return f
+}
+
+// refKeyProperty declares the deal property ref_key with unique values (the sandbox seeds relay_key).
+const refKeyProperty = `{"name":"ref_key","label":"Reference key","type":"string","fieldType":"text","groupName":"dealinformation","hasUniqueValue":true}`
+
+func TestHubSpotPropertyDefinitions(t *testing.T) {
+	tests := []struct {
+		name, typ, body string
+		status          int
+		want            string // the category of a failure, or the name defined
+	}{
+		{"unique deal property", "deals", refKeyProperty, 201, "ref_key"},
+		{"by the object type's ID", "0-3", `{"name":"order_ref","label":"Order","type":"number","fieldType":"number","groupName":"dealinformation","hasUniqueValue":true}`, 201, "order_ref"},
+		{"a contact property of the same name", "contacts", refKeyProperty, 201, "ref_key"},
+		{"defined twice", "deals", refKeyProperty, 409, "CONFLICT"},
+		{"a built-in property", "deals", `{"name":"dealname","label":"Deal","type":"string","fieldType":"text","groupName":"dealinformation"}`, 409, "CONFLICT"},
+		{"a required field missing", "deals", `{"name":"x","type":"string","fieldType":"text","groupName":"dealinformation"}`, 400, "VALIDATION_ERROR"},
+		{"an unknown type", "deals", `{"name":"x","label":"X","type":"text","fieldType":"text","groupName":"dealinformation"}`, 400, "VALIDATION_ERROR"},
+		{"unique values of a date", "deals", `{"name":"x","label":"X","type":"date","fieldType":"date","groupName":"dealinformation","hasUniqueValue":true}`, 400, "VALIDATION_ERROR"},
+		{"not JSON", "deals", `{"name":`, 400, "VALIDATION_ERROR"},
+		{"an unknown object type", "planets", refKeyProperty, 400, "VALIDATION_ERROR"},
+	}
+	api := newPartnerAPI(t, "/hubspot", "Bearer pat-na1-test")
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body, _ := api.send("POST", "/crm/v3/properties/"+tt.typ, tt.body)
+			got := body["name"]
+			if status >= 300 {
+				got = body["category"]
+			}
+			if status != tt.status || got != tt.want {
+				t.Errorf("%d %v, want %d %s", status, body, tt.status, tt.want)
+			}
+		})
+	}
+	if got := api.count("hubspot.properties.created"); got != 3 {
+		t.Errorf("properties created %d, want 3", got)
+	}
+	api.s.Reset()
+	if status, _, _ := api.send("POST", "/crm/v3/properties/deals", refKeyProperty); status != http.StatusCreated {
+		t.Errorf("defined again after a reset: %d", status)
+	}
+}
+
+// TestHubSpotSeedsRelayKey: the sandbox's HubSpot account has the deal
+// property relay_key with unique values, as the README's setup creates
+// for create_deal's unique_property, from the start and after a reset.
+func TestHubSpotSeedsRelayKey(t *testing.T) {
+	api := newPartnerAPI(t, "/hubspot", "Bearer pat-na1-test")
+	for _, when := range []string{"new", "after a reset"} {
+		if when != "new" {
+			api.s.Reset()
+		}
+		_, first, _ := api.send("POST", "/crm/v3/objects/deals", `{"properties":{"dealname":"A","relay_key":"relay-k1"}}`)
+		status, body, _ := api.send("POST", "/crm/v3/objects/deals", `{"properties":{"dealname":"A","relay_key":"relay-k1"}}`)
+		if status != http.StatusConflict || !strings.HasSuffix(fmt.Sprint(body["message"]), "Existing ID: "+fmt.Sprint(first["id"])) {
+			t.Errorf("%s: a repeated relay_key: %d %v, want 409 naming deal %v", when, status, body, first["id"])
+		}
+		if status, _, _ := api.send("POST", "/crm/v3/properties/deals", `{"name":"relay_key","label":"Relay key","type":"string","fieldType":"text","groupName":"dealinformation","hasUniqueValue":true}`); status != http.StatusConflict {
+			t.Errorf("%s: defining relay_key: %d, want 409 (it exists)", when, status)
+		}
+	}
+}
+
+// hubspotDealStep is one request about deals: define a property, create a
+// deal, update one or read one.
+type hubspotDealStep struct {
+	op     string // DEFINE (body is the definition), POST, PATCH, GET (body is the query), reset
+	id     string // of the deal to PATCH or GET
+	body   string // properties to create or update with
+	status int
+	want   string // the deal created, updated or read, or the one a 409 names
+}
+
+func TestHubSpotUniqueValues(t *testing.T) {
+	notUnique := `{"name":"source","label":"Source","type":"string","fieldType":"text","groupName":"dealinformation"}`
+	orderRef := `{"name":"order_ref","label":"Order","type":"string","fieldType":"text","groupName":"dealinformation","hasUniqueValue":true}`
+	tests := []struct {
+		name  string
+		steps []hubspotDealStep
+	}{
+		{"a repeated unique value names the deal that holds it", []hubspotDealStep{
+			{op: "DEFINE", body: refKeyProperty, status: 201},
+			{op: "POST", body: `{"dealname":"A","ref_key":"k1"}`, status: 201, want: "101"},
+			{op: "POST", body: `{"dealname":"B","ref_key":"k2"}`, status: 201, want: "102"},
+			{op: "POST", body: `{"dealname":"A again","ref_key":"k1"}`, status: 409, want: "101"},
+			{op: "POST", body: `{"dealname":"no key"}`, status: 201, want: "103"},
+			{op: "POST", body: `{"dealname":"no key"}`, status: 201, want: "104"},
+			{op: "POST", body: `{"dealname":"case differs","ref_key":"K1"}`, status: 201, want: "105"},
+		}},
+		{"updates keep values unique", []hubspotDealStep{
+			{op: "DEFINE", body: refKeyProperty, status: 201},
+			{op: "POST", body: `{"dealname":"A","ref_key":"k1"}`, status: 201, want: "101"},
+			{op: "POST", body: `{"dealname":"B","ref_key":"k2"}`, status: 201, want: "102"},
+			{op: "PATCH", id: "102", body: `{"ref_key":"k1"}`, status: 409, want: "101"},
+			{op: "PATCH", id: "101", body: `{"ref_key":"k1","amount":"5"}`, status: 200, want: "101"}, // its own value
+			{op: "PATCH", id: "101", body: `{"ref_key":"k3"}`, status: 200, want: "101"},
+			{op: "POST", body: `{"dealname":"C","ref_key":"k1"}`, status: 201, want: "103"}, // freed
+			{op: "PATCH", id: "103", body: `{"ref_key":null}`, status: 200, want: "103"},
+			{op: "POST", body: `{"dealname":"D","ref_key":"k1"}`, status: 201, want: "104"},
+		}},
+		{"a value stored before the property was declared unique counts", []hubspotDealStep{
+			{op: "POST", body: `{"dealname":"A","ref_key":"k1"}`, status: 201, want: "101"},
+			{op: "DEFINE", body: refKeyProperty, status: 201},
+			{op: "POST", body: `{"dealname":"B","ref_key":"k1"}`, status: 409, want: "101"},
+		}},
+		{"properties not declared unique may repeat", []hubspotDealStep{
+			{op: "DEFINE", body: notUnique, status: 201},
+			{op: "POST", body: `{"dealname":"A","source":"web","ref_key":"k1"}`, status: 201, want: "101"},
+			{op: "POST", body: `{"dealname":"B","source":"web","ref_key":"k1"}`, status: 201, want: "102"},
+		}},
+		{"the first unique property by name that clashes is named", []hubspotDealStep{
+			{op: "DEFINE", body: refKeyProperty, status: 201},
+			{op: "DEFINE", body: orderRef, status: 201},
+			{op: "POST", body: `{"dealname":"A","ref_key":"k1","order_ref":"1001"}`, status: 201, want: "101"},
+			{op: "POST", body: `{"dealname":"B","ref_key":"k2","order_ref":"1002"}`, status: 201, want: "102"},
+			{op: "POST", body: `{"dealname":"C","ref_key":"k2","order_ref":"1001"}`, status: 409, want: "101"},
+		}},
+		{"reset forgets the definitions", []hubspotDealStep{
+			{op: "DEFINE", body: refKeyProperty, status: 201},
+			{op: "POST", body: `{"dealname":"A","ref_key":"k1"}`, status: 201, want: "101"},
+			{op: "reset"},
+			{op: "POST", body: `{"dealname":"A","ref_key":"k1"}`, status: 201, want: "101"},
+			{op: "POST", body: `{"dealname":"A","ref_key":"k1"}`, status: 201, want: "102"},
+		}},
+		{"a read naming properties returns those", []hubspotDealStep{
+			{op: "POST", body: `{"dealname":"A","ref_key":"k1","amount":"5"}`, status: 201, want: "101"},
+			{op: "GET", id: "101", body: "?properties=ref_key,%20source&properties=dealname", status: 200,
+				want: "createdate dealname=A hs_object_id=101 lastmodifieddate ref_key=k1 source=<nil>"},
+			{op: "GET", id: "101", status: 200,
+				want: "amount=5 createdate dealname=A hs_lastmodifieddate hs_object_id=101 lastmodifieddate ref_key=k1"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := newPartnerAPI(t, "/hubspot", "Bearer pat-na1-test")
+			for _, st := range tt.steps {
+				api.hubspotDealStep(t, st)
+				checkIndexes(t, api.s)
+			}
+		})
+	}
+}
+
+func (p *partnerAPI) hubspotDealStep(t *testing.T, st hubspotDealStep) {
+	t.Helper()
+	var (
+		status int
+		body   map[string]any
+	)
+	switch st.op {
+	case "reset":
+		p.s.Reset()
+		return
+	case "DEFINE":
+		status, body, _ = p.send("POST", "/crm/v3/properties/deals", st.body)
+	case "POST":
+		status, body, _ = p.send("POST", "/crm/v3/objects/deals", `{"properties":`+st.body+`}`)
+	case "PATCH":
+		status, body, _ = p.send("PATCH", "/crm/v3/objects/deals/"+st.id, `{"properties":`+st.body+`}`)
+	case "GET":
+		status, body, _ = p.send("GET", "/crm/v3/objects/deals/"+st.id+st.body, "")
+	}
+	got := fmt.Sprint(body["id"])
+	switch {
+	case st.op == "DEFINE":
+		got = ""
+	case status == http.StatusConflict:
+		msg := fmt.Sprint(body["message"])
+		if body["status"] != "error" || body["category"] != "CONFLICT" || !strings.Contains(msg, "Existing ID: ") {
+			t.Errorf("%+v: the 409 is not HubSpot's conflict: %v", st, body)
+		}
+		got = msg[strings.LastIndex(msg, " ")+1:]
+	case st.op == "GET":
+		got = shownProperties(body)
+	}
+	if status != st.status || got != st.want {
+		t.Errorf("%+v: %d %q (%v), want %d %q", st, status, got, body, st.status, st.want)
+	}
+}
+
+// shownProperties lists the properties of an object, sorted, with the
+// values of those that do not hold a time.
+func shownProperties(obj map[string]any) string {
+	props, _ := obj["properties"].(map[string]any)
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(props)) {
+		if strings.Contains(k, "date") {
+			out = append(out, k)
+			continue
+		}
+		out = append(out, fmt.Sprintf("%s=%v", k, props[k]))
+	}
+	return strings.Join(out, " ")
+}
+
+// TestHubSpotUniqueValueRace creates deals with one unique value at once,
+// for many values: the check and the write are atomic, so one deal is
+// created per value.
+func TestHubSpotUniqueValueRace(t *testing.T) {
+	s := New(Options{})
+	h := s.Handler()
+	post := func(path, body string) int {
+		req := httptest.NewRequest("POST", path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer pat-na1-test")
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	post("/hubspot/crm/v3/properties/deals", refKeyProperty)
+	const values, tries = 100, 16
+	var created, refused atomic.Int32
+	var wg sync.WaitGroup
+	for v := range values {
+		for range tries {
+			wg.Go(func() {
+				switch code := post("/hubspot/crm/v3/objects/deals", fmt.Sprintf(`{"properties":{"dealname":"D","ref_key":"k%d"}}`, v)); code {
+				case http.StatusCreated:
+					created.Add(1)
+				case http.StatusConflict:
+					refused.Add(1)
+				default:
+					t.Errorf("status %d", code)
+				}
+			})
+		}
+	}
+	wg.Wait()
+	if created.Load() != values || refused.Load() != values*(tries-1) || s.Stats().Counts["hubspot.deals.created"] != values {
+		t.Errorf("%d created, %d refused, counted %d; want %d created and %d refused", created.Load(), refused.Load(), s.Stats().Counts["hubspot.deals.created"], values, values*(tries-1))
+	}
 }

@@ -253,7 +253,7 @@ func TestIndexMatchesScan(t *testing.T) {
 			}); len(found) > 0 {
 				want = found[0]["id"].(string)
 			}
-			if got := s.hubspotConflict(email, self); got != want {
+			if got := s.hubspotEmailHolder(email, self); got != want {
 				t.Fatalf("conflict for %q (self %s): %q, a scan finds %q", email, self, got, want)
 			}
 		}
@@ -514,7 +514,7 @@ func TestStoredObjectsAreNotShared(t *testing.T) {
 	if got := s.view("hubspot.contacts", "1")["properties"].(map[string]any)["email"]; got != "a@example.com" {
 		t.Errorf("stored email %v", got)
 	}
-	if s.hubspotConflict("a@example.com", "") != "1" || s.hubspotConflict("changed@example.com", "") != "" {
+	if s.hubspotEmailHolder("a@example.com", "") != "1" || s.hubspotEmailHolder("changed@example.com", "") != "" {
 		t.Error("the index follows a change made outside the store")
 	}
 }

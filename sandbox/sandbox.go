@@ -1,6 +1,7 @@
 // Package sandbox simulates the partner APIs relay's connectors speak to —
 // CRM, ERP, payment, logistics, notification — with in-memory state, on
-// 127.0.0.1. It honours Idempotency-Key, counts every side effect, and
+// 127.0.0.1. It honours Idempotency-Key where the partner does (Stripe,
+// EasyPost; HubSpot and ERPNext ignore it), counts every side effect, and
 // injects faults on demand, so flows can be run and tested end to end
 // without any real partner.
 package sandbox
@@ -112,6 +113,7 @@ func New(opts Options) *Server {
 		WriteJSON(w, http.StatusOK, map[string]string{"status": "reset"})
 	})
 	s.routes()
+	s.seed()
 	return s
 }
 
@@ -143,7 +145,6 @@ func (s *Server) Stats() Stats {
 // Reset forgets all state and counters.
 func (s *Server) Reset() {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	clear(s.stored)
 	clear(s.counts)
 	clear(s.ids)
@@ -154,6 +155,13 @@ func (s *Server) Reset() {
 			clear(ix.ids)
 		}
 	}
+	s.mu.Unlock()
+	s.seed()
+}
+
+// seed stores what the partners' accounts hold before any request.
+func (s *Server) seed() {
+	s.hubspotSeed()
 }
 
 // Count adds one to a side-effect counter.
@@ -484,13 +492,22 @@ func copyJSON(v any, depth int) (any, bool) {
 	return nil, false
 }
 
+// ignoresKeys are the partners whose real APIs ignore Idempotency-Key:
+// the sandbox ignores it for them too, so a flow that would duplicate a
+// record there duplicates it here.
+var ignoresKeys = map[string]bool{"hubspot": true, "erpnext": true}
+
 // Mutate runs a state-changing request the way real partners do with
 // idempotency keys: the same key and body replay the stored response
-// without a second effect; the same key with another body is a 422. The
-// request's own fault header may ask for a 500 after the effect applied.
-// apply returns the status and JSON body to answer.
+// without a second effect; the same key with another body is a 422 (for
+// partners that ignore keys, every request takes effect). The request's
+// own fault header may ask for a 500 after the effect applied. apply
+// returns the status and JSON body to answer.
 func (s *Server) Mutate(w http.ResponseWriter, r *http.Request, partner string, body []byte, apply func() (int, any)) {
 	key := r.Header.Get("Idempotency-Key")
+	if ignoresKeys[partner] {
+		key = ""
+	}
 	h := sha256.New()
 	_, _ = io.WriteString(h, r.Method+" "+r.URL.Path+"\n")
 	_, _ = h.Write(body)
@@ -526,7 +543,8 @@ func (s *Server) Mutate(w http.ResponseWriter, r *http.Request, partner string, 
 		s.stored[partner+"\x00"+key] = &storedResponse{bodyHash: hash, status: status, body: b}
 		s.mu.Unlock()
 	}
-	if s.faultAfterEffect(r) {
+	if status < 300 && s.faultAfterEffect(r) {
+		// Only an answer that applied a change can be lost after it.
 		WriteJSON(w, http.StatusInternalServerError, map[string]any{"error": map[string]any{"type": "api_error", "message": "internal error after the change was applied"}})
 		return
 	}

@@ -233,6 +233,9 @@ type Report struct {
 	Updated   []string `json:"updated"`
 	Deleted   []string `json:"deleted"`
 	Unchanged []string `json:"unchanged"`
+	// Kept are the `relay/` schedules no loaded flow asks for, left in
+	// place because Options.KeepUnknown was set.
+	Kept []string `json:"kept,omitempty"`
 }
 
 // Changed reports whether Reconcile wrote anything.
@@ -245,7 +248,7 @@ func (r Report) String() string {
 	for _, g := range []struct {
 		name string
 		ids  []string
-	}{{"created", r.Created}, {"updated", r.Updated}, {"deleted", r.Deleted}, {"unchanged", r.Unchanged}} {
+	}{{"created", r.Created}, {"updated", r.Updated}, {"deleted", r.Deleted}, {"unchanged", r.Unchanged}, {"kept", r.Kept}} {
 		if len(g.ids) > 0 {
 			parts = append(parts, g.name+" "+strings.Join(g.ids, ", "))
 		}
@@ -256,6 +259,16 @@ func (r Report) String() string {
 	return strings.Join(parts, "; ")
 }
 
+// Options tune ReconcileWith.
+type Options struct {
+	// KeepUnknown keeps the `relay/` schedules no flow asks for, reporting
+	// them as Kept, rather than deleting them. Set it when some definition
+	// files were refused: the flow of a file with a mistake in it is not
+	// among flows, and its schedule (its pause, note and history) must
+	// outlive the mistake, as it outlives an input its flow refuses.
+	KeepUnknown bool
+}
+
 // Reconcile makes the `relay/` schedules match the flows: it creates the
 // schedule of every flow with a trigger.schedule, updates those whose hash
 // differs (keeping their paused state and note), and deletes `relay/`
@@ -264,6 +277,11 @@ func (r Report) String() string {
 // refuses) is reported in the error and its existing schedule is kept;
 // the other flows are still reconciled.
 func Reconcile(ctx context.Context, c client.Client, rc *runs.Client, flows []*definitions.Flow) (Report, error) {
+	return ReconcileWith(ctx, c, rc, flows, Options{})
+}
+
+// ReconcileWith is Reconcile tuned by o.
+func ReconcileWith(ctx context.Context, c client.Client, rc *runs.Client, flows []*definitions.Flow, o Options) (Report, error) {
 	sc := c.ScheduleClient()
 	var (
 		rep  Report
@@ -300,6 +318,10 @@ func Reconcile(ctx context.Context, c client.Client, rc *runs.Client, flows []*d
 	}
 	for _, id := range ids {
 		if keep[id] {
+			continue
+		}
+		if o.KeepUnknown {
+			rep.Kept = append(rep.Kept, id)
 			continue
 		}
 		switch err := sc.GetHandle(ctx, id).Delete(ctx); {

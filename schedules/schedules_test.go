@@ -107,10 +107,59 @@ func TestScheduleBuild(t *testing.T) {
 }
 
 func TestScheduleBuildRefusesInput(t *testing.T) {
-	f := flow(t, "f", `trigger: {schedule: {interval: 1m, input: {days: 2}}}`)
+	f := flow(t, "f", `trigger: {schedule: {interval: 1m, input: {region: eu}}}`)
+	// Parse refuses it now; a flow built otherwise is still refused here.
+	f.Trigger.Schedule.Input = map[string]any{"days": 2}
 	_, err := Build(runsClient(f), f)
 	if err == nil || !strings.Contains(err.Error(), `input "region" is required`) || !strings.Contains(err.Error(), "f.yaml:") {
 		t.Errorf("err = %v, want the missing required input with the file position", err)
+	}
+}
+
+// TestScheduleInputCheckedAtLoad: a schedule's static input that its flow
+// would refuse (a required input missing, a value of the wrong type) is
+// refused when the file loads, with file, line and field, as relay
+// validate reports it, not first when relay serve reconciles.
+func TestScheduleInputCheckedAtLoad(t *testing.T) {
+	tests := []struct {
+		name  string
+		input string // YAML under schedule: after input:, "" for none
+		want  []string
+	}{
+		{"required missing", `{days: 2}`, []string{"f.yaml:", "trigger.schedule.input", `missing required input "region"`}},
+		{"no input at all", ``, []string{"trigger.schedule", `missing required input "region"`}},
+		{"required null", `{region: null}`, []string{`missing required input "region"`}},
+		{"wrong type", `{region: eu, days: two}`, []string{"trigger.schedule.input.days", "want an integer"}},
+		{"fine", `{region: eu}`, nil},
+		{"fine with default taken", `{region: eu, days: 3}`, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sched := "{interval: 1m}"
+			if tt.input != "" {
+				sched = "{interval: 1m, input: " + tt.input + "}"
+			}
+			src := fmt.Sprintf("id: f\nversion: 1\ninputs:\n  region: {type: string, required: true}\n  days: {type: integer, default: 1}\ntrigger: {schedule: %s}\nsteps:\n  - {id: a, set: {x: 1}}\n", sched)
+			// Runs pinned to a definition that loaded before keep running.
+			if _, err := definitions.ParsePinned("f.yaml", []byte(src), nil); err != nil {
+				t.Errorf("ParsePinned refused: %v", err)
+			}
+			_, err := definitions.Parse("f.yaml", []byte(src), nil)
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Errorf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("accepted at load; want %q", tt.want)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("err = %v, want %q in it", err, w)
+				}
+			}
+		})
 	}
 }
 
@@ -142,7 +191,8 @@ func TestScheduleOverlap(t *testing.T) {
 func TestScheduleCron(t *testing.T) {
 	valid := []string{
 		"0 6 * * *", "*/15 * * * *", "0 9-17/2 * * mon-fri", "0 0 1 jan,jul *", "0 0 1 January *",
-		"30 4 1,15 * 7", "0 0 * * 0-6", "5/10 * * * *", "@daily", "@hourly", "@yearly", "0 12 * * MON-WED,FRI",
+		"30 4 1,15 * *", "0 0 * * 0-6", "0 0 */2 * mon", "0 0 1 * *", "5/10 * * * *", "@daily", "@hourly", "@yearly", "0 12 * * MON-WED,FRI",
+		"0 0 29 2 *", "0 0 30,31 1-3 *", "0 0 31 */2 *",
 	}
 	invalid := map[string]string{
 		"0 6 * *":          "has 4 fields",
@@ -160,6 +210,16 @@ func TestScheduleCron(t *testing.T) {
 		"@every 5m":        "use interval:",
 		"TZ=UTC 0 6 * * *": "timezone:",
 		"@fortnightly":     "unknown shorthand",
+		// cron runs on the days either field matches, Temporal on the days
+		// both match: "the 1st and 15th, and Sundays" would run on neither.
+		"30 4 1,15 * 7":  `day of month "1,15" and day of week "7" are both set`,
+		"0 9 1-7 * mon":  "Temporal only on the days both match",
+		"0 0 L * fri":    `day of month "L"`,
+		"0 0 15 jan 1-5": "make one of them *",
+		// Days no month of the expression has: it would never run.
+		"0 0 31 2 *":         `day of month "31" falls in none of the months "2": it never runs`,
+		"0 0 30,31 feb *":    "it never runs",
+		"0 0 31 apr,jun,9 *": "it never runs",
 	}
 	parse := func(cron string) error {
 		_, err := definitions.Parse("c.yaml", []byte(fmt.Sprintf("id: c\nversion: 1\ntrigger: {schedule: {cron: %q}}\nsteps: [{id: a, set: {x: 1}}]\n", cron)), nil)
@@ -174,6 +234,64 @@ func TestScheduleCron(t *testing.T) {
 		if err := parse(c); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%q: err = %v, want %q", c, err, want)
 		}
+	}
+	// Runs pinned to a definition that loaded before keep running.
+	for _, c := range []string{"30 4 1,15 * 7", "0 9 1-7 * mon", "0 0 31 2 *"} {
+		src := fmt.Sprintf("id: c\nversion: 1\ntrigger: {schedule: {cron: %q}}\nsteps: [{id: a, set: {x: 1}}]\n", c)
+		if _, err := definitions.ParsePinned("c.yaml", []byte(src), nil); err != nil {
+			t.Errorf("%q: ParsePinned refused: %v", c, err)
+		}
+	}
+}
+
+// TestScheduleCronDST: Temporal reads a cron in its time zone by the wall
+// clock, so a run at a time the clocks skip does not happen that day, and
+// a run at a time they repeat happens twice (two scheduled runs, two
+// workflow IDs, every side effect twice), where cron runs such jobs once.
+// A cron at a fixed hour that meets a daylight saving change is refused.
+func TestScheduleCronDST(t *testing.T) {
+	tests := []struct {
+		cron, timezone string
+		want           []string // substrings of the error; none: accepted
+	}{
+		{"30 2 * * *", "Europe/Berlin", []string{"02:30", "Europe/Berlin", "twice", "does not happen", "schedule.cron"}},
+		{"0 2 * * sun", "Europe/Berlin", []string{"02:00", "twice", "does not happen"}},
+		{"30 1 * * *", "America/New_York", []string{"01:30", "twice"}},
+		{"30 2 * * *", "America/New_York", []string{"02:30", "does not happen"}},
+		{"15 1-3 * * *", "America/New_York", []string{"01:15", "twice", "02:15", "does not happen"}},
+		{"30 2 * * *", "UTC", nil},
+		{"30 2 * * *", "Asia/Tokyo", nil},
+		{"0 6 * * *", "Europe/Berlin", nil},
+		{"0 2 * * mon-fri", "Europe/Berlin", nil}, // the clocks change on a Sunday
+		{"30 2 1 * *", "Europe/Berlin", nil},      // never the last Sunday of a month
+		{"*/15 * * * *", "Europe/Berlin", nil},    // every hour that exists, once
+		{"0 * * * *", "America/New_York", nil},
+		{"0 0-23 * * *", "America/New_York", nil},
+		{"@daily", "Europe/Berlin", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.cron+" "+tt.timezone, func(t *testing.T) {
+			src := fmt.Sprintf("id: c\nversion: 1\ntrigger: {schedule: {cron: %q, timezone: %s}}\nsteps: [{id: a, set: {x: 1}}]\n", tt.cron, tt.timezone)
+			// Runs pinned to a definition that loaded before keep running.
+			if _, err := definitions.ParsePinned("c.yaml", []byte(src), nil); err != nil {
+				t.Errorf("ParsePinned refused: %v", err)
+			}
+			_, err := definitions.Parse("c.yaml", []byte(src), nil)
+			if len(tt.want) == 0 {
+				if err != nil {
+					t.Errorf("refused: %v", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("accepted; want it refused: %v", tt.want)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("err = %v, want %q in it", err, w)
+				}
+			}
+		})
 	}
 }
 
@@ -266,7 +384,8 @@ func TestScheduleReconcile(t *testing.T) {
 	check("input changed", reconcile(b2, a2), "updated relay/b; unchanged relay/a")
 
 	// A flow whose schedule cannot be built keeps its schedule.
-	bad := flow(t, "b", `trigger: {schedule: {cron: "0 6 * * *", input: {days: 3}}}`)
+	bad := flow(t, "b", `trigger: {schedule: {cron: "0 6 * * *", input: {region: us}}}`)
+	bad.Trigger.Schedule.Input = map[string]any{"days": 3} // as only Build sees it
 	fake.writes = nil
 	rep, err := Reconcile(ctx, c, runsClient(bad, a2), []*definitions.Flow{bad, a2})
 	if err == nil || !strings.Contains(err.Error(), `input "region" is required`) {
@@ -281,6 +400,55 @@ func TestScheduleReconcile(t *testing.T) {
 	check("no flows", reconcile(), "deleted relay/a")
 	if got := fake.ids(); fmt.Sprint(got) != "[someone-else]" {
 		t.Errorf("schedules = %v", got)
+	}
+}
+
+// TestScheduleReconcileKeepUnknown: when definition files were refused,
+// the schedules of flows that did not load are kept (a typo in a flow
+// file must not delete its schedule, its pause and its history), and
+// reported as kept; the loaded flows are still reconciled.
+func TestScheduleReconcileKeepUnknown(t *testing.T) {
+	ctx := context.Background()
+	a := flow(t, "a", `trigger: {schedule: {interval: 1m, input: {region: eu}}}`)
+	b := flow(t, "b", `trigger: {schedule: {cron: "0 6 * * *", input: {region: us}}}`)
+	a2 := flow(t, "a", `trigger: {schedule: {interval: 2m, input: {region: eu}}}`)
+	tests := []struct {
+		name        string
+		keep        bool
+		want        string
+		wantStored  string
+		wantChanged bool
+	}{
+		{"refused files: keep", true, "updated relay/a; kept relay/b", "[relay/a relay/b]", true},
+		{"all loaded: delete", false, "updated relay/a; deleted relay/b", "[relay/a]", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake := newFake()
+			c := fakeTemporal{sc: fake}
+			if _, err := Reconcile(ctx, c, runsClient(a, b), []*definitions.Flow{a, b}); err != nil {
+				t.Fatal(err)
+			}
+			if err := Pause(ctx, c, "b", "ERP maintenance"); err != nil {
+				t.Fatal(err)
+			}
+			// b's file now has a mistake and is refused: only a loads.
+			rep, err := ReconcileWith(ctx, c, runsClient(a2), []*definitions.Flow{a2}, Options{KeepUnknown: tt.keep})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.String() != tt.want || rep.Changed() != tt.wantChanged {
+				t.Errorf("report %q (changed %v), want %q", rep, rep.Changed(), tt.want)
+			}
+			if got := fmt.Sprint(fake.ids()); got != tt.wantStored {
+				t.Errorf("schedules = %s, want %s", got, tt.wantStored)
+			}
+			if tt.keep {
+				if s, err := Describe(ctx, c, nil, "b"); err != nil || !s.Paused || s.Note != "ERP maintenance" {
+					t.Errorf("kept schedule: %+v, %v; want still paused with its note", s, err)
+				}
+			}
+		})
 	}
 }
 

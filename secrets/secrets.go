@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"sort"
@@ -17,6 +18,11 @@ import (
 // Placeholder replaces a secret value in redacted text.
 const Placeholder = "[REDACTED]"
 
+// MaxFileBytes bounds the file a file: reference reads: a secret is a key,
+// a token or a certificate, and a reference to a large or endless file
+// (a log, /dev/zero) must not exhaust the worker's memory.
+const MaxFileBytes = 1 << 20
+
 // Validate checks the syntax of a secret reference without resolving it.
 func Validate(ref string) error {
 	_, _, err := parse(ref)
@@ -24,8 +30,9 @@ func Validate(ref string) error {
 }
 
 // Resolve returns the value a secret reference points at. An env reference
-// needs its variable set and non-empty; a file reference is read whole with
-// trailing newlines trimmed. Errors name the reference, never the value.
+// needs its variable set and non-empty; a file reference is read whole
+// (at most MaxFileBytes) with trailing newlines trimmed. Errors name the
+// reference, never the value.
 func Resolve(ref string) (string, error) {
 	kind, arg, err := parse(ref)
 	if err != nil {
@@ -42,7 +49,7 @@ func Resolve(ref string) (string, error) {
 		}
 		return v, nil
 	default: // file
-		b, err := os.ReadFile(arg)
+		b, err := readFile(arg)
 		if err != nil {
 			// The *PathError names the path only.
 			return "", fmt.Errorf("resolving secret %q: %w", ref, err)
@@ -53,6 +60,24 @@ func Resolve(ref string) (string, error) {
 		}
 		return v, nil
 	}
+}
+
+// readFile reads path whole, refusing a file longer than MaxFileBytes
+// without reading past it.
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > MaxFileBytes {
+		return nil, fmt.Errorf("file %s is larger than %d bytes", path, MaxFileBytes)
+	}
+	return b, nil
 }
 
 func parse(ref string) (kind, arg string, err error) {
@@ -145,6 +170,8 @@ func forms(v string) []string {
 		v,
 		url.QueryEscape(v),
 		url.PathEscape(v),
+		lowerEscapes(url.QueryEscape(v)), // some servers echo %2f for %2F
+		lowerEscapes(url.PathEscape(v)),
 		base64.StdEncoding.EncodeToString([]byte(v)),
 		base64.RawStdEncoding.EncodeToString([]byte(v)),
 		base64.URLEncoding.EncodeToString([]byte(v)),
@@ -154,6 +181,26 @@ func forms(v string) []string {
 		out = append(out, string(b[1:len(b)-1]))
 	}
 	return out
+}
+
+// lowerEscapes writes the percent escapes of an escaped string in lower
+// case: %2F as %2f.
+func lowerEscapes(s string) string {
+	b := []byte(s)
+	for i := 0; i+2 < len(b); i++ {
+		if b[i] == '%' {
+			b[i+1], b[i+2] = lowerHex(b[i+1]), lowerHex(b[i+2])
+			i += 2
+		}
+	}
+	return string(b)
+}
+
+func lowerHex(c byte) byte {
+	if 'A' <= c && c <= 'F' {
+		return c + 'a' - 'A'
+	}
+	return c
 }
 
 // IsRef reports whether s is written as a secret reference (env:NAME or

@@ -47,6 +47,8 @@ func TestResolve(t *testing.T) {
 	plain := write("plain", "s3cr3t-plain")
 	empty := write("empty", "\n")
 	missing := filepath.Join(dir, "missing")
+	huge := write("huge", strings.Repeat("x", MaxFileBytes+1))
+	atLimit := write("limit", strings.Repeat("y", MaxFileBytes-1)+"\n")
 
 	t.Setenv("RELAY_TEST_SECRET", "s3cr3t-env")
 	t.Setenv("RELAY_TEST_EMPTY", "")
@@ -62,6 +64,8 @@ func TestResolve(t *testing.T) {
 		{"file plain", "file:" + plain, "s3cr3t-plain", ""},
 		{"file empty", "file:" + empty, "", `resolving secret "file:` + empty + `": file ` + empty + ` is empty`},
 		{"file missing", "file:" + missing, "", `resolving secret "file:` + missing + `": open ` + missing + `: no such file or directory`},
+		{"file at the limit", "file:" + atLimit, strings.Repeat("y", MaxFileBytes-1), ""},
+		{"file too large", "file:" + huge, "", `resolving secret "file:` + huge + `": file ` + huge + ` is larger than 1048576 bytes`},
 		{"unknown kind", "vault:x", "", `unknown secret reference kind "vault" (use env:NAME or file:PATH)`},
 	}
 	for _, tt := range tests {
@@ -92,6 +96,8 @@ func TestRedactor(t *testing.T) {
 		{"raw", "key=" + secret + ".", "key=[REDACTED]."},
 		{"query escaped", "https://x/?k=" + url.QueryEscape(secret), "https://x/?k=[REDACTED]"},
 		{"path escaped", "https://x/" + url.PathEscape(secret), "https://x/[REDACTED]"},
+		{"query escaped in lower case", "https://x/?k=p%40ss+word%2f%2b%3d%26", "https://x/?k=[REDACTED]"},
+		{"path escaped in lower case", "https://x/p@ss%20word%2f+=&", "https://x/[REDACTED]"},
 		{"base64", "Basic " + base64.StdEncoding.EncodeToString([]byte(secret)), "Basic [REDACTED]"},
 		{"json escaped", `{"k":"` + strings.ReplaceAll(secret, "&", `\u0026`) + `"}`, `{"k":"[REDACTED]"}`},
 		{"longest first", "a tok-longer b tok c", "a [REDACTED] b [REDACTED] c"},

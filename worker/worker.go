@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"sync"
+	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
@@ -31,6 +33,18 @@ const DefaultTaskQueue = "relay"
 // 650 MiB RSS; with 1,000, 230 MiB (relay bench --only parked --parked
 // 10000). See SetWorkflowCacheSize.
 const DefaultWorkflowCacheSize = 1000
+
+// DefaultStopTimeout is how long Stop lets the activities in flight finish
+// unless Options.Worker sets WorkerStopTimeout: a worker stopped by a
+// deploy (SIGTERM) stops polling at once, then waits up to this long for
+// its partner calls before it cancels them. The SDK's default, 0, cancels
+// them at once: the attempt fails, and a step with no attempts left fails
+// its run. It stays below Kubernetes' default grace period of 30s, which
+// also covers the HTTP server's shutdown.
+const DefaultStopTimeout = 15 * time.Second
+
+// newSDKWorker builds each SDK worker; tests replace it to see the options.
+var newSDKWorker = sdkworker.New
 
 // InlinePayloads is the SDK client setting for external payload storage
 // that relay's processes use: every payload stays in history, as relay
@@ -57,7 +71,9 @@ type Options struct {
 	Client connectors.ClientOptions
 	// Resolve resolves secret references; nil means secrets.Resolve.
 	Resolve func(ref string) (string, error)
-	// Worker passes options through to the Temporal SDK worker.
+	// Worker passes options through to the Temporal SDK worker. Its
+	// WorkerStopTimeout (DefaultStopTimeout when 0) applies to the limited
+	// connections' workers too.
 	Worker sdkworker.Options
 	// Flows are the loaded definitions. Each connection with a rate limit
 	// or a concurrency cap gets its own activity task queue, polled here
@@ -99,12 +115,14 @@ func (w *Worker) Start() error {
 	return nil
 }
 
-// Stop stops every worker.
+// Stop stops every worker, all at once: each waits up to its stop timeout
+// for its activities in flight, so one after the other they would add up.
 func (w *Worker) Stop() {
-	for _, sw := range w.limited {
-		sw.Stop()
+	var wg sync.WaitGroup
+	for _, sw := range append([]sdkworker.Worker{w.main}, w.limited...) {
+		wg.Go(sw.Stop)
 	}
-	w.main.Stop()
+	wg.Wait()
 }
 
 // Registrar is what Register needs: a Temporal worker, a test environment
@@ -131,7 +149,10 @@ func New(c client.Client, opts Options) (*Worker, error) {
 		Logger:        opts.Logger,
 		Metrics:       opts.Metrics,
 	}
-	w := &Worker{main: sdkworker.New(c, tq, opts.Worker), queues: []string{tq}}
+	if opts.Worker.WorkerStopTimeout == 0 {
+		opts.Worker.WorkerStopTimeout = DefaultStopTimeout
+	}
+	w := &Worker{main: newSDKWorker(c, tq, opts.Worker), queues: []string{tq}}
 	Register(w.main, opts.Registry, acts)
 	for _, f := range opts.Flows {
 		names := make([]string, 0, len(f.Connections))
@@ -149,8 +170,9 @@ func New(c client.Client, opts Options) (*Worker, error) {
 				TaskQueueActivitiesPerSecond:       cfg.RateLimit,
 				MaxConcurrentActivityExecutionSize: cfg.MaxConcurrency,
 				DisableWorkflowWorker:              true,
+				WorkerStopTimeout:                  opts.Worker.WorkerStopTimeout,
 			}
-			lw := sdkworker.New(c, q, lo)
+			lw := newSDKWorker(c, q, lo)
 			registerActivities(lw, opts.Registry, acts)
 			w.limited = append(w.limited, lw)
 			w.queues = append(w.queues, q)

@@ -3,8 +3,10 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"strconv"
+	"strings"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -32,6 +34,10 @@ type PendingCompensation struct {
 type batchResult struct {
 	Items         []any                 `json:"items"`
 	Compensations []PendingCompensation `json:"compensations,omitempty"`
+	// Failure is the step that failed the batch (generation 2 on), so
+	// that the parent fails as the step asked: a halt stays a halt, and
+	// the run's failed step and error type are the step's.
+	Failure *stepError `json:"failure,omitempty"`
 }
 
 func (r *runner) foreach(ctx workflow.Context, sc *scope, s *definitions.Step, path string) (any, error) {
@@ -89,7 +95,7 @@ func (r *runner) runBatchChild(ctx workflow.Context, sc *scope, s *definitions.S
 		Subflows:        r.subflows,
 		Input:           r.input,
 		IdempotencyBase: r.idempotencyBase,
-		Batch:           &Batch{Step: s.ID, Path: path, Items: items, Offset: off, Steps: sc.steps, Vars: r.vars},
+		Batch:           &Batch{Step: s.ID, Path: path, Items: items, Offset: off, Steps: sc.steps, Vars: r.vars, Retries: r.retriesUnder(path)},
 	}
 	var res RunResult
 	err := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, opts), RunWorkflow, in).Get(ctx, &res)
@@ -99,9 +105,36 @@ func (r *runner) runBatchChild(ctx workflow.Context, sc *scope, s *definitions.S
 		if errors.As(err, &appErr) && appErr.HasDetails() {
 			_ = appErr.Details(&br)
 		}
+		if br.Failure != nil && r.generation >= genBatchFailures {
+			return br, br.Failure
+		}
 		return br, err
 	}
+	if r.generation >= genBatchVars && res.Vars != nil {
+		// Batches run one after another: the next starts from the
+		// variables this one left, as iterations in the run do.
+		r.vars = res.Vars
+	}
 	return batchResult{Items: res.Items, Compensations: res.Compensations}, nil
+}
+
+// retriesUnder is the operator retries counted for calls inside the
+// foreach at path, for a batch child to key those calls as the run would
+// (generation 2 on; see retryWithFreshKey).
+func (r *runner) retriesUnder(path string) map[string]int {
+	if r.generation < genRetryKeys {
+		return nil
+	}
+	var out map[string]int
+	for _, p := range sortedKeys(r.retries) {
+		if strings.HasPrefix(p, path+"[") {
+			if out == nil {
+				out = map[string]int{}
+			}
+			out[p] = r.retries[p]
+		}
+	}
+	return out
 }
 
 // adoptCompensations turns a batch child's completed compensable steps
@@ -126,17 +159,26 @@ func (r *runner) runBatch(ctx workflow.Context, b *Batch) (*RunResult, error) {
 	if s == nil || s.Kind != definitions.KindForeach {
 		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("batch names step %q, which is not a foreach of flow %s", b.Step, r.flow.ID), ErrorTypeInvalidRun, nil)
 	}
+	maps.Copy(r.retries, b.Retries)
 	items, err := r.iterate(ctx, r.root, s, b.Path, b.Items, b.Offset, false)
 	pending := r.PendingCompensations()
 	if err != nil {
+		br := batchResult{Compensations: pending}
 		var se *stepError
 		msg, typ := err.Error(), ErrorTypeStepFailed
 		if errors.As(err, &se) {
 			msg = se.Error()
+			if r.generation >= genBatchFailures {
+				br.Failure = se
+			}
 		}
-		return nil, temporal.NewNonRetryableApplicationError(msg, typ, nil, batchResult{Compensations: pending})
+		return nil, temporal.NewNonRetryableApplicationError(msg, typ, nil, br)
 	}
-	return &RunResult{Items: items, Compensations: pending}, nil
+	res := &RunResult{Items: items, Compensations: pending}
+	if r.generation >= genBatchVars {
+		res.Vars = r.vars
+	}
+	return res, nil
 }
 
 func (r *runner) PendingCompensations() []PendingCompensation {

@@ -50,12 +50,32 @@ const (
 //	1  a wait whose event is already there takes it at once (no state
 //	   write, no timer), and a wait's timeout timer is cancelled when the
 //	   event comes
-const Generation = genPromptWait
+//	2  a number inside text is written as JSON writes it (12345678, not
+//	   1.2345678e+07; see definitions.Text); a foreach run in batch
+//	   children fails as its failed step asked (a halt does not
+//	   compensate), names that step and its error type, and hands back
+//	   the variables it set; a replay's on_error goto may go back to a
+//	   step before its restart point; a parked step an operator retries
+//	   gives the call inside it that failed a fresh idempotency key, not
+//	   only its own
+//	3  a failed `flow:` step names the child's step that failed and its
+//	   error type (`sub/charge`, stripe.card_declined), not
+//	   relay.step_failed; a parked `flow:` step an operator retries gives
+//	   the child's call that failed a fresh idempotency key, and the
+//	   steps the failed child undid (and their compensations) fresh keys
+//	   too
+const Generation = 3
 
 // Generations, in order; see Generation.
 const (
-	genFirst      = 0
-	genPromptWait = 1
+	genFirst            = 0
+	genPromptWait       = 1
+	genNumbersAsWritten = 2
+	genBatchFailures    = 2
+	genReplayGoto       = 2
+	genRetryKeys        = 2
+	genBatchVars        = 2
+	genChildFailures    = 3
 )
 
 // RunInput is the input of `relay.run`.
@@ -84,6 +104,10 @@ type RunInput struct {
 	// Replay, when set, makes this run a replay of another: the steps
 	// before Replay.From take their recorded outputs instead of running.
 	Replay *Replay `json:"replay,omitempty"`
+	// Retries are the operator retries counted for calls inside this run
+	// by the parent whose parked `flow:` step was retried (generation 3
+	// on), by this run's paths; they key those calls afresh.
+	Retries map[string]int `json:"retries,omitempty"`
 }
 
 // Replay says what a replay reuses from the run it replays.
@@ -119,6 +143,9 @@ type Batch struct {
 	// foreach started.
 	Steps map[string]definitions.StepView `json:"steps,omitempty"`
 	Vars  map[string]any                  `json:"vars,omitempty"`
+	// Retries are the operator retries counted for calls inside the
+	// foreach (generation 2 on), which key those calls afresh.
+	Retries map[string]int `json:"retries,omitempty"`
 }
 
 // RunResult is what a completed run returns.
@@ -203,20 +230,29 @@ func (in *Interpreter) run(ctx workflow.Context, input RunInput) (flowID string,
 		res, err := r.runBatch(ctx, input.Batch)
 		return flowID, res, err
 	}
-	steps := flow.Steps
+	steps, from := flow.Steps, 0
 	if input.Replay != nil {
-		from, err := r.reuse(ctx, input.Replay)
-		if err != nil {
+		var err error
+		if from, err = r.reuse(ctx, input.Replay); err != nil {
 			return flowID, nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrorTypeInvalidRun, nil)
 		}
-		steps = flow.Steps[from:]
+		if input.Generation < genReplayGoto {
+			// The steps before the restart point are not in the
+			// sequence, so a goto back to one of them fails.
+			steps, from = flow.Steps[from:], 0
+		}
 	}
-	if err := r.runSteps(ctx, r.root, steps, "", false); err != nil {
+	if err := r.runStepsFrom(ctx, r.root, steps, from, "", false); err != nil {
 		var se *stepError
 		errors.As(err, &se)
 		r.recordFailure(ctx, se)
 		if se == nil || !se.Halt {
-			r.compensate(ctx)
+			undone := r.compensate(ctx)
+			if se != nil {
+				// A parent that retries this run as its parked `flow:` step
+				// redoes what was undone under fresh keys (generation 3).
+				se.Compensated = append(se.Compensated, undone...)
+			}
 		}
 		return flowID, nil, r.failure(err)
 	}
@@ -254,7 +290,7 @@ func (in *Interpreter) parse(src definitions.Source) (*definitions.Flow, error) 
 			return f.(*definitions.Flow), nil
 		}
 	}
-	f, err := definitions.Parse(src.File, src.Content, in.Registry)
+	f, err := definitions.ParsePinned(src.File, src.Content, in.Registry)
 	if err != nil {
 		return nil, err
 	}
@@ -268,7 +304,9 @@ func (in *Interpreter) parse(src definitions.Source) (*definitions.Flow, error) 
 func (r *runner) failure(err error) error {
 	var se *stepError
 	if errors.As(err, &se) {
-		return temporal.NewNonRetryableApplicationError(se.Error(), ErrorTypeStepFailed, nil, se.Step, se.Type)
+		// The step error itself is the third detail, for a parent's
+		// `flow:` step to name the step that failed (childFailure).
+		return temporal.NewNonRetryableApplicationError(se.Error(), ErrorTypeStepFailed, nil, se.Step, se.Type, se)
 	}
 	if temporal.IsCanceledError(err) {
 		return err

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -167,6 +168,15 @@ func statusOf(recs []*workflows.StepRecord) map[string]string {
 
 const header = `
 id: t
+version: 1
+connections:
+  t: {connector: test}
+`
+
+// childHeader begins the definition of the flow `child`, which flows'
+// `flow: child` steps run.
+const childHeader = `
+id: child
 version: 1
 connections:
   t: {connector: test}
@@ -524,6 +534,43 @@ func TestWaitByGeneration(t *testing.T) {
 	}
 }
 
+// TestNumbersInTextByGeneration pins how a number inside text is written:
+// from generation 2 as JSON writes it, so that a numeric order ID makes
+// the path a partner expects; generation 1 keeps Go's %v, which the runs
+// it started replay with.
+func TestNumbersInTextByGeneration(t *testing.T) {
+	const flow = `id: numbers
+version: 1
+inputs:
+  id: {type: number, required: true}
+  note: {type: string}
+steps:
+  - id: u
+    set: {url: "/orders/${{ input.id }}", half: "${{ input.id / 8 }} each", none: "[${{ input.note }}]"}
+output: ${{ steps.u.output }}
+`
+	tests := []struct {
+		generation int
+		want       map[string]any
+	}{
+		{1, map[string]any{"url": "/orders/1.2345678e+07", "half": "1.54320975e+06 each", "none": "[]"}},
+		{2, map[string]any{"url": "/orders/12345678", "half": "1543209.75 each", "none": "[]"}},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("generation %d", tt.generation), func(t *testing.T) {
+			h := newHarness(t)
+			h.generation = tt.generation
+			res, err := h.run(t, flow, map[string]any{"id": 12345678.0})
+			if err != nil {
+				t.Fatalf("run failed: %v", err)
+			}
+			if !reflect.DeepEqual(res.Output, tt.want) {
+				t.Errorf("output %v, want %v", res.Output, tt.want)
+			}
+		})
+	}
+}
+
 // TestNewerGenerationIsRetried: a run started by a newer relay fails its
 // workflow task on this worker, so another worker can take it; the run
 // itself does not fail.
@@ -559,11 +606,7 @@ steps:
 // TestSubflow: a flow step outputs the child's {outputs, vars}, or its
 // output when the child declares one.
 func TestSubflow(t *testing.T) {
-	const child = `
-id: child
-version: 1
-connections:
-  t: {connector: test}
+	const child = childHeader + `
 inputs:
   who: {type: string, required: true}
 steps:
@@ -660,6 +703,190 @@ steps:
 	}
 }
 
+// TestRetryStepFreshKeysInside: retry-step on a parked step that holds
+// calls (a branch, a loop, a loop in batch children; a `flow:` step from
+// generation 3) gives the call that failed a fresh idempotency key, so
+// that a partner that stored its failure by key does not answer it again,
+// and keeps the keys of the calls that succeeded, so that they are not
+// done twice (generation 2 on). Generation 1 kept every nested call's key.
+func TestRetryStepFreshKeysInside(t *testing.T) {
+	flows := map[string]string{
+		"if": header + `
+steps:
+  - id: guard
+    if: "true"
+    then:
+      - {id: done, call: t.echo, with: {name: done}}
+      - {id: charge, call: t.flaky, with: {name: charge, failures: 1}, retry: {max_attempts: 1}}
+    on_error: park
+`,
+		"foreach": header + `
+steps:
+  - id: lines
+    foreach: ${{ 0..%d }}
+    steps:
+      - {id: charge, call: t.flaky, with: {name: "line-${{ index }}", failures: "${{ index == %d ? 1 : 0 }}"}, retry: {max_attempts: 1}}
+    on_error: park
+`,
+		"flow": header + `
+steps:
+  - {id: sub, flow: child, on_error: park}
+`,
+	}
+	const child = childHeader + `
+steps:
+  - {id: done, call: t.echo, with: {name: done}}
+  - id: group
+    if: "true"
+    then:
+      - {id: charge, call: t.flaky, with: {name: charge, failures: 1}, retry: {max_attempts: 1}}
+`
+	tests := []struct {
+		name              string
+		flow, child       string
+		done, failed      string // calls that succeeded, and the one that failed
+		generation        int
+		wantFreshFailed   bool
+		wantSameSucceeded bool
+	}{
+		{"flow", flows["flow"], child, "done", "charge", workflows.Generation, true, true},
+		{"flow, generation 2", flows["flow"], child, "done", "charge", 2, false, true},
+		{"if", flows["if"], "", "done", "charge", workflows.Generation, true, true},
+		{"if, generation 1", flows["if"], "", "done", "charge", 1, false, true},
+		{"foreach", fmt.Sprintf(flows["foreach"], 2, 1), "", "line-0", "line-1", workflows.Generation, true, true},
+		{"foreach in batch children", fmt.Sprintf(flows["foreach"], 600, 550), "", "line-549", "line-550", workflows.Generation, true, true},
+		{"foreach in batch children, generation 1", fmt.Sprintf(flows["foreach"], 600, 550), "", "line-549", "line-550", 1, false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.generation = tt.generation
+			h.env.RegisterDelayedCallback(func() {
+				h.env.UpdateWorkflow(workflows.RetryStepUpdate, "retry", &testsuite.TestUpdateCallback{
+					OnReject: func(err error) { t.Errorf("update rejected: %v", err) }, OnAccept: func() {}, OnComplete: func(any, error) {},
+				}, workflows.StepAction{})
+			}, time.Hour)
+			var subflows []string
+			if tt.child != "" {
+				subflows = append(subflows, tt.child)
+			}
+			if _, err := h.run(t, tt.flow, nil, subflows...); err != nil {
+				t.Fatalf("run failed: %v", err)
+			}
+			failed, done := h.calls.keys[tt.failed], h.calls.keys[tt.done]
+			if len(failed) != 2 || len(done) != 2 {
+				t.Fatalf("keys of %s %v and of %s %v: want each called before and after the retry", tt.failed, failed, tt.done, done)
+			}
+			if fresh := failed[0] != failed[1]; fresh != tt.wantFreshFailed {
+				t.Errorf("the failed call's key fresh after the retry = %v, want %v", fresh, tt.wantFreshFailed)
+			}
+			if same := done[0] == done[1]; same != tt.wantSameSucceeded {
+				t.Errorf("a succeeded call's key kept = %v, want %v", same, tt.wantSameSucceeded)
+			}
+		})
+	}
+}
+
+// TestRetryParkedFlowStepRedoesWhatItsChildUndid: a child run that fails
+// undoes its compensable steps before its parent parks, so retry-step on
+// the parked `flow:` step does them again under fresh keys (a partner
+// would answer the old key with the order it cancelled), and their
+// compensations get fresh keys too (the second order is cancelled, not
+// answered with the first cancel); a step nothing undid keeps its key
+// (generation 3). Generation 2 kept every key of the child.
+func TestRetryParkedFlowStepRedoesWhatItsChildUndid(t *testing.T) {
+	const child = childHeader + `
+steps:
+  - {id: note, call: t.echo, with: {name: note}}
+  - id: order
+    call: t.echo
+    with: {name: order}
+    compensate: [{id: cancel, call: t.echo, with: {name: cancel}}]
+  - {id: charge, call: t.flaky, with: {name: charge, failures: 2}, retry: {max_attempts: 1}}
+`
+	tests := []struct {
+		name       string
+		generation int
+		wantFresh  bool // charge, order and cancel keyed afresh on each retry
+	}{
+		{"generation 3", workflows.Generation, true},
+		{"generation 2", 2, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.generation = tt.generation
+			for _, at := range []time.Duration{time.Hour, 2 * time.Hour} {
+				h.env.RegisterDelayedCallback(func() {
+					h.env.UpdateWorkflow(workflows.RetryStepUpdate, at.String(), &testsuite.TestUpdateCallback{
+						OnReject: func(err error) { t.Errorf("update rejected: %v", err) }, OnAccept: func() {}, OnComplete: func(any, error) {},
+					}, workflows.StepAction{})
+				}, at)
+			}
+			if _, err := h.run(t, header+`
+steps:
+  - {id: pay, flow: child, on_error: park}
+`, nil, child); err != nil {
+				t.Fatalf("run failed: %v", err)
+			}
+			keys := h.calls.keys
+			if len(keys["note"]) != 3 || len(keys["order"]) != 3 || len(keys["cancel"]) != 2 || len(keys["charge"]) != 3 {
+				t.Fatalf("calls %v: want note, order and charge three times, cancel twice", h.calls.list())
+			}
+			if n := distinct(keys["note"]); n != 1 {
+				t.Errorf("note had %d keys, want 1: nothing undid it", n)
+			}
+			for _, name := range []string{"charge", "order", "cancel"} {
+				want := 1
+				if tt.wantFresh {
+					want = len(keys[name]) // a fresh key each time
+				}
+				if n := distinct(keys[name]); n != want {
+					t.Errorf("%s had %d keys in %d calls, want %d", name, n, len(keys[name]), want)
+				}
+			}
+		})
+	}
+}
+
+// distinct counts the distinct strings in ss.
+func distinct(ss []string) int {
+	return len(slices.Compact(slices.Sorted(slices.Values(ss))))
+}
+
+// TestFlowStepFailureNamesChildStep: a `flow:` step that fails because a
+// step of its child failed names that step and its error type (generation
+// 3 on), so that `on_error` and operators see stripe.card_declined where
+// generation 2 said relay.step_failed.
+func TestFlowStepFailureNamesChildStep(t *testing.T) {
+	const child = childHeader + `
+steps:
+  - {id: done, call: t.echo, with: {name: done}}
+  - {id: charge, call: t.fail, with: {name: charge, type: stripe.card_declined}, retry: {max_attempts: 1}}
+`
+	tests := []struct {
+		name       string
+		generation int
+		wantErr    string
+	}{
+		{"generation 3", workflows.Generation, `step "sub/charge" failed (stripe.card_declined)`},
+		{"generation 2", 2, `step "sub" failed (relay.step_failed)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.generation = tt.generation
+			_, err := h.run(t, header+`
+steps:
+  - {id: sub, flow: child}
+`, nil, child)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error %v, want it to say %s", err, tt.wantErr)
+			}
+		})
+	}
+}
+
 // TestParkUpdatesNeedAParkedStep: a run registers the park updates when a
 // step first parks, so before that the SDK refuses them, before history,
 // and the run goes on untouched.
@@ -712,6 +939,88 @@ steps:
 	}
 }
 
+// TestHaltInBatchedForeach: a foreach long enough to run in batch
+// children halts the run as a short one does (generation 2 on): no
+// compensation, and the failure names the step inside the loop. The
+// batch child used to hand back a plain failure, so the parent
+// compensated and reported relay.step_failed.
+func TestHaltInBatchedForeach(t *testing.T) {
+	flow := header + `
+steps:
+  - id: charge
+    call: t.echo
+    with: {name: charge}
+    compensate: [{id: refund, call: t.echo, with: {name: refund}}]
+  - id: lines
+    foreach: ${{ 0..%d }}
+    steps:
+      - {id: line, call: t.fail, with: {name: line, type: http.500}, retry: {max_attempts: 1}, on_error: halt}
+`
+	tests := []struct {
+		name       string
+		generation int
+		items      int
+		wantRefund bool
+		wantErr    string
+	}{
+		{"in the run", workflows.Generation, 3, false, `step "lines[0].line" failed (http.500)`},
+		{"in batch children", workflows.Generation, 501, false, `step "lines[0].line" failed (http.500)`},
+		{"in batch children, generation 1", 1, 501, true, `(relay.step_failed)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.generation = tt.generation
+			_, err := h.run(t, fmt.Sprintf(flow, tt.items-1), nil)
+			if err == nil {
+				t.Fatal("run succeeded, want a halt")
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("error %v, want it to say %s", err, tt.wantErr)
+			}
+			if refunded := slices.Contains(h.calls.list(), "refund"); refunded != tt.wantRefund {
+				t.Errorf("refunded %v, want %v (calls %v)", refunded, tt.wantRefund, h.calls.list())
+			}
+		})
+	}
+}
+
+// TestVarsInBatchedForeach: variables a foreach body sets reach the run
+// whether the loop runs in the run or in batch children (generation 2 on);
+// generation 1 batch children dropped them.
+func TestVarsInBatchedForeach(t *testing.T) {
+	flow := header + `
+steps:
+  - {id: init, set: {count: 0}}
+  - id: lines
+    foreach: ${{ 1..%d }}
+    steps:
+      - {id: add, set: {count: "${{ vars.count + 1 }}"}}
+output: ${{ vars.count }}
+`
+	tests := []struct {
+		generation, items int
+		want              float64
+	}{
+		{workflows.Generation, 3, 3},
+		{workflows.Generation, 1001, 1001},
+		{1, 1001, 0},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("generation %d, %d items", tt.generation, tt.items), func(t *testing.T) {
+			h := newHarness(t)
+			h.generation = tt.generation
+			res, err := h.run(t, fmt.Sprintf(flow, tt.items), nil)
+			if err != nil {
+				t.Fatalf("run failed: %v", err)
+			}
+			if got, _ := res.Output.(float64); got != tt.want {
+				t.Errorf("vars.count = %v, want %v", res.Output, tt.want)
+			}
+		})
+	}
+}
+
 func TestReplayReusesOutputs(t *testing.T) {
 	h := newHarness(t)
 	flow := header + `
@@ -745,6 +1054,45 @@ steps:
 	st := statusOf(h.records(t))
 	if st["charge"] != workflows.StatusReused || st["invoice"] != workflows.StatusCompleted {
 		t.Errorf("records = %v", st)
+	}
+}
+
+// TestReplayGotoBeforeRestartPoint: a replay that restarts at a step whose
+// on_error goes back to an earlier step goes back, as the run it replays
+// would have (generation 2 on); generation 1 replays fail at the goto,
+// whose target is not in the steps they run.
+func TestReplayGotoBeforeRestartPoint(t *testing.T) {
+	flow := header + `
+steps:
+  - {id: login, call: t.echo, with: {name: login}}
+  - {id: fetch, call: t.flaky, with: {name: fetch, failures: 1}, retry: {max_attempts: 1}, on_error: {goto: login}}
+`
+	tests := []struct {
+		generation int
+		wantCalls  []string
+		wantErr    string
+	}{
+		{workflows.Generation, []string{"fetch", "login", "fetch"}, ""},
+		{1, []string{"fetch"}, `step "fetch" failed (http.503)`},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("generation %d", tt.generation), func(t *testing.T) {
+			h := newHarness(t)
+			in := workflows.RunInput{Generation: tt.generation, Flow: source(t, flow), Replay: &workflows.Replay{Original: "orig", From: "fetch", Steps: map[string]definitions.StepView{
+				"login": {Status: workflows.StatusCompleted, Output: map[string]any{"name": "login"}},
+			}}}
+			h.env.ExecuteWorkflow(workflows.RunWorkflow, in)
+			err := h.env.GetWorkflowError()
+			switch {
+			case tt.wantErr == "" && err != nil:
+				t.Fatalf("replay failed: %v", err)
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("replay error %v, want %q", err, tt.wantErr)
+			}
+			if got := h.calls.list(); !slices.Equal(got, tt.wantCalls) {
+				t.Errorf("calls = %v, want %v", got, tt.wantCalls)
+			}
+		})
 	}
 }
 

@@ -117,6 +117,8 @@ type runner struct {
 	// retries counts operator retries of parked steps by path; each gets
 	// fresh idempotency keys so a partner's stored failure does not answer.
 	retries map[string]int
+	// undoing is the path of the step whose compensation is running.
+	undoing string
 }
 
 func newRunner(ctx workflow.Context, in *Interpreter, flow *definitions.Flow, input RunInput) *runner {
@@ -125,6 +127,8 @@ func newRunner(ctx workflow.Context, in *Interpreter, flow *definitions.Flow, in
 		base = workflow.GetInfo(ctx).WorkflowExecution.ID
 	}
 	vars := map[string]any{}
+	retries := map[string]int{}
+	maps.Copy(retries, input.Retries)
 	root := &scope{steps: map[string]definitions.StepView{}, record: true}
 	if b := input.Batch; b != nil {
 		maps.Copy(vars, b.Vars)
@@ -144,12 +148,12 @@ func newRunner(ctx workflow.Context, in *Interpreter, flow *definitions.Flow, in
 		vars:            vars,
 		events:          workflow.GetSignalChannel(ctx, EventSignal),
 		seenEvents:      map[string]bool{},
-		retries:         map[string]int{},
+		retries:         retries,
 	}
 }
 
 func (r *runner) env(sc *scope) *definitions.Env {
-	return &definitions.Env{Input: r.input, Steps: sc.steps, Vars: r.vars, Item: sc.item, Index: sc.index}
+	return &definitions.Env{Input: r.input, Steps: sc.steps, Vars: r.vars, Item: sc.item, Index: sc.index, NumbersAsWritten: r.generation >= genNumbersAsWritten}
 }
 
 func (r *runner) queryRecords() ([]*StepRecord, error) {
@@ -162,6 +166,12 @@ func (r *runner) begin(ctx workflow.Context, sc *scope, s *definitions.Step, pat
 		r.records = append(r.records, rec)
 	}
 	return rec
+}
+
+// sortedKeys lists a map's keys in order, so that workflow code never
+// depends on map iteration order.
+func sortedKeys[V any](m map[string]V) []string {
+	return slices.Sorted(maps.Keys(m))
 }
 
 // sortedStepIDs lists a map's keys in order, so that workflow code never

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -20,8 +21,8 @@ import (
 const (
 	defaultCallTimeout     = time.Minute
 	defaultMaxAttempts     = 10
-	defaultInitialInterval = time.Second
-	defaultMaxInterval     = time.Minute
+	defaultInitialInterval = definitions.DefaultRetryInitialInterval
+	defaultMaxInterval     = definitions.DefaultRetryMaxInterval
 	defaultBackoff         = 2.0
 	// maxJumps bounds on_error goto loops within one sequence.
 	maxJumps = 1000
@@ -29,12 +30,15 @@ const (
 
 // stepError is a step's failure as the run and its operators see it.
 type stepError struct {
-	Step string // step ID
-	Path string
-	Type string
-	Msg  string
+	Step string `json:"step"` // step ID
+	Path string `json:"path"`
+	Type string `json:"type"`
+	Msg  string `json:"message"`
 	// Halt ends the run without compensation (on_error: halt).
-	Halt bool
+	Halt bool `json:"halt,omitempty"`
+	// Compensated are the paths of the steps the failed run undid (its
+	// own, and its children's as `flow-step/path`).
+	Compensated []string `json:"compensated,omitempty"`
 }
 
 func (e *stepError) Error() string {
@@ -66,8 +70,14 @@ func asStepError(s *definitions.Step, path string, err error) *stepError {
 // runSteps runs a sequence, applying each step's on_error. prefix is the
 // loop path of the sequence (`lines[3].`), empty at the top.
 func (r *runner) runSteps(ctx workflow.Context, sc *scope, steps []*definitions.Step, prefix string, compensating bool) error {
+	return r.runStepsFrom(ctx, sc, steps, 0, prefix, compensating)
+}
+
+// runStepsFrom is runSteps starting at steps[from]: a replay's restart
+// point, from which an on_error goto may still go back to an earlier step.
+func (r *runner) runStepsFrom(ctx workflow.Context, sc *scope, steps []*definitions.Step, from int, prefix string, compensating bool) error {
 	jumps := 0
-	for i := 0; i < len(steps); {
+	for i := from; i < len(steps); {
 		s := steps[i]
 		err := r.runStep(ctx, sc, s, prefix+s.ID, compensating)
 		if err == nil {
@@ -86,7 +96,8 @@ func (r *runner) runSteps(ctx workflow.Context, sc *scope, steps []*definitions.
 		case definitions.OnErrorContinue:
 			i++
 		case definitions.OnErrorPark:
-			d, perr := r.park(ctx, sc, s, prefix+s.ID, asStepError(s, prefix+s.ID, err))
+			se := asStepError(s, prefix+s.ID, err)
+			d, perr := r.park(ctx, sc, s, prefix+s.ID, se)
 			if perr != nil {
 				return perr
 			}
@@ -94,7 +105,7 @@ func (r *runner) runSteps(ctx workflow.Context, sc *scope, steps []*definitions.
 				sc.set(s.ID, definitions.StepView{Status: StatusCompleted, Output: d.output})
 				i++
 			} else {
-				r.retries[prefix+s.ID]++
+				r.retryWithFreshKey(prefix+s.ID, se)
 			}
 		case definitions.OnErrorHalt:
 			se := asStepError(s, prefix+s.ID, err)
@@ -217,8 +228,36 @@ func (r *runner) idempotencyKey(path string) string {
 	if n := r.retries[path]; n > 0 {
 		path += "#retry-" + strconv.Itoa(n)
 	}
+	if r.generation >= genChildFailures && r.undoing != "" {
+		// A compensation undoes its step's effect as that step last did
+		// it: a step redone under a fresh key is undone under one too.
+		if n := r.retries[r.undoing]; n > 0 {
+			path += "#undo-" + strconv.Itoa(n)
+		}
+	}
 	sum := sha256.Sum256([]byte(r.idempotencyBase + "\x00" + path))
 	return "relay-" + hex.EncodeToString(sum[:20])
+}
+
+// retryWithFreshKey counts an operator's retry of the parked step at
+// parked, which failed as se says: at the call at se.Path (the same path
+// for a parked call step, a nested one for a branch, a loop or a `flow:`
+// step's child). The call that failed gets a fresh idempotency key, so
+// that a partner that stored its failure by key does not answer it again;
+// the calls that succeeded keep theirs, so that the partner answers them
+// again without doing them twice, except those a failed child run undid
+// (se.Compensated, generation 3), which are done again under fresh keys.
+// Generation 1 renewed only the parked step's own key.
+func (r *runner) retryWithFreshKey(parked string, se *stepError) {
+	r.retries[parked]++
+	if r.generation >= genRetryKeys && se.Path != "" && se.Path != parked {
+		r.retries[se.Path]++
+	}
+	if r.generation >= genChildFailures {
+		for _, p := range se.Compensated {
+			r.retries[p]++
+		}
+	}
 }
 
 func (r *runner) call(ctx workflow.Context, sc *scope, s *definitions.Step, path string) (any, int32, error) {
@@ -281,13 +320,13 @@ func (r *runner) call(ctx workflow.Context, sc *scope, s *definitions.Step, path
 }
 
 // localActivityDeadline bounds all attempts of a local activity: every
-// attempt may take its timeout and wait the longest backoff (or a partner's
-// Retry-After up to 10 minutes) before the next.
+// attempt may take its timeout and wait the longest backoff, or a partner's
+// Retry-After, which the activity bounds by the same longest wait.
 func localActivityDeadline(timeout time.Duration, p *temporal.RetryPolicy) time.Duration {
 	if p.MaximumAttempts <= 0 {
 		return 24 * time.Hour
 	}
-	return time.Duration(p.MaximumAttempts) * (timeout + max(p.MaximumInterval, 10*time.Minute))
+	return time.Duration(p.MaximumAttempts) * (timeout + max(p.MaximumInterval, activities.MaxRetryAfter))
 }
 
 // Limited reports whether a connection has a rate limit or concurrency cap,
@@ -401,7 +440,7 @@ func (r *runner) wait(ctx workflow.Context, sc *scope, s *definitions.Step) (any
 		if err != nil {
 			return nil, fmt.Errorf("correlation: %w", err)
 		}
-		key = eventKey(v)
+		key = definitions.Text(v)
 	}
 	match := func() int {
 		for i, ev := range r.pending {
@@ -479,20 +518,6 @@ func awaitCancelTimer(ctx workflow.Context, timeout time.Duration, summary strin
 	return ready(), nil
 }
 
-// eventKey renders a correlation value the way senders write keys.
-func eventKey(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return x
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64)
-	default:
-		return fmt.Sprint(x)
-	}
-}
-
 // receiveEvents moves every EventSignal into r.pending for waits to take
 // (generation 0). A goroutine blocked on the channel takes a signal as it
 // comes, before the next wait's first look, so from generation 1 waits
@@ -531,6 +556,38 @@ func (r *runner) accept(ev Event) {
 	r.pending = append(r.pending, ev)
 }
 
+// childFailure is the step error a child run failed with, read from its
+// failure (generation 3 on; see failure), or nil when it failed otherwise
+// (a timeout, a cancellation, a bad input).
+func childFailure(err error) *stepError {
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != ErrorTypeStepFailed {
+		return nil
+	}
+	var step, typ string
+	var se stepError
+	if appErr.Details(&step, &typ, &se) != nil || se.Path == "" {
+		return nil
+	}
+	return &se
+}
+
+// retriesInside is the operator retries counted for calls of the child run
+// of the `flow:` step whose paths begin with prefix (its path and "/"), by
+// the child's own paths (generation 3 on; see retryWithFreshKey).
+func (r *runner) retriesInside(prefix string) map[string]int {
+	var out map[string]int
+	for _, p := range sortedKeys(r.retries) {
+		if rest, ok := strings.CutPrefix(p, prefix); ok {
+			if out == nil {
+				out = map[string]int{}
+			}
+			out[rest] = r.retries[p]
+		}
+	}
+	return out
+}
+
 func (r *runner) subflow(ctx workflow.Context, sc *scope, s *definitions.Step, path string) (any, error) {
 	src, ok := r.subflows[s.Flow]
 	if !ok {
@@ -550,8 +607,20 @@ func (r *runner) subflow(ctx workflow.Context, sc *scope, s *definitions.Step, p
 		opts.RetryPolicy = retryPolicy(s.Retry)
 	}
 	child := RunInput{Generation: r.generation, Flow: src, Subflows: r.subflows, Input: params, IdempotencyBase: r.idempotencyBase + "/" + path}
+	if r.generation >= genChildFailures {
+		child.Retries = r.retriesInside(path + "/")
+	}
 	var res RunResult
 	if err := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, opts), RunWorkflow, child).Get(ctx, &res); err != nil {
+		if r.generation >= genChildFailures {
+			if se := childFailure(err); se != nil {
+				out := &stepError{Step: s.ID, Path: path + "/" + se.Path, Type: se.Type, Msg: se.Msg}
+				for _, p := range se.Compensated {
+					out.Compensated = append(out.Compensated, path+"/"+p)
+				}
+				return nil, out
+			}
+		}
 		return nil, err
 	}
 	// The child's definition says which result it returned: an output may

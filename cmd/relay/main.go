@@ -7,6 +7,9 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	// Schedules name IANA time zones: carry the database, so that an image
+	// without one (scratch, distroless, a bare alpine) reads them too.
+	_ "time/tzdata"
 
 	"github.com/relay-dev/relay/cli"
 )

@@ -5,7 +5,13 @@
 // ERPNext does not honour idempotency keys (they are sent anyway, and the
 // sandbox honours them), so the actions that create look first for what an
 // earlier attempt may have created: a customer by email, a sales order by
-// po_no, an invoice by its sales order.
+// po_no, an invoice by its sales order. That look runs once per activity
+// attempt, so the client resends a POST or PATCH within an attempt only
+// after an answer that says Frappe did nothing (429, 503, or a 500: Frappe
+// rolls a failed request back), never after a dropped connection or a
+// gateway's 502/504 (connectors.Request.KeyIgnored): a create the partner
+// saved before the connection dropped is found by the next attempt, not
+// made twice.
 //
 // Failures whose body is Frappe's error object (`{"exc_type", "exception",
 // "_server_messages"}`) become errors of type `erpnext.<exc_type>`
@@ -26,6 +32,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/relay-dev/relay/connectors"
 )
@@ -137,24 +144,21 @@ func upsertCustomer(ctx context.Context, c *api, p connectors.Params) (any, erro
 	out := func(doc map[string]any, created bool) any {
 		return map[string]any{"name": doc["name"], "customer_name": doc["customer_name"], "email": doc["email_id"], "created": created}
 	}
+	var find finder
 	if email != "" {
-		found, err := c.first(ctx, "Customer", [][]any{{"email_id", "=", email}}, customerFields)
-		if err != nil {
-			return nil, err
-		}
-		if found != nil {
-			return out(found, false), nil
+		find = func(ctx context.Context) (map[string]any, error) {
+			return c.first(ctx, "Customer", [][]any{{"email_id", "=", email}}, customerFields)
 		}
 	}
 	doc := map[string]any{"customer_name": name, "customer_group": group, "territory": territory}
 	if email != "" {
 		doc["email_id"] = email
 	}
-	created, err := c.insert(ctx, "Customer", doc)
+	got, created, err := c.create(ctx, "Customer", doc, find)
 	if err != nil {
 		return nil, err
 	}
-	return out(created, true), nil
+	return out(got, created), nil
 }
 
 func createSalesOrder(ctx context.Context, c *api, p connectors.Params) (any, error) {
@@ -178,13 +182,10 @@ func createSalesOrder(ctx context.Context, c *api, p connectors.Params) (any, er
 	if err != nil {
 		return nil, err
 	}
+	var find finder
 	if poNo != "" {
-		found, err := c.first(ctx, "Sales Order", [][]any{{"po_no", "=", poNo}, {"customer", "=", customer}, {"docstatus", "<", 2}}, salesOrderFields)
-		if err != nil {
-			return nil, err
-		}
-		if found != nil {
-			return withCreated(pick(found, salesOrderFields), false), nil
+		find = func(ctx context.Context) (map[string]any, error) {
+			return c.first(ctx, "Sales Order", [][]any{{"po_no", "=", poNo}, {"customer", "=", customer}, {"docstatus", "<", 2}}, salesOrderFields)
 		}
 	}
 	doc := map[string]any{"customer": customer, "delivery_date": delivery, "items": items, "docstatus": 1}
@@ -194,11 +195,11 @@ func createSalesOrder(ctx context.Context, c *api, p connectors.Params) (any, er
 	if currency != "" {
 		doc["currency"] = currency
 	}
-	created, err := c.insert(ctx, "Sales Order", doc)
+	got, created, err := c.create(ctx, "Sales Order", doc, find)
 	if err != nil {
 		return nil, err
 	}
-	return withCreated(pick(created, salesOrderFields), true), nil
+	return withCreated(pick(got, salesOrderFields), created), nil
 }
 
 func cancelSalesOrder(ctx context.Context, c *api, p connectors.Params) (any, error) {
@@ -248,13 +249,10 @@ func createInvoice(ctx context.Context, c *api, p connectors.Params) (any, error
 		}
 		return inv
 	}
+	var find finder
 	if order != "" {
-		found, err := c.first(ctx, "Sales Invoice", [][]any{{"Sales Invoice Item", "sales_order", "=", order}, {"docstatus", "<", 2}}, invoiceFields)
-		if err != nil {
-			return nil, err
-		}
-		if found != nil {
-			return out(found, false), nil
+		find = func(ctx context.Context) (map[string]any, error) {
+			return c.first(ctx, "Sales Invoice", [][]any{{"Sales Invoice Item", "sales_order", "=", order}, {"docstatus", "<", 2}}, invoiceFields)
 		}
 		for _, it := range items {
 			row := it.(map[string]any)
@@ -263,11 +261,11 @@ func createInvoice(ctx context.Context, c *api, p connectors.Params) (any, error
 			}
 		}
 	}
-	created, err := c.insert(ctx, "Sales Invoice", map[string]any{"customer": customer, "items": items, "docstatus": 1})
+	got, created, err := c.create(ctx, "Sales Invoice", map[string]any{"customer": customer, "items": items, "docstatus": 1}, find)
 	if err != nil {
 		return nil, err
 	}
-	return out(created, true), nil
+	return out(got, created), nil
 }
 
 func getInvoice(ctx context.Context, c *api, p connectors.Params) (any, error) {
@@ -357,6 +355,63 @@ func (c *api) get(ctx context.Context, doctype, name string) (map[string]any, er
 	return out.Data, nil
 }
 
+// finder looks for the document a create would make, or returns nil.
+type finder func(ctx context.Context) (map[string]any, error)
+
+// resendWaits are the pauses before a create is sent again within the call
+// after an answer that may follow a saved document; one create is sent at
+// most len(resendWaits)+1 times in a call.
+var resendWaits = []time.Duration{200 * time.Millisecond, time.Second}
+
+// create makes a document unless find finds it, and reports whether it
+// made it. ERPNext ignores idempotency keys, so find runs first, and again
+// before the create is sent again after an answer that may follow a
+// document ERPNext saved: a 500 (Frappe may answer one after its commit),
+// a dropped connection or a gateway's 502 or 504. Without find (nil) the
+// create is not sent again within the call; the activity's next attempt
+// may then make a second document.
+func (c *api) create(ctx context.Context, doctype string, doc map[string]any, find finder) (map[string]any, bool, error) {
+	for i := 0; ; i++ {
+		if find != nil {
+			found, err := find(ctx)
+			if err != nil {
+				return nil, false, err
+			}
+			if found != nil {
+				return found, false, nil
+			}
+		}
+		made, err := c.insert(ctx, doctype, doc)
+		if err == nil {
+			return made, true, nil
+		}
+		if find == nil || i == len(resendWaits) || !maySaved(err) {
+			return nil, false, err
+		}
+		t := time.NewTimer(resendWaits[i])
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, false, err
+		case <-t.C:
+		}
+	}
+}
+
+// maySaved reports whether a failed write may have been saved all the
+// same: no answer, a 500, or a gateway's 502 or 504.
+func maySaved(err error) bool {
+	ce, ok := connectors.AsError(err)
+	if !ok || !ce.Retryable {
+		return false
+	}
+	switch ce.Status {
+	case 0, http.StatusInternalServerError, http.StatusBadGateway, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
 // insert creates a document; docstatus 1 in doc submits it in the same
 // request.
 func (c *api) insert(ctx context.Context, doctype string, doc map[string]any) (map[string]any, error) {
@@ -372,12 +427,17 @@ func (c *api) insert(ctx context.Context, doctype string, doc map[string]any) (m
 	return out.Data, nil
 }
 
-// send sends a request and decodes the JSON answer into out. key is sent
-// as Idempotency-Key on POST.
+// send sends a request and decodes the JSON answer into out. A POST or
+// PATCH carries key as Idempotency-Key and is resent by the client only
+// after a refusal (see connectors.Request.KeyIgnored); create resends a
+// create after looking first.
 func (c *api) send(ctx context.Context, method, path string, query url.Values, body any, key string, out any) error {
 	req := &connectors.Request{Method: method, Path: path, Query: query}
 	if method == http.MethodPost || method == http.MethodPatch {
-		req.IdempotencyKey = key
+		// ERPNext ignores the key: a resend after a dropped connection
+		// would skip the look-first of the next attempt and could create
+		// a second record.
+		req.IdempotencyKey, req.KeyIgnored = key, true
 	}
 	if err := connectors.SendJSON(ctx, c.call.Client, "erpnext", req, body, out); err != nil {
 		return partnerError(err, method, path)

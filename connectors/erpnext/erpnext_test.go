@@ -3,7 +3,12 @@ package erpnext
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -139,5 +144,118 @@ func TestParams(t *testing.T) {
 	_, err := Connector().Action("get_invoice").Do(context.Background(), &connectors.Call{Client: client, Params: map[string]any{"name": "X"}})
 	if ce, ok := connectors.AsError(err); !ok || ce.Type != "invalid_connection" {
 		t.Errorf("no base_url: %v, want invalid_connection", err)
+	}
+}
+
+// droppingERP is an ERPNext site that saves every create but drops the
+// connection before answering the first one. A list (the look-first)
+// returns every document of the doctype saved so far.
+type droppingERP struct {
+	mu      sync.Mutex
+	docs    map[string][]map[string]any // doctype → saved documents
+	creates int
+	// answer500 answers the first create 500 after saving it (Frappe
+	// failing after its commit) instead of dropping the connection.
+	answer500 bool
+}
+
+func (e *droppingERP) count() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.creates
+}
+
+func (e *droppingERP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	doctype, ok := strings.CutPrefix(r.URL.Path, "/api/resource/")
+	if !ok {
+		http.NotFound(w, r)
+		return
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	w.Header().Set("Content-Type", "application/json")
+	switch r.Method {
+	case http.MethodGet:
+		_ = json.NewEncoder(w).Encode(map[string]any{"data": append([]map[string]any{}, e.docs[doctype]...)})
+	case http.MethodPost:
+		var doc map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&doc); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		e.creates++
+		doc["name"] = fmt.Sprintf("%s-%d", strings.ToUpper(doctype[:3]), e.creates)
+		e.docs[doctype] = append(e.docs[doctype], doc)
+		if e.creates == 1 {
+			// Saved; the answer is lost.
+			if e.answer500 {
+				w.WriteHeader(http.StatusInternalServerError)
+				_, _ = io.WriteString(w, `{"exc_type":"Exception","exception":"failed after commit"}`)
+				return
+			}
+			if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+				conn.Close()
+			}
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"data": doc})
+	default:
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+	}
+}
+
+// TestCreateLooksFirstBeforeResending: ERPNext ignores idempotency keys,
+// so a create whose answer is lost after the partner saved it (a dropped
+// connection, a 500 after the commit) is not simply sent again: the
+// connector looks first, finds the record and returns it (created false),
+// within the same call. A create with nothing to look it up by (a customer
+// without an email) is not sent again within the call.
+func TestCreateLooksFirstBeforeResending(t *testing.T) {
+	items := []any{map[string]any{"item_code": "MUG", "qty": 1, "rate": 12}}
+	tests := []struct {
+		action    string
+		params    map[string]any
+		answer500 bool
+		wantFound bool // the call returns the saved record; else it fails retryable
+	}{
+		{"upsert_customer", map[string]any{"customer_name": "Ada Lovelace", "email": "ada@example.com"}, false, true},
+		{"upsert_customer", map[string]any{"customer_name": "Ada Lovelace", "email": "ada@example.com"}, true, true},
+		{"create_sales_order", map[string]any{"customer": "Ada Lovelace", "items": items, "delivery_date": "2030-01-02", "po_no": "shop-1001"}, false, true},
+		{"create_sales_order", map[string]any{"customer": "Ada Lovelace", "items": items, "delivery_date": "2030-01-02", "po_no": "shop-1001"}, true, true},
+		{"create_invoice", map[string]any{"customer": "Ada Lovelace", "items": items, "sales_order": "SAL-1"}, false, true},
+		{"create_invoice", map[string]any{"customer": "Ada Lovelace", "items": items, "sales_order": "SAL-1"}, true, true},
+		{"upsert_customer", map[string]any{"customer_name": "Ada Lovelace"}, true, false},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s %v, 500 %v", tt.action, tt.params["email"] != nil || tt.action != "upsert_customer", tt.answer500), func(t *testing.T) {
+			erp := &droppingERP{docs: map[string][]map[string]any{}, answer500: tt.answer500}
+			srv := httptest.NewServer(erp)
+			t.Cleanup(srv.Close)
+			cfg := connectors.ConnectionConfig{Connector: "erpnext", BaseURL: srv.URL}
+			// In-attempt retries as in production, waits kept short.
+			client, err := connectors.NewClient(cfg, nil, connectors.ClientOptions{RetryWaitMin: time.Millisecond, RetryWaitMax: 2 * time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := Connector().Action(tt.action)
+			p, err := connectors.ParamDefaults(a, tt.params)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := a.Do(context.Background(), &connectors.Call{Connection: "erp", Config: cfg, Client: client, Params: p, IdempotencyKey: "wf-1/" + tt.action})
+			if tt.wantFound {
+				if err != nil {
+					t.Fatalf("call: %v", err)
+				}
+				if m := out.(map[string]any); m["created"] != false || m["name"] == nil {
+					t.Errorf("output = %v, want the record the lost create saved (created false)", m)
+				}
+			} else if ce, ok := connectors.AsError(err); !ok || !ce.Retryable {
+				t.Fatalf("call: error = %v, want a retryable *connectors.Error", err)
+			}
+			if n := erp.count(); n != 1 {
+				t.Errorf("partner received %d creates, want 1", n)
+			}
+		})
 	}
 }

@@ -38,6 +38,16 @@ func TestConformance(t *testing.T) {
 				Mutating: true,
 			},
 			{
+				// The deal carries the key in a unique property, as well as in
+				// the header HubSpot ignores.
+				Action: "create_deal",
+				Params: map[string]any{"dealname": "Order 1001", "unique_property": "relay_key"},
+				Response: `{"id":"9052","properties":{"createdate":"2025-03-01T10:00:01.000Z","dealname":"Order 1001","relay_key":"relay-conformance-key-1",` +
+					`"dealstage":"appointmentscheduled","pipeline":"default","hs_object_id":"9052"},` +
+					`"createdAt":"2025-03-01T10:00:01.000Z","updatedAt":"2025-03-01T10:00:01.000Z","archived":false}`,
+				Mutating: true,
+			},
+			{
 				Action: "associate",
 				Params: map[string]any{"from_type": "deals", "from_id": "9051", "to_type": "contacts", "to_id": "512"},
 				Response: `{"status":"COMPLETE","results":[{"from":{"id":"9051"},"to":{"id":"512"},` +

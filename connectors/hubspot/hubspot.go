@@ -2,6 +2,16 @@
 // associations in a CRM shaped like HubSpot CRM v3 (associations v4),
 // authenticated with a private-app token as a bearer token.
 //
+// HubSpot ignores the Idempotency-Key every POST and PATCH carries, so a
+// create must be recognised when it is sent again after its answer was
+// lost. upsert_contact relies on HubSpot keeping emails unique: a repeat
+// is refused with 409 CONFLICT naming the contact, which is then updated.
+// create_deal can do the same with unique_property, a deal property the
+// account created with unique values (`hasUniqueValue: true`, e.g.
+// `relay_key`): the deal stores the step's idempotency key there, and the
+// 409 a repeat gets names the deal to return. Without it, a create_deal
+// whose answer is lost may make a second deal.
+//
 // Failures whose body is HubSpot's error object
 // (`{"status":"error","message","category","correlationId"}`) become errors
 // of type `hubspot.<category>` (`hubspot.VALIDATION_ERROR`,
@@ -59,14 +69,18 @@ func Connector() *connectors.Connector {
 				},
 			}, upsertContact),
 			action(&connectors.Action{
-				Name:    "create_deal",
-				Summary: "Create a deal; the output is the deal {id, properties, createdAt, updatedAt}.",
+				Name: "create_deal",
+				Summary: "Create a deal; the output is the deal {id, properties, createdAt, updatedAt, created}. " +
+					"HubSpot ignores idempotency keys: without unique_property, a create sent again after its answer was lost makes a second deal.",
 				Params: []connectors.Param{
 					{Name: "dealname", Type: "string", Required: true, Summary: "The deal's name."},
 					{Name: "amount", Type: "number", Summary: "The deal's amount (a number or a numeric string)."},
 					{Name: "pipeline", Type: "string", Default: "default", Summary: "Pipeline ID."},
 					{Name: "dealstage", Type: "string", Default: "appointmentscheduled", Summary: "Stage ID within the pipeline."},
 					{Name: "properties", Type: "object", Summary: "Other deal properties by internal name; the named parameters above win."},
+					{Name: "unique_property", Type: "string", Summary: "Internal name of a deal property created in HubSpot with unique values " +
+						"(hasUniqueValue: true), such as relay_key, and set by nothing else: the deal stores the step's idempotency key there, " +
+						"so a repeated create is refused by HubSpot and answered with the deal made first, created false. Ignored when the call has no idempotency key."},
 				},
 			}, createDeal),
 			action(&connectors.Action{
@@ -132,7 +146,7 @@ func (c *api) findContact(ctx context.Context, email string, props []string, key
 		Results []map[string]any `json:"results"`
 	}
 	// A search changes nothing; the key only lets the client retry it.
-	if err := c.send(ctx, http.MethodPost, "/crm/v3/objects/contacts/search", body, key, &out); err != nil {
+	if err := c.send(ctx, http.MethodPost, "/crm/v3/objects/contacts/search", nil, body, key, &out); err != nil {
 		return nil, err
 	}
 	if len(out.Results) == 0 {
@@ -141,7 +155,8 @@ func (c *api) findContact(ctx context.Context, email string, props []string, key
 	return record(out.Results[0])
 }
 
-// existingID finds the ID HubSpot names in a 409 on a contact create.
+// existingID finds the ID HubSpot names in a 409 on a create that repeats
+// a unique value: a contact's email, a deal's unique property.
 var existingID = regexp.MustCompile(`Existing ID: ?(\d+)`)
 
 // upsertContact creates first and updates on HubSpot's 409 CONFLICT, which
@@ -171,7 +186,7 @@ func upsertContact(ctx context.Context, c *api, p connectors.Params) (any, error
 	body := map[string]any{"properties": props}
 
 	var created map[string]any
-	err = c.send(ctx, http.MethodPost, "/crm/v3/objects/contacts", body, c.call.IdempotencyKey, &created)
+	err = c.send(ctx, http.MethodPost, "/crm/v3/objects/contacts", nil, body, c.call.IdempotencyKey, &created)
 	if err == nil {
 		return withCreated(created, true)
 	}
@@ -195,13 +210,52 @@ func upsertContact(ctx context.Context, c *api, p connectors.Params) (any, error
 	// The create's key already holds the 409, so the update has its own,
 	// derived from it: stable across attempts too.
 	var updated map[string]any
-	if err := c.send(ctx, http.MethodPatch, "/crm/v3/objects/contacts/"+url.PathEscape(id), body, subKey(c.call.IdempotencyKey, "update"), &updated); err != nil {
+	if err := c.send(ctx, http.MethodPatch, "/crm/v3/objects/contacts/"+url.PathEscape(id), nil, body, subKey(c.call.IdempotencyKey, "update"), &updated); err != nil {
 		return nil, err
 	}
 	return withCreated(updated, false)
 }
 
+// createDeal creates a deal. HubSpot ignores idempotency keys, so a
+// create whose answer was lost (a dropped connection, a timeout, a 502
+// after HubSpot saved the deal) and that is sent again, by the client
+// within the call or by the activity's next attempt, makes a second deal.
+// With unique_property the deal carries the call's idempotency key in a
+// property whose values HubSpot keeps unique: the repeated create is then
+// refused with a 409 that names the deal made first, which is returned
+// instead (created false). The create is not sent as KeyIgnored either
+// way: with the property a resend is safe; without it, holding the resend
+// back to the next attempt would make the same second deal, only later,
+// since there is nothing by which that attempt could find the first.
 func createDeal(ctx context.Context, c *api, p connectors.Params) (any, error) {
+	props, err := dealProperties(p)
+	if err != nil {
+		return nil, err
+	}
+	unique, err := uniqueProperty(p, props)
+	if err != nil {
+		return nil, err
+	}
+	key := c.call.IdempotencyKey
+	if unique == "" || key == "" {
+		unique = "" // without a key there is nothing to recognise a repeat by
+	} else {
+		props[unique] = key
+	}
+	var deal map[string]any
+	err = c.send(ctx, http.MethodPost, "/crm/v3/objects/deals", nil, map[string]any{"properties": props}, key, &deal)
+	if err == nil {
+		return withCreated(deal, true)
+	}
+	if unique == "" {
+		return nil, err
+	}
+	return c.earlierDeal(ctx, err, props, unique, key)
+}
+
+// dealProperties returns the properties of a new deal: those of the
+// `properties` parameter, overridden by the named parameters.
+func dealProperties(p connectors.Params) (map[string]any, error) {
 	props, err := properties(p, "properties")
 	if err != nil {
 		return nil, err
@@ -225,11 +279,68 @@ func createDeal(ctx context.Context, c *api, p connectors.Params) (any, error) {
 	} else if ok {
 		props["amount"] = strconv.FormatFloat(amount, 'f', -1, 64)
 	}
+	return props, nil
+}
+
+// propertyName is the shape of a HubSpot property's internal name.
+var propertyName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// uniqueProperty returns the unique_property parameter, "" when absent. A
+// property the call also sets is refused rather than overwritten with the
+// key or left to win over it: as with Stripe's Idempotency-Key, which is
+// never a field of the object, a user expects the key to be kept apart
+// from the record's own data, so either choice would silently lose what
+// one of the two parameters asked for (a value, or the protection).
+func uniqueProperty(p connectors.Params, props map[string]any) (string, error) {
+	name, err := p.String("unique_property")
+	if err != nil || name == "" {
+		return "", err
+	}
+	if !propertyName.MatchString(name) {
+		return "", p.Invalid("unique_property must be the internal name of a deal property (letters, digits and _, such as relay_key), not its label")
+	}
+	if _, set := props[name]; set {
+		return "", p.Invalid("unique_property %s is also set by the call's other parameters; "+
+			"name a property that only holds the idempotency key, or set the property yourself without unique_property", name)
+	}
+	return name, nil
+}
+
+// dealShownProps are returned by a create besides the properties set.
+var dealShownProps = []string{"createdate", "hs_lastmodifieddate", "hs_object_id"}
+
+// earlierDeal answers a create refused with createErr. A 409 that names a
+// deal holding the call's key in the unique property means an earlier try
+// of this call created it: that deal is returned, read with the
+// properties the create set, as the create would have returned it, with
+// created false. Any other failure, a 409 that names no deal, or one
+// naming a deal without the key (another unique property clashed), is
+// returned as it is.
+func (c *api) earlierDeal(ctx context.Context, createErr error, props map[string]any, unique, key string) (any, error) {
+	ce, ok := connectors.AsError(createErr)
+	if !ok || ce.Status != http.StatusConflict {
+		return nil, createErr
+	}
+	m := existingID.FindStringSubmatch(ce.Message)
+	if m == nil {
+		return nil, createErr
+	}
+	names := slices.Clone(dealShownProps)
+	for name, v := range props {
+		if v != "" {
+			names = append(names, name)
+		}
+	}
+	slices.Sort(names)
 	var deal map[string]any
-	if err := c.send(ctx, http.MethodPost, "/crm/v3/objects/deals", map[string]any{"properties": props}, c.call.IdempotencyKey, &deal); err != nil {
+	query := url.Values{"properties": {strings.Join(names, ",")}}
+	if err := c.send(ctx, http.MethodGet, "/crm/v3/objects/deals/"+m[1], query, nil, "", &deal); err != nil {
 		return nil, err
 	}
-	return record(deal)
+	if held, _ := deal["properties"].(map[string]any); held[unique] != key {
+		return nil, createErr
+	}
+	return withCreated(deal, false)
 }
 
 func associate(ctx context.Context, c *api, p connectors.Params) (any, error) {
@@ -243,7 +354,7 @@ func associate(ctx context.Context, c *api, p connectors.Params) (any, error) {
 	}
 	path := fmt.Sprintf("/crm/v4/objects/%s/%s/associations/default/%s/%s", parts[0], parts[1], parts[2], parts[3])
 	var out map[string]any
-	if err := c.send(ctx, http.MethodPut, path, nil, "", &out); err != nil {
+	if err := c.send(ctx, http.MethodPut, path, nil, nil, "", &out); err != nil {
 		return nil, err
 	}
 	return out, nil
@@ -286,8 +397,8 @@ type api struct {
 
 // send sends a JSON request and decodes the JSON answer into out. key is
 // sent as Idempotency-Key on POST and PATCH.
-func (c *api) send(ctx context.Context, method, path string, body any, key string, out any) error {
-	req := &connectors.Request{Method: method, Path: path}
+func (c *api) send(ctx context.Context, method, path string, query url.Values, body any, key string, out any) error {
+	req := &connectors.Request{Method: method, Path: path, Query: query}
 	if c.call.Config.BaseURL == "" {
 		req.Path = DefaultBaseURL + path
 	}

@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -146,6 +148,85 @@ func TestUpsertConflictWithoutID(t *testing.T) {
 	}
 }
 
+// TestCreateDealConflict covers the answers to a create_deal that HubSpot
+// refuses with 409: only one that names a deal holding the call's key in
+// the unique property is answered with that deal.
+func TestCreateDealConflict(t *testing.T) {
+	const token = "pat-na1-test"
+	conflict := func(category, msg string) string {
+		return `{"status":"error","message":"` + msg + `","correlationId":"x","category":"` + category + `"}`
+	}
+	deal := func(key string) string {
+		return `{"id":"77","properties":{"dealname":"D","relay_key":"` + key + `","hs_object_id":"77"},"createdAt":"a","updatedAt":"b","archived":false}`
+	}
+	tests := []struct {
+		name   string
+		unique string
+		create string // the 409's body
+		get    int    // the status of the read of deal 77
+		body   string // its body
+		want   string // the error's type, or "deal 77"
+		reads  int    // reads of deal 77
+	}{
+		{"names the deal holding the key", "relay_key", conflict("CONFLICT", "A deal with relay_key already exists. Existing ID: 77"), 200, deal("wf-1/deal"), "deal 77", 1},
+		{"another category", "relay_key", conflict("OBJECT_ALREADY_EXISTS", "Existing ID: 77"), 200, deal("wf-1/deal"), "deal 77", 1},
+		{"names no deal", "relay_key", conflict("CONFLICT", "A deal with relay_key already exists."), 200, deal("wf-1/deal"), "hubspot.CONFLICT", 0},
+		{"names a deal without the key", "relay_key", conflict("CONFLICT", "Existing ID: 77"), 200, deal("wf-9/deal"), "hubspot.CONFLICT", 1},
+		{"the named deal cannot be read", "relay_key", conflict("CONFLICT", "Existing ID: 77"), 404, conflict("OBJECT_NOT_FOUND", "Object not found."), "hubspot.OBJECT_NOT_FOUND", 1},
+		{"without unique_property", "", conflict("CONFLICT", "Existing ID: 77"), 200, deal("wf-1/deal"), "hubspot.CONFLICT", 0},
+		{"not HubSpot's error body, the deal holds the key", "relay_key", `{"error":"Existing ID: 77"}`, 200, deal("wf-1/deal"), "deal 77", 1},
+		{"not HubSpot's error body, no deal named", "relay_key", `{"error":"duplicate"}`, 200, deal("wf-1/deal"), "http.409", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var reads atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				// Every answer echoes the request's headers: the token must
+				// not reach the error or the output anyway.
+				w.Header().Set("X-Echo", r.Header.Get("Authorization"))
+				switch {
+				case r.Method == "POST" && r.URL.Path == "/crm/v3/objects/deals":
+					w.WriteHeader(http.StatusConflict)
+					io.WriteString(w, strings.Replace(tt.create, `"x"`, `"`+r.Header.Get("Authorization")+`"`, 1))
+				case r.Method == "GET" && r.URL.Path == "/crm/v3/objects/deals/77":
+					reads.Add(1)
+					want := "createdate,dealname,dealstage,hs_lastmodifieddate,hs_object_id,pipeline,relay_key"
+					if got := r.URL.Query().Get("properties"); got != want {
+						t.Errorf("read properties %q, want %q", got, want)
+					}
+					w.WriteHeader(tt.get)
+					io.WriteString(w, strings.Replace(tt.body, `"x"`, `"`+r.Header.Get("Authorization")+`"`, 1))
+				default:
+					t.Errorf("unexpected %s %s", r.Method, r.URL)
+					http.NotFound(w, r)
+				}
+			}))
+			defer srv.Close()
+			params := map[string]any{"dealname": "D"}
+			if tt.unique != "" {
+				params["unique_property"] = tt.unique
+			}
+			out, err := try(t, srv.URL, "create_deal", params, "wf-1/deal", token)
+			got := fmt.Sprint(err)
+			if ce, ok := connectors.AsError(err); ok {
+				got = ce.Type
+				if ce.Retryable {
+					t.Errorf("error %v is retryable", err)
+				}
+			} else if m, ok := out.(map[string]any); ok && err == nil && m["created"] == false {
+				got = "deal " + fmt.Sprint(m["id"])
+			}
+			if got != tt.want || int(reads.Load()) != tt.reads {
+				t.Errorf("got %s (%v, %v) after %d reads, want %s after %d", got, out, err, reads.Load(), tt.want, tt.reads)
+			}
+			if strings.Contains(fmt.Sprint(out, err), token) {
+				t.Errorf("the token shows: %v %v", out, err)
+			}
+		})
+	}
+}
+
 func TestDefaultBaseURL(t *testing.T) {
 	var got string
 	client, err := connectors.NewClient(connectors.ConnectionConfig{Connector: "hubspot"}, nil, connectors.ClientOptions{
@@ -181,6 +262,14 @@ func TestParams(t *testing.T) {
 		{"upsert_contact", map[string]any{"email": " "}},
 		{"upsert_contact", map[string]any{"email": "a@b.c", "properties": map[string]any{"x": []any{1.0}}}},
 		{"create_deal", map[string]any{"dealname": "D", "amount": "lots"}},
+		{"create_deal", map[string]any{"dealname": "D", "unique_property": 3.0}},
+		{"create_deal", map[string]any{"dealname": "D", "unique_property": " "}},
+		{"create_deal", map[string]any{"dealname": "D", "unique_property": "Relay key"}},
+		{"create_deal", map[string]any{"dealname": "D", "unique_property": "relay_key", "properties": map[string]any{"relay_key": "mine"}}},
+		{"create_deal", map[string]any{"dealname": "D", "unique_property": "relay_key", "properties": map[string]any{"relay_key": nil}}},
+		{"create_deal", map[string]any{"dealname": "D", "unique_property": "dealname"}},
+		{"create_deal", map[string]any{"dealname": "D", "unique_property": "pipeline"}}, // set by its default
+		{"create_deal", map[string]any{"dealname": "D", "amount": 5.0, "unique_property": "amount"}},
 		{"associate", map[string]any{"from_type": "deals", "from_id": 1.5, "to_type": "contacts", "to_id": "2"}},
 	}
 	client, _ := connectors.NewClient(connectors.ConnectionConfig{BaseURL: "http://127.0.0.1:1"}, nil, connectors.ClientOptions{})
@@ -194,14 +283,20 @@ func TestParams(t *testing.T) {
 
 func call(t *testing.T, base, action string, params map[string]any, key string) any {
 	t.Helper()
-	cfg := connectors.ConnectionConfig{Connector: "hubspot", BaseURL: base, Auth: &connectors.AuthConfig{Kind: connectors.AuthBearer, Token: "env:T"}}
-	client, err := connectors.NewClient(cfg, func(string) (string, error) { return "pat-na1-test", nil }, connectors.ClientOptions{RetryWaitMin: time.Millisecond, RetryWaitMax: 2 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	out, err := Connector().Action(action).Do(context.Background(), &connectors.Call{Connection: "crm", Config: cfg, Client: client, Params: params, IdempotencyKey: key})
+	out, err := try(t, base, action, params, key, "pat-na1-test")
 	if err != nil {
 		t.Fatalf("%s: %v", action, err)
 	}
 	return out
+}
+
+// try calls an action on a connection to base with the token.
+func try(t *testing.T, base, action string, params map[string]any, key, token string) (any, error) {
+	t.Helper()
+	cfg := connectors.ConnectionConfig{Connector: "hubspot", BaseURL: base, Auth: &connectors.AuthConfig{Kind: connectors.AuthBearer, Token: "env:T"}}
+	client, err := connectors.NewClient(cfg, func(string) (string, error) { return token, nil }, connectors.ClientOptions{RetryWaitMin: time.Millisecond, RetryWaitMax: 2 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Connector().Action(action).Do(context.Background(), &connectors.Call{Connection: "crm", Config: cfg, Client: client, Params: params, IdempotencyKey: key})
 }

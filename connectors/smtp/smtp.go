@@ -10,7 +10,10 @@
 // The Message-ID is derived from the call's idempotency key, so every
 // attempt of a step sends the same one and receivers can drop duplicates.
 // A 4xx reply is a retryable error of type smtp.<code>, a 5xx reply a
-// permanent one; network failures are retryable.
+// permanent one; network failures are retryable. The server is dialed
+// through the connection's client, under the worker's network policy
+// (connectors.ClientOptions.NetPolicy); a refused address is a permanent
+// egress_denied error.
 package smtp
 
 import (
@@ -39,6 +42,7 @@ import (
 	"time"
 
 	"github.com/relay-dev/relay/connectors"
+	"github.com/relay-dev/relay/netguard"
 )
 
 // DefaultTimeout bounds one SMTP session when the connection sets none.
@@ -153,8 +157,10 @@ func deliver(ctx context.Context, call *connectors.Call, srv server, timeout tim
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}
-	dialer := &net.Dialer{Deadline: deadline}
-	conn, err := dialer.DialContext(ctx, "tcp", srv.addr)
+	// The client's dialer enforces the worker's network policy.
+	dialCtx, cancel := context.WithDeadline(ctx, deadline)
+	conn, err := call.Client.DialContext(dialCtx, "tcp", srv.addr)
+	cancel()
 	if err != nil {
 		return classify(ctx, "connecting to "+srv.addr, err)
 	}
@@ -228,8 +234,9 @@ func helloName() string {
 }
 
 // classify turns a failure of one SMTP stage into an *Error: a 4xx reply is
-// transient, a 5xx reply permanent, both typed smtp.<code>; certificate
-// failures are permanent; network failures and the rest transient.
+// transient, a 5xx reply permanent, both typed smtp.<code>; a refusal by
+// the network policy (egress_denied) and certificate failures are
+// permanent; network failures and the rest transient.
 func classify(ctx context.Context, stage string, err error) *connectors.Error {
 	var (
 		reply     *textproto.Error
@@ -242,6 +249,8 @@ func classify(ctx context.Context, stage string, err error) *connectors.Error {
 	)
 	e := &connectors.Error{Type: "network", Retryable: true}
 	switch {
+	case netguard.IsRefused(err):
+		e.Type, e.Retryable = connectors.ErrorTypeEgressDenied, false
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
 		e.Type = "timeout"
 	case ctx.Err() != nil:

@@ -5,10 +5,12 @@ import (
 	"net"
 	"net/mail"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/relay-dev/relay/connectors"
+	"github.com/relay-dev/relay/netguard"
 	"github.com/relay-dev/relay/sandbox"
 )
 
@@ -174,6 +176,72 @@ func TestErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestNetPolicy checks that the server is dialed under the worker's network
+// policy: a refused address is a permanent egress_denied error and no
+// connection reaches it.
+func TestNetPolicy(t *testing.T) {
+	params := map[string]any{"from": "a@example.com", "to": "b@example.com", "subject": "s", "text": "t"}
+	tests := []struct {
+		name      string
+		policy    *netguard.Policy
+		wantType  string // "" means delivered
+		wantConns int64
+	}{
+		{name: "loopback refused", policy: &netguard.Policy{}, wantType: connectors.ErrorTypeEgressDenied},
+		{name: "not in the allowlist", policy: &netguard.Policy{Allow: []string{"smtp.example.com:587"}}, wantType: connectors.ErrorTypeEgressDenied},
+		{name: "loopback allowed", policy: &netguard.Policy{AllowPrivate: true}, wantConns: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			counted := &countingListener{Listener: ln}
+			sb := sandbox.New(sandbox.Options{})
+			done := make(chan struct{})
+			go func() { defer close(done); _ = sb.ServeSMTP(counted) }()
+			t.Cleanup(func() { ln.Close(); <-done })
+
+			cfg := connectors.ConnectionConfig{Connector: "smtp", BaseURL: "smtp://" + ln.Addr().String(), Timeout: 5 * time.Second}
+			client, err := connectors.NewClient(connectors.ConnectionConfig{Connector: "smtp"}, nil, connectors.ClientOptions{NetPolicy: tt.policy})
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := Connector().Action("send_email")
+			p, err := connectors.ParamDefaults(a, params)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = a.Do(context.Background(), &connectors.Call{Connection: "mail", Config: cfg, Client: client, Params: p, IdempotencyKey: "k"})
+			if tt.wantType == "" {
+				if err != nil {
+					t.Fatalf("send: %v", err)
+				}
+			} else if ce, ok := connectors.AsError(err); !ok || ce.Type != tt.wantType || ce.Retryable {
+				t.Fatalf("error = %#v, want permanent %s", err, tt.wantType)
+			}
+			if n := counted.accepted.Load(); n != tt.wantConns {
+				t.Errorf("listener accepted %d connections, want %d", n, tt.wantConns)
+			}
+		})
+	}
+}
+
+// countingListener counts the connections it accepts.
+type countingListener struct {
+	net.Listener
+	accepted atomic.Int64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err == nil {
+		l.accepted.Add(1)
+	}
+	return c, err
 }
 
 // TestRefusesCleartextAuth checks that a password is never sent unencrypted

@@ -251,12 +251,15 @@ func fail(kind error, format string, args ...any) error {
 	return &verifyError{kind: kind, msg: "verifying webhook: " + fmt.Sprintf(format, args...)}
 }
 
-// DeliveryID returns the provider's delivery or event ID for dedupe, for the
-// schemes that put one in a header: standard_webhooks (webhook-id), github
-// (X-GitHub-Delivery, kept by redeliveries), shopify (X-Shopify-Webhook-Id,
-// else X-Shopify-Event-Id). It returns "" otherwise: Stripe's ID is in the
-// body (StripeEventID), Slack's request timestamp is not an ID, and hmac has
-// no fixed header. Call it only after Verify succeeded.
+// DeliveryID returns the provider's delivery or event ID, for the schemes
+// that put one in a header: standard_webhooks (webhook-id, which the
+// signature covers), github (X-GitHub-Delivery, kept by redeliveries),
+// shopify (X-Shopify-Webhook-Id, else X-Shopify-Event-Id). It returns ""
+// otherwise: Stripe's ID is in the body (StripeEventID), Slack's request
+// timestamp is not an ID, and hmac has no fixed header. GitHub's and
+// Shopify's IDs are not signed: anyone can send a captured delivery again
+// under a new one, so they must not be what deduplicates deliveries. Call
+// it only after Verify succeeded.
 func DeliveryID(scheme string, header http.Header) string {
 	switch scheme {
 	case SchemeStandardWebhooks:
@@ -270,4 +273,37 @@ func DeliveryID(scheme string, header http.Header) string {
 		return header.Get("X-Shopify-Event-Id")
 	}
 	return ""
+}
+
+// providerSignatureHeaders carry a signature or a signed timestamp in some
+// provider's scheme. X-Hub-Signature is GitHub's SHA-1 signature, sent
+// beside X-Hub-Signature-256; svix-signature and svix-timestamp are the
+// Standard Webhooks headers under the names Svix sends them.
+var providerSignatureHeaders = []string{
+	hdrWebhookSignature, hdrWebhookTimestamp, "Svix-Signature", "Svix-Timestamp",
+	hdrStripeSignature,
+	hdrGitHubSignature, "X-Hub-Signature",
+	hdrShopifyHmac,
+	hdrSlackSignature, hdrSlackTimestamp,
+}
+
+// SignatureHeaders returns, in canonical form, the names of the headers
+// that carry a delivery's signature or signed timestamp: those of every
+// provider scheme, whatever cfg.Scheme is, and cfg.Header and
+// cfg.TimestampHeader for scheme hmac. A copy of a delivery kept for later
+// (a run's trigger) must leave them out: with the body, they are a
+// delivery anyone who reads the copy can send again, under a new delivery
+// ID where the scheme does not sign one (github, shopify), and at any time
+// where it signs no timestamp. Delivery IDs are not among them.
+func SignatureHeaders(cfg Config) []string {
+	out := make([]string, 0, len(providerSignatureHeaders)+2)
+	for _, h := range providerSignatureHeaders {
+		out = append(out, http.CanonicalHeaderKey(h))
+	}
+	for _, h := range []string{cfg.Header, cfg.TimestampHeader} {
+		if h != "" && !slices.Contains(out, http.CanonicalHeaderKey(h)) {
+			out = append(out, http.CanonicalHeaderKey(h))
+		}
+	}
+	return out
 }

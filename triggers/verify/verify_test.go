@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -280,5 +281,36 @@ func TestErrorsMatchSentinels(t *testing.T) {
 	}
 	if !strings.HasPrefix(err.Error(), "verifying webhook: github: header X-Hub-Signature-256 is missing") {
 		t.Fatalf("message = %q", err)
+	}
+}
+
+// TestSignatureHeaders: every header Sign puts on a delivery is a
+// signature header, except the delivery ID, which stays.
+func TestSignatureHeaders(t *testing.T) {
+	tests := []struct {
+		cfg Config
+		id  string // the delivery ID header, kept
+	}{
+		{Config{Scheme: SchemeStandardWebhooks, Secrets: []string{"whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}}, "Webhook-Id"},
+		{Config{Scheme: SchemeStripe, Secrets: []string{"whsec_x"}}, ""},
+		{Config{Scheme: SchemeGitHub, Secrets: []string{"k"}}, "X-Github-Delivery"},
+		{Config{Scheme: SchemeShopify, Secrets: []string{"k"}}, "X-Shopify-Webhook-Id"},
+		{Config{Scheme: SchemeSlack, Secrets: []string{"k"}}, ""},
+		{Config{Scheme: SchemeHMAC, Secrets: []string{"k"}, Header: "x-sig", Template: "{timestamp}.{body}", TimestampHeader: "X-TS"}, ""},
+		{Config{Scheme: SchemeHMAC, Secrets: []string{"k"}, Header: "X-Sig", Template: "{id}.{body}", IDHeader: "X-Id"}, "X-Id"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.cfg.Scheme, func(t *testing.T) {
+			h, err := Sign(tt.cfg, []byte(`{}`), time.Now(), "d-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			drop := SignatureHeaders(tt.cfg)
+			for name := range h {
+				if got, want := slices.Contains(drop, name), name != tt.id; got != want {
+					t.Errorf("header %s: signature header %v, want %v (SignatureHeaders %q)", name, got, want, drop)
+				}
+			}
+		})
 	}
 }
