@@ -2,9 +2,6 @@ package apiserver
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -192,7 +189,11 @@ func (a *API) startRun(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
-var listParams = []string{"flow", "status", "since", "until", "failed_step", "error_type", "business_key", "replay_of", "cursor", "limit"}
+// filterParams are the list parameters that select runs; a cursor must
+// come back with the same ones.
+var filterParams = []string{"flow", "status", "since", "until", "failed_step", "error_type", "business_key", "replay_of"}
+
+var listParams = append(slices.Clone(filterParams), "cursor", "limit")
 
 func (a *API) listRuns(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
@@ -229,22 +230,16 @@ func (a *API) listRuns(w http.ResponseWriter, r *http.Request) error {
 		}
 		f.PageSize = n
 	}
-	filter := filterKey(q)
-	if s := q.Get("cursor"); s != "" {
-		var c listCursor
-		b, err := base64.RawURLEncoding.DecodeString(s)
-		if err == nil {
-			err = json.Unmarshal(b, &c)
-		}
-		if err != nil || c.Filter == "" || len(c.Token) == 0 {
-			return invalid("cursor", "not a cursor of a previous page")
-		}
-		if c.Filter != filter {
-			return invalid("cursor", "made for other filters: send it with the parameters of the first page (flow, status, since, until, failed_step, error_type, business_key, replay_of); only limit may change")
-		}
+	window := fmt.Sprintf("since=%q until=%q", q.Get("since"), q.Get("until"))
+	if c := q.Get("cursor"); c != "" {
 		// The window stays the first page's: since=2h is two hours
 		// before it, on every page.
-		f.Cursor, f.Since, f.Until = c.Token, c.Since, c.Until
+		switch err := f.Continue(c, window); {
+		case errors.Is(err, runs.ErrCursorFilters):
+			return invalid("cursor", "made for other filters: send it with the parameters of the first page (%s); only limit may change", strings.Join(filterParams, ", "))
+		case err != nil:
+			return invalid("cursor", "%s", err)
+		}
 	}
 	list, next, err := a.Runs.List(r.Context(), f)
 	if err != nil {
@@ -253,42 +248,8 @@ func (a *API) listRuns(w http.ResponseWriter, r *http.Request) error {
 	if list == nil {
 		list = []runs.Summary{}
 	}
-	out := RunList{Runs: list}
-	if len(next) > 0 {
-		b, err := json.Marshal(listCursor{Filter: filter, Since: f.Since, Until: f.Until, Token: next})
-		if err != nil {
-			return err
-		}
-		out.NextCursor = base64.RawURLEncoding.EncodeToString(b)
-	}
-	WriteJSON(w, http.StatusOK, out)
+	WriteJSON(w, http.StatusOK, RunList{Runs: list, NextCursor: f.NextCursor(next, window)})
 	return nil
-}
-
-// listCursor is what a next_cursor carries: Temporal's page token, with the
-// filters of the first page, so that a cursor is refused with other ones
-// (Temporal's token says only where the page ended, and would continue
-// another query there), and the times its since and until resolved to, so
-// that a relative window does not move from page to page. A cursor that
-// does not decode is refused here: Temporal's SQL store answers a
-// malformed token with an internal error.
-type listCursor struct {
-	Filter string    `json:"f"`
-	Since  time.Time `json:"s,omitzero"`
-	Until  time.Time `json:"u,omitzero"`
-	Token  []byte    `json:"t"`
-}
-
-// filterKey is a digest of the filter parameters of a list request: every
-// parameter but cursor and limit.
-func filterKey(q url.Values) string {
-	h := sha256.New()
-	for _, name := range listParams {
-		if name != "cursor" && name != "limit" {
-			fmt.Fprintf(h, "%s=%q\n", name, q[name])
-		}
-	}
-	return hex.EncodeToString(h.Sum(nil)[:12])
 }
 
 // timeParam reads an RFC 3339 time, or a duration meaning that long ago.

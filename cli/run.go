@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -181,23 +180,22 @@ func (a *app) runsListCommand() *cobra.Command {
 			if since > 0 {
 				filter.Since = time.Now().Add(-since)
 			}
+			window := since.String()
 			if cursor != "" {
-				c, err := decodeListCursor(cursor)
-				if err != nil {
-					return err
-				}
 				// The window stays the first page's: --since 2h is two
 				// hours before it, on every page.
-				filter.Cursor, filter.Since = c.Token, c.Since
+				switch err := filter.Continue(cursor, window); {
+				case errors.Is(err, runs.ErrCursorFilters):
+					return fmt.Errorf("--cursor was printed for other filters: give it with the first page's --flow, --status, --since, --failed-step, --error-type and --key (only --limit may change)")
+				case err != nil:
+					return fmt.Errorf("--cursor %q: %w", cursor, err)
+				}
 			}
 			list, next, err := rc.List(cmd.Context(), filter)
 			if err != nil {
 				return err
 			}
-			var nextCursor string
-			if len(next) > 0 {
-				nextCursor = encodeListCursor(listCursor{Token: next, Since: filter.Since})
-			}
+			nextCursor := filter.NextCursor(next, window)
 			page := struct {
 				Runs       []runs.Summary `json:"runs"`
 				NextCursor string         `json:"next_cursor,omitempty"`
@@ -230,31 +228,6 @@ func (a *app) runsListCommand() *cobra.Command {
 	cmd.Flags().IntVar(&filter.PageSize, "limit", 50, "runs per page")
 	cmd.Flags().StringVar(&cursor, "cursor", "", "continue from a previous page")
 	return cmd
-}
-
-// listCursor is what relay runs list --cursor carries: Temporal's page
-// token, and the time the first page resolved --since to.
-type listCursor struct {
-	Token []byte    `json:"t"`
-	Since time.Time `json:"s,omitzero"`
-}
-
-// encodeListCursor writes c as text a shell passes as it is.
-func encodeListCursor(c listCursor) string {
-	b, _ := json.Marshal(c) // a []byte and a time always marshal
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-func decodeListCursor(s string) (listCursor, error) {
-	var c listCursor
-	b, err := base64.RawURLEncoding.DecodeString(s)
-	if err == nil {
-		err = json.Unmarshal(b, &c)
-	}
-	if err != nil || len(c.Token) == 0 {
-		return listCursor{}, fmt.Errorf("--cursor %q is not the cursor a previous page printed", s)
-	}
-	return c, nil
 }
 
 func (a *app) runsShowCommand() *cobra.Command {

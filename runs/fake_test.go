@@ -50,6 +50,7 @@ type fakeTemporal struct {
 
 type fakeRun struct {
 	id, runID string
+	seq       int // the order runs were added in: their start times
 	status    enumspb.WorkflowExecutionStatus
 	input     workflows.RunInput
 	steps     []*workflows.StepRecord
@@ -57,6 +58,9 @@ type fakeRun struct {
 	// unlisted keeps a failed run out of the failed runs' listing, as
 	// visibility does for a moment after a run closes.
 	unlisted bool
+	// invisible keeps the run out of every listing, as visibility does for
+	// a moment after a run starts.
+	invisible bool
 	// updates are the IDs of the updates the run completed, and their errors.
 	updates map[string]error
 }
@@ -104,6 +108,7 @@ func (ft *fakeTemporal) add(r *fakeRun) {
 	ft.mu.Lock()
 	defer ft.mu.Unlock()
 	ft.seq++
+	r.seq = ft.seq
 	if r.runID == "" {
 		r.runID = "run-" + strconv.Itoa(ft.seq)
 	}
@@ -123,7 +128,7 @@ func (ft *fakeTemporal) run(id string) (*fakeRun, error) {
 }
 
 func (r *fakeRun) info() *workflowpb.WorkflowExecutionInfo {
-	start := time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC)
+	start := time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC).Add(time.Duration(r.seq) * time.Second)
 	e := &workflowpb.WorkflowExecutionInfo{
 		Execution: &commonpb.WorkflowExecution{WorkflowId: r.id, RunId: r.runID},
 		Status:    r.status,
@@ -155,6 +160,9 @@ func (ft *fakeTemporal) ListWorkflow(ctx context.Context, req *workflowservice.L
 	resp := &workflowservice.ListWorkflowExecutionsResponse{}
 	for i := len(ft.order) - 1; i >= 0; i-- { // newest first
 		r := ft.runs[ft.order[i]]
+		if r.invisible {
+			continue
+		}
 		var match bool
 		if _, of, ok := strings.Cut(req.Query, workflows.SearchAttributeReplayOf+" = "); ok {
 			match = r.replayOf != "" && strings.HasPrefix(of, strconv.Quote(r.replayOf))

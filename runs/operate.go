@@ -96,6 +96,19 @@ type BulkResult struct {
 // Replay starts a new run linked to workflowID that reuses the outputs of
 // the steps before the restart point. With opts.DryRun it only plans.
 func (c *Client) Replay(ctx context.Context, workflowID string, opts ReplayOptions) (ReplayPlan, Run, error) {
+	if !opts.DryRun {
+		// A replay sent again under its key gets the first one's run
+		// without planning again, which needs a worker to answer the
+		// original's step query, and may be refused when the loaded
+		// definitions changed since: the plan is shown only if it can be.
+		if run, ok, err := c.existing(ctx, redo(workflowID, "", "replay", opts.IdempotencyKey)); err != nil || ok {
+			plan, _, _, perr := c.plan(ctx, workflowID, opts)
+			if perr != nil || len(plan.Problems) > 0 {
+				plan = ReplayPlan{Original: workflowID, Reused: []string{}, Run: []string{}, Calls: []string{}}
+			}
+			return plan, run, err
+		}
+	}
 	plan, flow, in, err := c.plan(ctx, workflowID, opts)
 	if err != nil {
 		return plan, Run{}, err
@@ -108,7 +121,7 @@ func (c *Client) Replay(ctx context.Context, workflowID string, opts ReplayOptio
 	}
 	so := redo(workflowID, plan.BusinessKey, "replay", opts.IdempotencyKey)
 	so.Replay = in.Replay
-	run, err := c.startKeyed(ctx, flow, in, so)
+	run, err := c.start(ctx, flow, in, so)
 	return plan, run, err
 }
 
@@ -116,12 +129,12 @@ func (c *Client) Replay(ctx context.Context, workflowID string, opts ReplayOptio
 // why it cannot work, if it cannot.
 func (c *Client) plan(ctx context.Context, workflowID string, opts ReplayOptions) (ReplayPlan, *definitions.Flow, workflows.RunInput, error) {
 	plan := ReplayPlan{Original: workflowID, Reused: []string{}, Run: []string{}, Calls: []string{}}
-	d, st, err := c.show(ctx, workflowID)
+	d, st, err := c.read(ctx, workflowID)
 	if err != nil {
 		return plan, nil, workflows.RunInput{}, err
 	}
 	plan.BusinessKey = d.BusinessKey
-	if d.Status == "running" || d.Status == workflows.StateWaiting || d.Status == workflows.StateParked {
+	if d.open() {
 		plan.Problems = append(plan.Problems, fmt.Sprintf("run %s is still %s: cancel it first, or act on its parked step", workflowID, d.Status))
 	}
 	if d.stepsErr != nil {
@@ -280,6 +293,9 @@ type RerunOptions struct {
 // Rerun starts the run again from scratch with the same input, under new
 // idempotency keys: every side effect is repeated.
 func (c *Client) Rerun(ctx context.Context, workflowID string, opts RerunOptions) (Run, error) {
+	if run, ok, err := c.existing(ctx, redo(workflowID, "", "rerun", opts.IdempotencyKey)); err != nil || ok {
+		return run, err
+	}
 	info, err := c.describe(ctx, workflowID)
 	if err != nil {
 		return Run{}, err
@@ -291,7 +307,7 @@ func (c *Client) Rerun(ctx context.Context, workflowID string, opts RerunOptions
 	}
 	orig, flow := st.in, st.flow
 	orig.Replay = nil
-	return c.startKeyed(ctx, flow, orig, redo(workflowID, original.BusinessKey, "rerun", opts.IdempotencyKey))
+	return c.start(ctx, flow, orig, redo(workflowID, original.BusinessKey, "rerun", opts.IdempotencyKey))
 }
 
 // redo names a run that does the run original again (a replay, a rerun):
@@ -304,28 +320,39 @@ func redo(original, key, kind, idempotencyKey string) StartOptions {
 	if idempotencyKey == "" {
 		return StartOptions{WorkflowID: original + "/" + kind + "-" + uuid.NewString()[:8], BusinessKey: key}
 	}
-	return StartOptions{WorkflowID: original + "/" + keyedName(kind, idempotencyKey), BusinessKey: key, Dedupe: true, IdempotencyKey: idempotencyKey}
+	return StartOptions{WorkflowID: keyedID(original, kind, idempotencyKey), BusinessKey: key, Dedupe: true, IdempotencyKey: idempotencyKey}
 }
 
-// keyedName is the last part of the workflow ID of a run started under an
-// idempotency key: kind and a digest of the key, which may hold any
-// printable character, '/' included.
+// keyedID is the workflow ID of a run started under an idempotency key (by
+// Start, under its flow, or by redo, under the original run): parent, then
+// kind and a digest of the key, which may hold any printable character,
+// '/' included, and so never enters an ID or a history as it is.
+func keyedID(parent, kind, idempotencyKey string) string {
+	return parent + "/" + keyedName(kind, idempotencyKey)
+}
+
+// keyedName is kind and a digest of idempotencyKey.
 func keyedName(kind, idempotencyKey string) string {
 	sum := sha256.Sum256([]byte(idempotencyKey))
 	return kind + "-" + hex.EncodeToString(sum[:8])
 }
 
-// startKeyed starts a run; one named after an idempotency key (by Start or
-// redo) that an earlier call started is returned, with Existing set,
-// whether it is still running or has closed. A run named by a workflow ID
-// of the caller's is refused as a duplicate, as so.Dedupe says.
-func (c *Client) startKeyed(ctx context.Context, flow *definitions.Flow, in workflows.RunInput, so StartOptions) (Run, error) {
-	run, err := c.start(ctx, flow, in, so)
-	var dup *serviceerror.WorkflowExecutionAlreadyStarted
-	if so.IdempotencyKey != "" && errors.As(err, &dup) {
-		return Run{WorkflowID: so.WorkflowID, RunID: dup.RunId, Flow: flow.ID, Existing: true}, nil
+// existing returns the run that an earlier call under so's idempotency key
+// started, if there is one: Temporal's record, not visibility's, so a call
+// sent again just after the first finds its run.
+func (c *Client) existing(ctx context.Context, so StartOptions) (Run, bool, error) {
+	if so.IdempotencyKey == "" {
+		return Run{}, false, nil
 	}
-	return run, err
+	info, err := c.describe(ctx, so.WorkflowID)
+	if errors.Is(err, ErrNotFound) {
+		return Run{}, false, nil
+	}
+	if err != nil {
+		return Run{}, false, err
+	}
+	s := summaryOf(info)
+	return Run{WorkflowID: s.WorkflowID, RunID: s.RunID, Flow: s.Flow, Existing: true}, true, nil
 }
 
 // RunClosedError is returned by Cancel, RetryStep and SkipStep for a run
@@ -391,7 +418,9 @@ func (c *Client) SkipStep(ctx context.Context, workflowID string, output any, op
 func (c *Client) update(ctx context.Context, workflowID, name string, a workflows.StepAction, opts StepOptions) error {
 	updateID := "" // the SDK makes one up
 	if opts.IdempotencyKey != "" {
-		updateID = name + ":" + opts.IdempotencyKey
+		// The key is the client's: its digest names the update, in the
+		// run's history, as it names keyed runs.
+		updateID = keyedName(name, opts.IdempotencyKey)
 	}
 	h, err := c.Temporal.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		UpdateID:     updateID,
@@ -491,12 +520,7 @@ func (c *Client) BulkReplay(ctx context.Context, opts BulkReplayOptions, progres
 			report(BulkResult{Original: run.WorkflowID, Status: "skipped", Reason: stopped})
 			continue
 		}
-		// A run replayed before is left to its newest replay: a bulk
-		// replay sent again, after a timeout or to retry what failed, must
-		// not replay it a second time under fresh idempotency keys. If that
-		// replay failed, it is what is replayed (visibility may not list
-		// it among the failed runs yet), once.
-		target, err := c.newestReplay(ctx, run.WorkflowID)
+		target, failed, err := c.replayTarget(ctx, run)
 		if err != nil {
 			if ctx.Err() != nil {
 				return results, ctx.Err()
@@ -504,19 +528,9 @@ func (c *Client) BulkReplay(ctx context.Context, opts BulkReplayOptions, progres
 			fail(run.WorkflowID, err)
 			continue
 		}
-		if target != run.WorkflowID {
-			again, err := c.failedAgain(ctx, target, handled)
-			if err != nil {
-				if ctx.Err() != nil {
-					return results, ctx.Err()
-				}
-				fail(run.WorkflowID, err)
-				continue
-			}
-			if !again {
-				report(BulkResult{Original: run.WorkflowID, Status: "skipped", Reason: "already replayed by " + target})
-				continue
-			}
+		if !failed {
+			report(BulkResult{Original: run.WorkflowID, Status: "skipped", Reason: "already replayed by " + target})
+			continue
 		}
 		if handled[target] {
 			report(BulkResult{Original: run.WorkflowID, Status: "skipped", Reason: "already replayed by this bulk replay"})
@@ -588,37 +602,74 @@ func bulkReplayKey(workflowID string) string {
 	return "bulk-replay:" + workflowID
 }
 
-// newestReplay follows a run's replays (a replay's own replays, and so on)
-// to the newest, or returns workflowID when it has none.
-func (c *Client) newestReplay(ctx context.Context, workflowID string) (string, error) {
-	id := workflowID
-	for range maxReplayChain {
-		replays, _, err := c.List(ctx, Filter{ReplayOf: id, PageSize: 1})
-		if err != nil {
-			return "", fmt.Errorf("looking for replays of %s: %w", id, err)
+// replayTarget is the run a bulk replay replays for the failed run, and
+// whether that failed: the newest replay of the run's first original (a
+// replay's replays followed too), which is run itself when it has none. A
+// bulk replay sent again, after a timeout or to retry what failed, must not
+// replay a run a second time under fresh idempotency keys: a run replayed
+// before is left to its newest replay, which is replayed in turn only if
+// it failed too (as Temporal says now: visibility may not list it among
+// the failed runs yet). A failed replay whose original has a newer replay
+// is left to that one.
+func (c *Client) replayTarget(ctx context.Context, run Summary) (string, bool, error) {
+	root, of := run.WorkflowID, run.ReplayOf
+	for i := 0; of != "" && i < maxReplayChain; i++ {
+		info, err := c.describe(ctx, of)
+		if errors.Is(err, ErrNotFound) {
+			break // gone past its retention: start from what is left
 		}
-		if len(replays) == 0 {
+		if err != nil {
+			return "", false, fmt.Errorf("reading %s, which %s replays: %w", of, root, err)
+		}
+		root, of = of, summaryOf(info).ReplayOf
+	}
+	id := root
+	for range maxReplayChain {
+		next, err := c.newestReplayOf(ctx, id)
+		if err != nil {
+			return "", false, err
+		}
+		if next == "" {
 			break
 		}
-		id = replays[0].WorkflowID
+		id = next
 	}
-	return id, nil
+	if id == run.WorkflowID {
+		return id, true, nil // listed among the failed runs
+	}
+	info, err := c.describe(ctx, id)
+	if err != nil {
+		return "", false, fmt.Errorf("reading replay %s: %w", id, err)
+	}
+	return id, info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, nil
 }
 
-// maxReplayChain bounds how many replays of replays newestReplay follows.
+// maxReplayChain bounds how far replayTarget follows a chain of replays,
+// up to the first original and down to the newest replay.
 const maxReplayChain = 20
 
-// failedAgain reports whether the replay workflowID failed (as Temporal
-// says now, not visibility) and this bulk replay has not replayed it yet.
-func (c *Client) failedAgain(ctx context.Context, workflowID string, handled map[string]bool) (bool, error) {
-	if handled[workflowID] {
-		return false, nil
-	}
-	info, err := c.describe(ctx, workflowID)
+// newestReplayOf returns the newest replay of the run id, or "" when it has
+// none. Replays are listed by visibility, which may show a new one late;
+// the one a bulk replay starts is named alike by every bulk replay
+// (bulkReplayKey), so Temporal's own record is asked for it as well.
+func (c *Client) newestReplayOf(ctx context.Context, id string) (string, error) {
+	listed, _, err := c.List(ctx, Filter{ReplayOf: id, PageSize: 1})
 	if err != nil {
-		return false, fmt.Errorf("reading replay %s: %w", workflowID, err)
+		return "", fmt.Errorf("looking for replays of %s: %w", id, err)
 	}
-	return info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_FAILED, nil
+	bulkID := keyedID(id, "replay", bulkReplayKey(id))
+	bulk, err := c.describe(ctx, bulkID)
+	switch {
+	case errors.Is(err, ErrNotFound):
+	case err != nil:
+		return "", fmt.Errorf("looking for replays of %s: %w", id, err)
+	case len(listed) == 0 || !listed[0].StartedAt.After(bulk.GetStartTime().AsTime()):
+		return bulkID, nil
+	}
+	if len(listed) > 0 {
+		return listed[0].WorkflowID, nil
+	}
+	return "", nil
 }
 
 func tooManyCanary(mu *sync.Mutex, bad *int) bool {

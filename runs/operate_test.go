@@ -78,6 +78,7 @@ func TestBulkReplaySkipsReplayedRuns(t *testing.T) {
 		id, replayOf string
 		failed       bool
 		unlisted     bool // failed, but not listed yet (visibility lags)
+		invisible    bool // not listed at all yet, not even as a replay
 	}
 	tests := []struct {
 		name   string
@@ -110,6 +111,12 @@ func TestBulkReplaySkipsReplayedRuns(t *testing.T) {
 		{name: "a replay another bulk replay started, not listed yet, is not started again",
 			runs: []run{{id: "sync/1", failed: true}, {id: redo("sync/1", "", "replay", bulkReplayKey("sync/1")).WorkflowID, unlisted: true}},
 			want: map[string]string{"sync/1": "skipped: already replayed by sync/1/replay-"}, wantStarted: 0},
+		{name: "a failed replay an earlier bulk replay started, not listed at all yet, is replayed",
+			runs: []run{{id: "sync/1", failed: true}, {id: keyedID("sync/1", "replay", bulkReplayKey("sync/1")), replayOf: "sync/1", failed: true, invisible: true}},
+			want: map[string]string{"sync/1": "completed"}, wantStarted: 1},
+		{name: "a replay newer than the bulk replay's is followed",
+			runs: []run{{id: "sync/1", failed: true}, {id: keyedID("sync/1", "replay", bulkReplayKey("sync/1")), replayOf: "sync/1", failed: true}, {id: "sync/1/replay-2", replayOf: "sync/1"}},
+			want: map[string]string{"sync/1": "skipped: already replayed by sync/1/replay-2", keyedID("sync/1", "replay", bulkReplayKey("sync/1")): "skipped: already replayed by sync/1/replay-2"}, wantStarted: 0},
 		{name: "the canary is the first run replayed",
 			runs:   []run{{id: "sync/1", failed: true}, {id: "sync/2", failed: true}, {id: "sync/3", failed: true}, {id: "sync/3/replay-1", replayOf: "sync/3"}},
 			canary: 1, failReplays: true,
@@ -126,6 +133,7 @@ func TestBulkReplaySkipsReplayedRuns(t *testing.T) {
 				} else {
 					ft.addCompleted(f, r.id, r.replayOf)
 				}
+				ft.runs[r.id].invisible = r.invisible
 			}
 			ft.failStarts = tt.failReplays
 			c := fakeClient(ft, f)
@@ -175,15 +183,15 @@ func TestStepActionIdempotencyKey(t *testing.T) {
 		updateErr   error
 		wantApplied int
 		wantErr     []bool
-		wantIDs     []string // the applied updates' IDs
+		wantIDs     []string // the applied updates' IDs: the key's digest, never the key
 	}{
-		{name: "skip, same key", op: "skip", keys: []string{"k", "k"}, wantApplied: 1, wantErr: []bool{false, false}, wantIDs: []string{workflows.SkipStepUpdate + ":k"}},
-		{name: "retry, same key", op: "retry", keys: []string{"k", "k", "k"}, wantApplied: 1, wantErr: []bool{false, false, false}, wantIDs: []string{workflows.RetryStepUpdate + ":k"}},
+		{name: "skip, same key", op: "skip", keys: []string{"k", "k"}, wantApplied: 1, wantErr: []bool{false, false}, wantIDs: []string{keyedName(workflows.SkipStepUpdate, "k")}},
+		{name: "retry, same key", op: "retry", keys: []string{"k", "k", "k"}, wantApplied: 1, wantErr: []bool{false, false, false}, wantIDs: []string{keyedName(workflows.RetryStepUpdate, "k")}},
 		{name: "skip, two keys", op: "skip", keys: []string{"k", "l"}, wantApplied: 2, wantErr: []bool{false, false}},
 		{name: "skip, no key", op: "skip", keys: []string{"", ""}, wantApplied: 2, wantErr: []bool{false, false}, wantIDs: []string{"", ""}},
 		{name: "the same key after the run closed", op: "skip", keys: []string{"k", "k"}, closeAfter: 1, wantApplied: 1, wantErr: []bool{false, false}},
 		{name: "a refusal is repeated too", op: "retry", keys: []string{"k", "k"}, updateErr: boom, wantApplied: 1, wantErr: []bool{true, true}},
-		{name: "a retry and a skip under one key", op: "both", keys: []string{"k", "k"}, wantApplied: 2, wantErr: []bool{false, false}, wantIDs: []string{workflows.RetryStepUpdate + ":k", workflows.SkipStepUpdate + ":k"}},
+		{name: "a retry and a skip under one key", op: "both", keys: []string{"k", "k"}, wantApplied: 2, wantErr: []bool{false, false}, wantIDs: []string{keyedName(workflows.RetryStepUpdate, "k"), keyedName(workflows.SkipStepUpdate, "k")}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -171,16 +171,21 @@ func (c *Client) Start(ctx context.Context, flow *definitions.Flow, input map[st
 		if opts.WorkflowID != "" {
 			return Run{}, fmt.Errorf("starting flow %s: a workflow ID and an idempotency key both name the run; give one", flow.ID)
 		}
-		opts.WorkflowID, opts.Dedupe = WorkflowID(flow.ID, keyedName("key", opts.IdempotencyKey)), true
+		opts.WorkflowID, opts.Dedupe = keyedID(flow.ID, "key", opts.IdempotencyKey), true
 	}
 	in, err := c.Input(flow, input)
 	if err != nil {
 		return Run{}, err
 	}
 	in.Trigger = opts.Trigger
-	return c.startKeyed(ctx, flow, in, opts)
+	return c.start(ctx, flow, in, opts)
 }
 
+// start starts a run of flow with in. A run named after an idempotency key
+// (by Start or redo) that an earlier call started is returned, with
+// Existing set, whether it is still running or has closed; a run named by
+// a workflow ID of the caller's is refused as a duplicate, as opts.Dedupe
+// says.
 func (c *Client) start(ctx context.Context, flow *definitions.Flow, in workflows.RunInput, opts StartOptions) (Run, error) {
 	in.Replay = opts.Replay
 	so := c.startOptions(flow, opts)
@@ -190,6 +195,10 @@ func (c *Client) start(ctx context.Context, flow *definitions.Flow, in workflows
 	// database write. Elsewhere the SDK ignores the flag.
 	so.EnableEagerStart = true
 	we, err := c.Temporal.ExecuteWorkflow(ctx, so, workflows.RunWorkflow, in)
+	var dup *serviceerror.WorkflowExecutionAlreadyStarted
+	if opts.IdempotencyKey != "" && errors.As(err, &dup) {
+		return Run{WorkflowID: so.ID, RunID: dup.RunId, Flow: flow.ID, Existing: true}, nil
+	}
 	if err != nil {
 		return Run{}, fmt.Errorf("starting flow %s: %w", flow.ID, err)
 	}
@@ -300,7 +309,8 @@ type Filter struct {
 	ReplayOf string
 	// PageSize defaults to 50.
 	PageSize int
-	// Cursor continues a previous List.
+	// Cursor is the next page token of a previous List, which it
+	// continues (see Continue).
 	Cursor []byte
 }
 
@@ -426,6 +436,11 @@ func (c *Client) List(ctx context.Context, f Filter) ([]Summary, []byte, error) 
 		out = append(out, summaryOf(e))
 	}
 	return out, resp.NextPageToken, nil
+}
+
+// open reports whether the run is still going: running, waiting or parked.
+func (s Summary) open() bool {
+	return s.Status == "running" || s.Status == workflows.StateWaiting || s.Status == workflows.StateParked
 }
 
 // summaryOf is what Temporal's record of a run says of it.
@@ -576,9 +591,32 @@ func (c *Client) Show(ctx context.Context, workflowID string) (*Detail, error) {
 	return d, nil
 }
 
-// show is Show without redaction, for replays, which need the real outputs,
-// and with what the run started with, which replays need too.
+// show is Show without redaction.
 func (c *Client) show(ctx context.Context, workflowID string) (*Detail, started, error) {
+	d, st, err := c.read(ctx, workflowID)
+	if err != nil {
+		return nil, started{}, err
+	}
+	if replays, _, err := c.List(ctx, Filter{ReplayOf: workflowID, PageSize: 100}); err == nil {
+		for _, r := range replays {
+			d.Replays = append(d.Replays, r.WorkflowID)
+		}
+	}
+	if !d.open() {
+		res, err := c.Result(ctx, workflowID)
+		if err != nil {
+			d.Failure = failureMessage(err)
+		} else {
+			d.Result = res
+		}
+	}
+	return d, st, nil
+}
+
+// read is what a replay needs of a run, unredacted: its summary, its step
+// timeline with the real outputs, and what it started with. Show adds its
+// replays and its result.
+func (c *Client) read(ctx context.Context, workflowID string) (*Detail, started, error) {
 	info, err := c.describe(ctx, workflowID)
 	if err != nil {
 		return nil, started{}, err
@@ -589,25 +627,12 @@ func (c *Client) show(ctx context.Context, workflowID string) (*Detail, started,
 	if st.flow != nil {
 		d.FlowVersion = st.flow.Version
 	}
-	if replays, _, err := c.List(ctx, Filter{ReplayOf: workflowID, PageSize: 100}); err == nil {
-		for _, r := range replays {
-			d.Replays = append(d.Replays, r.WorkflowID)
-		}
-	}
 	v, err := c.Temporal.QueryWorkflow(ctx, workflowID, d.RunID, workflows.StepsQuery)
 	if err == nil {
 		err = v.Get(&d.Steps)
 	}
 	if err != nil {
 		d.StepsError, d.stepsErr = err.Error(), err
-	}
-	if info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
-		res, err := c.Result(ctx, workflowID)
-		if err != nil {
-			d.Failure = failureMessage(err)
-		} else {
-			d.Result = res
-		}
 	}
 	return d, st, nil
 }
