@@ -299,12 +299,9 @@ func (s *Store) read() (*file, fs.FileInfo, error) {
 }
 
 // writeAtomic writes data to a temporary file beside path, readable by the
-// owner only, and renames it over path.
+// owner only, and renames it over path. The folder must exist.
 func writeAtomic(path string, data []byte) error {
 	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
 	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
 	if err != nil {
 		return err

@@ -1,30 +1,41 @@
 package apiserver
 
 import (
+	"cmp"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 )
 
-// TestRedoIdempotencyKey: a client that sends a replay or rerun again
-// after a timeout, with the same Idempotency-Key, gets the run the first
-// request started (200, Idempotent-Replayed) and no second run, which
-// would repeat the steps' side effects under fresh idempotency keys.
-func TestRedoIdempotencyKey(t *testing.T) {
+// TestRunIdempotencyKey: a client that sends a start, replay or rerun
+// again after a timeout, with the same Idempotency-Key, gets the run the
+// first request started (200, Idempotent-Replayed) and no second run, which
+// would repeat the steps' side effects under fresh idempotency keys. A
+// start whose body has an id is deduplicated by it already (a repeat
+// answers 409), so a key with an id is refused rather than one of them
+// silently ignored.
+func TestRunIdempotencyKey(t *testing.T) {
+	const replay, rerun, start = escapedRun + "/replay", escapedRun + "/rerun", "/v1/runs"
+	const confirm, hello = `{"confirm":true}`, `{"flow":"hello"}`
 	tests := []struct {
 		name, path, body string
 		keys             []string // one request per key; "" sends none
 		wantStatus       []int
 		wantRuns         int // distinct runs named in the answers
-		wantRedos        int // replays and reruns started
+		wantStarted      int // runs, replays and reruns started
 	}{
-		{name: "replay retried with its key", path: escapedRun + "/replay", body: `{}`, keys: []string{"k-1", "k-1"}, wantStatus: []int{201, 200}, wantRuns: 1, wantRedos: 1},
-		{name: "replay retried three times", path: escapedRun + "/replay", keys: []string{"k-1", "k-1", "k-1"}, wantStatus: []int{201, 200, 200}, wantRuns: 1, wantRedos: 1},
-		{name: "replays under two keys", path: escapedRun + "/replay", keys: []string{"k-1", "k-2"}, wantStatus: []int{201, 201}, wantRuns: 2, wantRedos: 2},
-		{name: "replays without a key", path: escapedRun + "/replay", keys: []string{"", ""}, wantStatus: []int{201, 201}, wantRuns: 2, wantRedos: 2},
-		{name: "rerun retried with its key", path: escapedRun + "/rerun", body: `{"confirm":true}`, keys: []string{"k-1", "k-1"}, wantStatus: []int{201, 200}, wantRuns: 1, wantRedos: 1},
-		{name: "reruns under two keys", path: escapedRun + "/rerun", body: `{"confirm":true}`, keys: []string{"k-1", "k-2"}, wantStatus: []int{201, 201}, wantRuns: 2, wantRedos: 2},
+		{name: "replay retried with its key", path: replay, body: `{}`, keys: []string{"k-1", "k-1"}, wantStatus: []int{201, 200}, wantRuns: 1, wantStarted: 1},
+		{name: "replay retried three times", path: replay, keys: []string{"k-1", "k-1", "k-1"}, wantStatus: []int{201, 200, 200}, wantRuns: 1, wantStarted: 1},
+		{name: "replays under two keys", path: replay, keys: []string{"k-1", "k-2"}, wantStatus: []int{201, 201}, wantRuns: 2, wantStarted: 2},
+		{name: "replays without a key", path: replay, keys: []string{"", ""}, wantStatus: []int{201, 201}, wantRuns: 2, wantStarted: 2},
+		{name: "rerun retried with its key", path: rerun, body: confirm, keys: []string{"k-1", "k-1"}, wantStatus: []int{201, 200}, wantRuns: 1, wantStarted: 1},
+		{name: "reruns under two keys", path: rerun, body: confirm, keys: []string{"k-1", "k-2"}, wantStatus: []int{201, 201}, wantRuns: 2, wantStarted: 2},
+		{name: "start retried with its key", path: start, body: `{"flow":"hello","input":{"name":"Ada"}}`, keys: []string{"k-1", "k-1"}, wantStatus: []int{201, 200}, wantRuns: 1, wantStarted: 1},
+		{name: "start retried three times", path: start, body: hello, keys: []string{"k-1", "k-1", "k-1"}, wantStatus: []int{201, 200, 200}, wantRuns: 1, wantStarted: 1},
+		{name: "starts under two keys", path: start, body: hello, keys: []string{"k-1", "k-2"}, wantStatus: []int{201, 201}, wantRuns: 2, wantStarted: 2},
+		{name: "starts without a key", path: start, body: hello, keys: []string{"", ""}, wantStatus: []int{201, 201}, wantRuns: 2, wantStarted: 2},
+		{name: "a start with a key and an id", path: start, body: `{"flow":"hello","id":"hello/ada"}`, keys: []string{"k-1"}, wantStatus: []int{400}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -40,24 +51,35 @@ func TestRedoIdempotencyKey(t *testing.T) {
 				if rec.Code != tt.wantStatus[i] {
 					t.Fatalf("request %d: status %d, want %d: %s", i+1, rec.Code, tt.wantStatus[i], rec.Body)
 				}
+				if rec.Code == http.StatusBadRequest {
+					if e := errorBody(t, rec); e.Field != "Idempotency-Key" || !strings.Contains(e.Message, "id") {
+						t.Errorf("request %d: error %+v, want the header and id named", i+1, e)
+					}
+					continue
+				}
 				if replayed := rec.Header().Get("Idempotent-Replayed") == "true"; replayed != (rec.Code == http.StatusOK) {
 					t.Errorf("request %d: Idempotent-Replayed %q with status %d", i+1, rec.Header().Get("Idempotent-Replayed"), rec.Code)
 				}
+				// A start answers with the run; a replay or rerun with
+				// {"run": ...}.
 				var body struct {
-					Run struct {
+					WorkflowID string `json:"workflow_id"`
+					Run        struct {
 						WorkflowID string `json:"workflow_id"`
 					} `json:"run"`
 				}
-				if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil || body.Run.WorkflowID == "" {
+				err := json.Unmarshal(rec.Body.Bytes(), &body)
+				id := cmp.Or(body.WorkflowID, body.Run.WorkflowID)
+				if err != nil || id == "" {
 					t.Fatalf("request %d: no run in %s", i+1, rec.Body)
 				}
-				if loc := rec.Header().Get("Location"); loc != runPath(body.Run.WorkflowID) {
-					t.Errorf("request %d: Location %q for run %s", i+1, loc, body.Run.WorkflowID)
+				if loc := rec.Header().Get("Location"); loc != runPath(id) {
+					t.Errorf("request %d: Location %q for run %s", i+1, loc, id)
 				}
-				runsSeen[body.Run.WorkflowID] = true
+				runsSeen[id] = true
 			}
-			if len(runsSeen) != tt.wantRuns || fr.redos != tt.wantRedos {
-				t.Errorf("answers named %d runs and %d were started, want %d and %d", len(runsSeen), fr.redos, tt.wantRuns, tt.wantRedos)
+			if started := fr.starts + fr.redos; len(runsSeen) != tt.wantRuns || started != tt.wantStarted {
+				t.Errorf("answers named %d runs and %d were started, want %d and %d", len(runsSeen), started, tt.wantRuns, tt.wantStarted)
 			}
 		})
 	}
@@ -115,66 +137,6 @@ func TestStepIdempotencyKey(t *testing.T) {
 			}
 			if len(fr.stepKeys) != 1 || fr.stepKeys[0] != tt.key {
 				t.Errorf("the backend got keys %q, want [%q]", fr.stepKeys, tt.key)
-			}
-		})
-	}
-}
-
-// TestStartIdempotencyKey: a client that sends POST /v1/runs again after a
-// timeout, with the same Idempotency-Key, gets the run the first request
-// started (200, Idempotent-Replayed) and no second run. A body with an id
-// is deduplicated by it already (a repeat answers 409), so a key with an id
-// is refused rather than one of them silently ignored.
-func TestStartIdempotencyKey(t *testing.T) {
-	tests := []struct {
-		name, body string
-		keys       []string // one request per key; "" sends none
-		wantStatus []int
-		wantRuns   int // distinct runs named in the answers
-		wantStarts int // runs started
-	}{
-		{name: "start retried with its key", body: `{"flow":"hello","input":{"name":"Ada"}}`, keys: []string{"k-1", "k-1"}, wantStatus: []int{201, 200}, wantRuns: 1, wantStarts: 1},
-		{name: "start retried three times", body: `{"flow":"hello"}`, keys: []string{"k-1", "k-1", "k-1"}, wantStatus: []int{201, 200, 200}, wantRuns: 1, wantStarts: 1},
-		{name: "starts under two keys", body: `{"flow":"hello"}`, keys: []string{"k-1", "k-2"}, wantStatus: []int{201, 201}, wantRuns: 2, wantStarts: 2},
-		{name: "starts without a key", body: `{"flow":"hello"}`, keys: []string{"", ""}, wantStatus: []int{201, 201}, wantRuns: 2, wantStarts: 2},
-		{name: "a key with an id", body: `{"flow":"hello","id":"hello/ada"}`, keys: []string{"k-1"}, wantStatus: []int{400}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			fr := newFakeRuns()
-			h := testServer(t, fr).Handler()
-			runsSeen := map[string]bool{}
-			for i, key := range tt.keys {
-				req := request{method: "POST", path: "/v1/runs", body: tt.body, header: map[string]string{}}
-				if key != "" {
-					req.header["Idempotency-Key"] = key
-				}
-				rec := do(t, h, req)
-				if rec.Code != tt.wantStatus[i] {
-					t.Fatalf("request %d: status %d, want %d: %s", i+1, rec.Code, tt.wantStatus[i], rec.Body)
-				}
-				if rec.Code == http.StatusBadRequest {
-					if e := errorBody(t, rec); e.Field != "Idempotency-Key" || !strings.Contains(e.Message, "id") {
-						t.Errorf("request %d: error %+v, want the header and id named", i+1, e)
-					}
-					continue
-				}
-				if replayed := rec.Header().Get("Idempotent-Replayed") == "true"; replayed != (rec.Code == http.StatusOK) {
-					t.Errorf("request %d: Idempotent-Replayed %q with status %d", i+1, rec.Header().Get("Idempotent-Replayed"), rec.Code)
-				}
-				var run struct {
-					WorkflowID string `json:"workflow_id"`
-				}
-				if err := json.Unmarshal(rec.Body.Bytes(), &run); err != nil || run.WorkflowID == "" {
-					t.Fatalf("request %d: no run in %s", i+1, rec.Body)
-				}
-				if loc := rec.Header().Get("Location"); loc != runPath(run.WorkflowID) {
-					t.Errorf("request %d: Location %q for run %s", i+1, loc, run.WorkflowID)
-				}
-				runsSeen[run.WorkflowID] = true
-			}
-			if len(runsSeen) != tt.wantRuns || fr.starts != tt.wantStarts {
-				t.Errorf("answers named %d runs and %d were started, want %d and %d", len(runsSeen), fr.starts, tt.wantRuns, tt.wantStarts)
 			}
 		})
 	}

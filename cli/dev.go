@@ -57,7 +57,7 @@ Runs in flight survive a restart on the same data dir.`,
 			if !noSandbox {
 				credentials = setDevCredentials()
 			}
-			cat, refused, err := f.load(a.stderr)
+			cat, err := f.load(a.stderr)
 			if err != nil {
 				return err
 			}
@@ -146,8 +146,8 @@ Runs in flight survive a restart on the same data dir.`,
 			if obs.otlpEndpoint != "" {
 				fmt.Fprintf(a.stdout, "  traces             OTLP to %s\n", obs.otlpEndpoint)
 			}
-			if refused > 0 {
-				fmt.Fprintf(a.stdout, "  REFUSED            %d definition file(s): see the errors above\n", refused)
+			if cat.refused > 0 {
+				fmt.Fprintf(a.stdout, "  REFUSED            %d definition file(s): see the errors above\n", cat.refused)
 			}
 			fmt.Fprintf(a.stdout, "\nTry it:\n  go run ./cmd/relay run %s\n", example)
 			if _, ok := cat.flows["order-to-invoice"]; ok && !noSandbox && rt.addr == "127.0.0.1:8080" {

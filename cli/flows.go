@@ -75,16 +75,17 @@ func (c *catalog) list() []*definitions.Flow {
 }
 
 // load loads the definitions. Files that fail validation are refused and
-// reported on stderr, loudly; the others load. refused counts them.
-func (f *flowFlags) load(stderr io.Writer) (*catalog, int, error) {
+// reported on stderr, loudly; the others load. The catalog counts them.
+func (f *flowFlags) load(stderr io.Writer) (*catalog, error) {
 	reg := builtin.Registry()
 	var (
-		flows  []*definitions.Flow
-		err    error
-		source = f.dir
+		flows   []*definitions.Flow
+		err     error
+		source  = f.dir
+		bundled bool
 	)
 	if _, statErr := os.Stat(f.dir); errors.Is(statErr, fs.ErrNotExist) && f.dir == defaultDefinitions {
-		source = "bundled flows"
+		source, bundled = "bundled flows", true
 		flows, err = definitions.LoadFS(definitions.Bundled(), reg)
 	} else {
 		flows, err = definitions.LoadDir(f.dir, reg)
@@ -93,7 +94,7 @@ func (f *flowFlags) load(stderr io.Writer) (*catalog, int, error) {
 	if err != nil {
 		var errs definitions.Errors
 		if !errors.As(err, &errs) {
-			return nil, 0, fmt.Errorf("loading definitions from %s: %w", source, err)
+			return nil, fmt.Errorf("loading definitions from %s: %w", source, err)
 		}
 		files := map[string]bool{}
 		for _, e := range errs {
@@ -102,11 +103,11 @@ func (f *flowFlags) load(stderr io.Writer) (*catalog, int, error) {
 		refused = len(files)
 		fmt.Fprintf(stderr, "\n!!! relay refused %d definition file(s) from %s; they will not run:\n%s\n\n", refused, source, err)
 	}
-	c := &catalog{registry: reg, flows: map[string]*definitions.Flow{}, source: source, refused: refused, bundled: source == "bundled flows"}
+	c := &catalog{registry: reg, flows: map[string]*definitions.Flow{}, source: source, refused: refused, bundled: bundled}
 	for _, fl := range flows {
 		c.flows[fl.ID] = fl
 	}
-	return c, refused, nil
+	return c, nil
 }
 
 // flow finds a flow by ID, or parses the YAML file at ref.

@@ -22,7 +22,7 @@ on_error and on_timeout jumps dotted, compensations dashed.`,
 		Example: "  relay graph order-to-invoice\n  relay graph order-to-invoice --format dot | dot -Tsvg > flow.svg",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cat, _, err := f.load(a.stderr)
+			cat, err := f.load(a.stderr)
 			if err != nil {
 				return err
 			}

@@ -20,7 +20,7 @@ import (
 
 // runsClient connects to Temporal and loads the flows.
 func (a *app) runsClient(t *temporalFlags, f *flowFlags) (*runs.Client, *catalog, func(), error) {
-	cat, _, err := f.load(io.Discard)
+	cat, err := f.load(io.Discard)
 	if err != nil {
 		return nil, nil, nil, err
 	}

@@ -94,7 +94,7 @@ own: run as many as you like behind a load balancer.`,
 func (a *app) againstCluster(cmd *cobra.Command, t *temporalFlags, f *flowFlags, obs *observeFlags, name string, o runtimeOptions, checkAttrs bool, banner func(*runtime) string) error {
 	ctx := cmd.Context()
 	logger := a.logger()
-	cat, _, err := f.load(a.stderr)
+	cat, err := f.load(a.stderr)
 	if err != nil {
 		return err
 	}

@@ -271,9 +271,8 @@ func TestOperationsOnClosedRuns(t *testing.T) {
 					if errors.As(err, &closed) || err == nil {
 						t.Fatalf("error %v, want a not-found one", err)
 					}
-					var nf *serviceerror.NotFound
-					if !errors.Is(err, ErrNotFound) && !errors.As(err, &nf) {
-						t.Errorf("error %v is neither ErrNotFound nor Temporal's NotFound", err)
+					if !errors.Is(err, ErrNotFound) {
+						t.Errorf("error %v is not ErrNotFound", err)
 					}
 				default:
 					if err != nil {
