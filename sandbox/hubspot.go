@@ -54,9 +54,15 @@ var hubspotDefaultProps = map[string][]string{
 // hubspotSingular names one object of a type in messages.
 var hubspotSingular = map[string]string{"contacts": "contact", "companies": "company", "deals": "deal"}
 
-// hubspotSystemProps are the properties HubSpot sets itself; they cannot
-// be declared unique, so the unique-value index leaves them out.
+// hubspotSystemProps are the properties HubSpot sets itself.
 var hubspotSystemProps = map[string]bool{"createdate": true, "hs_lastmodifieddate": true, "hs_object_id": true, "lastmodifieddate": true}
+
+// hubspotBuiltIn reports whether name is a property HubSpot defines for
+// objects of typ (one it sets itself, or a default one): it cannot be
+// defined through the properties API, so it is never declared unique.
+func hubspotBuiltIn(typ, name string) bool {
+	return hubspotSystemProps[name] || slices.Contains(hubspotDefaultProps[typ], name)
+}
 
 // hubspotShownProps are returned besides those a read asks for.
 var hubspotShownProps = []string{"createdate", "hs_object_id", "lastmodifieddate"}
@@ -78,7 +84,7 @@ func (s *Server) hubspotRoutes() {
 		return []string{hubspotFoldKey(hubspotString(props["email"]))}
 	})
 	for _, typ := range slices.Sorted(maps.Keys(hubspotSingular)) {
-		s.addIndex("hubspot."+typ, "value", hubspotValueKeys)
+		s.addIndex("hubspot."+typ, "value", hubspotValueKeys(typ))
 	}
 	s.addIndex("hubspot.associations", "object", func(a map[string]any) []string {
 		var keys []string
@@ -255,19 +261,22 @@ func hubspotFoldKey(str string) string {
 	return b.String()
 }
 
-// hubspotValueKeys puts an object under "name\x00value" for each of its
-// properties but those HubSpot sets: any of them may be declared unique,
+// hubspotValueKeys returns the keys of the unique-value index of typ: an
+// object is under "name\x00value" for each of its properties that is not
+// built in (hubspotBuiltIn), since any of those may be declared unique,
 // now or after the object was stored.
-func hubspotValueKeys(o map[string]any) []string {
-	props, _ := o["properties"].(map[string]any)
-	keys := make([]string, 0, len(props))
-	for name, v := range props {
-		if !hubspotSystemProps[name] {
-			keys = append(keys, name+"\x00"+hubspotString(v))
+func hubspotValueKeys(typ string) func(o map[string]any) []string {
+	return func(o map[string]any) []string {
+		props, _ := o["properties"].(map[string]any)
+		var keys []string
+		for name, v := range props {
+			if !hubspotBuiltIn(typ, name) {
+				keys = append(keys, name+"\x00"+hubspotString(v))
+			}
 		}
+		slices.Sort(keys) // index.update compares the keys of two versions
+		return keys
 	}
-	slices.Sort(keys) // index.update compares the keys of two versions
-	return keys
 }
 
 // hubspotHolder returns the first object of typ other than self whose
@@ -382,7 +391,7 @@ func (s *Server) hubspotCreateProperty(w http.ResponseWriter, r *http.Request, b
 		name := def["name"].(string)
 		hubspotMu.Lock()
 		defer hubspotMu.Unlock()
-		if slices.Contains(hubspotDefaultProps[typ], name) || hubspotSystemProps[name] || s.view("hubspot.properties."+typ, name) != nil {
+		if hubspotBuiltIn(typ, name) || s.view("hubspot.properties."+typ, name) != nil {
 			return http.StatusConflict, s.hubspotError("CONFLICT", fmt.Sprintf("Property named '%s' already exists.", name))
 		}
 		s.Put("hubspot.properties."+typ, name, def)

@@ -435,3 +435,60 @@ func TestHubSpotUniqueValueRace(t *testing.T) {
 		t.Errorf("%d created, %d refused, counted %d; want %d created and %d refused", created.Load(), refused.Load(), s.Stats().Counts["hubspot.deals.created"], values, values*(tries-1))
 	}
 }
+
+// TestHubSpotValueIndexSkipsBuiltIns: the unique-value index of a type
+// holds the properties that may be declared unique, those not built in
+// for the type, and no others: a contact's email and names, a deal's
+// name, amount, pipeline and stage, HubSpot's own properties.
+func TestHubSpotValueIndexSkipsBuiltIns(t *testing.T) {
+	tests := []struct {
+		name, typ, props string
+		want             []string // the index's keys
+	}{
+		{
+			name: "contact: email and names are built in", typ: "contacts",
+			props: `{"email":"ada@example.com","firstname":"Ada","lastname":"Lovelace","favourite_colour":"blue"}`,
+			want:  []string{"favourite_colour\x00blue"},
+		},
+		{
+			name: "deal: name, amount, pipeline and stage are built in; email is not, for a deal", typ: "deals",
+			props: `{"dealname":"A","amount":"5","pipeline":"default","dealstage":"closedwon","relay_key":"k1","email":"ada@example.com"}`,
+			want:  []string{"email\x00ada@example.com", "relay_key\x00k1"},
+		},
+		{
+			name: "company: name and domain are built in", typ: "companies",
+			props: `{"name":"Analytical Engines","domain":"example.com"}`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := newPartnerAPI(t, "/hubspot", "Bearer pat-na1-test")
+			if status, body, _ := api.send("POST", "/crm/v3/objects/"+tt.typ, `{"properties":`+tt.props+`}`); status != http.StatusCreated {
+				t.Fatalf("create: %d %v", status, body)
+			}
+			api.s.mu.Lock()
+			got := slices.Sorted(maps.Keys(api.s.indexes["hubspot."+tt.typ]["value"].ids))
+			api.s.mu.Unlock()
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("value index keys = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestHubSpotBuiltInPropertiesCannotBeDefined: the properties the value
+// index leaves out are those the properties API refuses to define.
+func TestHubSpotBuiltInPropertiesCannotBeDefined(t *testing.T) {
+	api := newPartnerAPI(t, "/hubspot", "Bearer pat-na1-test")
+	for _, typ := range slices.Sorted(maps.Keys(hubspotSingular)) {
+		for _, name := range append(slices.Sorted(maps.Keys(hubspotSystemProps)), hubspotDefaultProps[typ]...) {
+			if !hubspotBuiltIn(typ, name) {
+				t.Errorf("%s %s: not built in", typ, name)
+			}
+			def := fmt.Sprintf(`{"name":%q,"label":"X","type":"string","fieldType":"text","groupName":"g","hasUniqueValue":true}`, name)
+			if status, body, _ := api.send("POST", "/crm/v3/properties/"+typ, def); status != http.StatusConflict {
+				t.Errorf("defining %s %s: %d %v, want 409", typ, name, status, body)
+			}
+		}
+	}
+}
