@@ -280,13 +280,20 @@ func hubspotValueKeys(typ string) func(o map[string]any) []string {
 }
 
 // hubspotHolder returns the first object of typ other than self whose
-// property name holds a value same as value, looked up under key in the
-// index of typ, or "".
-func (s *Server) hubspotHolder(typ, index, key, self, name, value string, same func(a, b string) bool) string {
+// property name holds value, looked up under key in the index of typ, or
+// "". fold compares the values without case (strings.EqualFold), else
+// they must be equal.
+func (s *Server) hubspotHolder(typ, index, key, self, name, value string, fold bool) string {
 	found := s.lookup("hubspot."+typ, index, []string{key}, func(o map[string]any) bool {
 		props, _ := o["properties"].(map[string]any)
 		v, ok := props[name]
-		return o["id"] != self && ok && same(hubspotString(v), value)
+		if !ok || o["id"] == self {
+			return false
+		}
+		if fold {
+			return strings.EqualFold(hubspotString(v), value)
+		}
+		return hubspotString(v) == value
 	})
 	if len(found) == 0 {
 		return ""
@@ -300,7 +307,7 @@ func (s *Server) hubspotEmailHolder(email, self string) string {
 	if email == "" {
 		return ""
 	}
-	return s.hubspotHolder("contacts", "email", hubspotFoldKey(email), self, "email", email, strings.EqualFold)
+	return s.hubspotHolder("contacts", "email", hubspotFoldKey(email), self, "email", email, true)
 }
 
 // hubspotDuplicate returns HubSpot's 409 answer to a create (self is "")
@@ -323,7 +330,7 @@ func (s *Server) hubspotDuplicate(typ, self string, props map[string]string) map
 		if v == "" {
 			continue
 		}
-		if id := s.hubspotHolder(typ, "value", name+"\x00"+v, self, name, v, func(a, b string) bool { return a == b }); id != "" {
+		if id := s.hubspotHolder(typ, "value", name+"\x00"+v, self, name, v, false); id != "" {
 			return s.hubspotError("CONFLICT", fmt.Sprintf("A %s with %s '%s' already exists; the property requires unique values. Existing ID: %s",
 				hubspotSingular[typ], name, v, id))
 		}
@@ -400,11 +407,15 @@ func (s *Server) hubspotCreateProperty(w http.ResponseWriter, r *http.Request, b
 	})
 }
 
-// hubspotSeed defines the deal property relay_key with unique values, as
-// the README's setup creates it in a real account for create_deal's
-// unique_property (the bundled order-to-invoice flow uses it).
+// hubspotRelayKeyProperty is the definition of the deal property relay_key
+// with unique values, as the README's setup creates it in a real account
+// for create_deal's unique_property (the bundled order-to-invoice flow
+// uses it).
+const hubspotRelayKeyProperty = `{"name":"relay_key","label":"Relay key","type":"string","fieldType":"text","groupName":"dealinformation","hasUniqueValue":true}`
+
+// hubspotSeed defines the deal property relay_key (hubspotRelayKeyProperty).
 func (s *Server) hubspotSeed() {
-	def, fail := s.hubspotPropertyInput([]byte(`{"name":"relay_key","label":"Relay key","type":"string","fieldType":"text","groupName":"dealinformation","hasUniqueValue":true}`))
+	def, fail := s.hubspotPropertyInput([]byte(hubspotRelayKeyProperty))
 	if fail != nil {
 		panic(fmt.Sprintf("sandbox: seeding hubspot: %v", fail))
 	}

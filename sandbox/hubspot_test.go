@@ -261,7 +261,7 @@ func TestHubSpotSeedsRelayKey(t *testing.T) {
 		if status != http.StatusConflict || !strings.HasSuffix(fmt.Sprint(body["message"]), "Existing ID: "+fmt.Sprint(first["id"])) {
 			t.Errorf("%s: a repeated relay_key: %d %v, want 409 naming deal %v", when, status, body, first["id"])
 		}
-		if status, _, _ := api.send("POST", "/crm/v3/properties/deals", `{"name":"relay_key","label":"Relay key","type":"string","fieldType":"text","groupName":"dealinformation","hasUniqueValue":true}`); status != http.StatusConflict {
+		if status, _, _ := api.send("POST", "/crm/v3/properties/deals", hubspotRelayKeyProperty); status != http.StatusConflict {
 			t.Errorf("%s: defining relay_key: %d, want 409 (it exists)", when, status)
 		}
 	}
@@ -490,5 +490,42 @@ func TestHubSpotBuiltInPropertiesCannotBeDefined(t *testing.T) {
 				t.Errorf("defining %s %s: %d %v, want 409", typ, name, status, body)
 			}
 		}
+	}
+}
+
+// TestHubSpotResetKeepsRelayKey: a Reset while HubSpot requests come in
+// is atomic for them: relay_key is always defined, so defining it again
+// is always refused, never created in the moment between the clearing of
+// the state and the seeding.
+func TestHubSpotResetKeepsRelayKey(t *testing.T) {
+	s := New(Options{})
+	h := s.Handler()
+	var stop atomic.Bool
+	var created atomic.Int32
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for !stop.Load() {
+				req := httptest.NewRequest("POST", "/hubspot/crm/v3/properties/deals", strings.NewReader(hubspotRelayKeyProperty))
+				req.Header.Set("Authorization", "Bearer pat-na1-test")
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				switch rec.Code {
+				case http.StatusConflict:
+				case http.StatusCreated:
+					created.Add(1)
+				default:
+					t.Errorf("defining relay_key: %d %s", rec.Code, rec.Body)
+				}
+			}
+		})
+	}
+	for range 20000 {
+		s.Reset()
+	}
+	stop.Store(true)
+	wg.Wait()
+	if n := created.Load(); n != 0 {
+		t.Errorf("relay_key was defined %d times during resets, want never (it is seeded)", n)
 	}
 }

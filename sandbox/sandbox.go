@@ -142,8 +142,12 @@ func (s *Server) Stats() Stats {
 	return Stats{Counts: maps.Clone(s.counts)}
 }
 
-// Reset forgets all state and counters.
+// Reset forgets all state and counters, and seeds the partners' accounts
+// again. hubspotMu is held throughout, so no HubSpot request sees the
+// account between the two (without its relay_key property).
 func (s *Server) Reset() {
+	hubspotMu.Lock()
+	defer hubspotMu.Unlock()
 	s.mu.Lock()
 	clear(s.stored)
 	clear(s.counts)
@@ -159,7 +163,8 @@ func (s *Server) Reset() {
 	s.seed()
 }
 
-// seed stores what the partners' accounts hold before any request.
+// seed stores what the partners' accounts hold before any request. The
+// caller holds hubspotMu, or no request is served yet.
 func (s *Server) seed() {
 	s.hubspotSeed()
 }
