@@ -137,14 +137,29 @@ type Request struct {
 	IdempotencyKey string
 	// KeyIgnored says the partner does not deduplicate by IdempotencyKey
 	// (the key is still sent). The request is then sent again within the
-	// call only after an answer that says the partner did nothing with it
-	// (429, 503), never after a dropped connection, a timeout, a 500 (which
-	// a partner may send after it saved the record) or a gateway's 502 or
-	// 504: those are left to the connector, which can look first for what
-	// the request may have created before sending it again. It is meant
-	// for POST and PATCH.
+	// call after an answer that says the partner did nothing with it (429,
+	// 503). After any other transient failure, which may follow a saved
+	// effect (a dropped connection, a timeout, a 500 a partner may send
+	// after its commit, a gateway's 502 or 504), it is sent again only if
+	// BeforeResend is set and finds nothing. It is meant for POST and PATCH.
 	KeyIgnored bool
+	// BeforeResend, on a KeyIgnored request, looks for the effect the
+	// request may have had (the record it creates). The client calls it
+	// after a failure that may follow a saved effect, once its backoff has
+	// passed and before it sends the request again; never before the first
+	// send, nor once the call's retries are used up. found true ends the
+	// call without sending again: Do returns an error that wraps
+	// ErrFoundBeforeResend, and the connector answers with what its hook
+	// found. An error ends the call too: Do returns it as it is. found
+	// false lets the request go again.
+	BeforeResend func(ctx context.Context) (found bool, err error)
 }
+
+// ErrFoundBeforeResend is wrapped by the error Client.Do returns when a
+// Request's BeforeResend found the effect of the request, which was then
+// not sent again. It is not a failure of the call: the connector that set
+// the hook handles it and never returns it.
+var ErrFoundBeforeResend = errors.New("the request's effect was found before resending it")
 
 // Retry modes of a request within a call, for checkRetry.
 const (
@@ -152,6 +167,30 @@ const (
 	retryAll             // reads, and writes the partner deduplicates by key
 	retryRefusals        // writes of a partner that ignores the key (KeyIgnored)
 )
+
+// sending is the state of one Do across its tries, in the request's
+// context for checkRetry and prepareRetry (retryablehttp tries one after
+// another, never at once).
+type sending struct {
+	mode         int
+	beforeResend func(ctx context.Context) (bool, error)
+	// uncertain says the last try may have had an effect that the
+	// partner's answer, if any, does not show: beforeResend runs before
+	// the next.
+	uncertain bool
+}
+
+// hookResult ends a call from prepareRetry: found, or BeforeResend's err.
+type hookResult struct {
+	err error
+}
+
+func (h *hookResult) Error() string {
+	if h.err == nil {
+		return ErrFoundBeforeResend.Error()
+	}
+	return h.err.Error()
+}
 
 // Response is a successful (2xx or 3xx) response, body read whole. Its
 // header values and body are redacted of the connection's secrets, since a
@@ -225,6 +264,7 @@ func NewClient(cfg ConnectionConfig, resolve func(ref string) (string, error), o
 		RetryMax:     opts.RetryMax,
 		CheckRetry:   c.checkRetry,
 		Backoff:      c.backoff,
+		PrepareRetry: c.prepareRetry,
 		// Hand back the last response or error as is; Do classifies it.
 		ErrorHandler: retryablehttp.PassthroughErrorHandler,
 	}
@@ -243,7 +283,7 @@ func (c *Client) Redact(s string) string {
 	return c.redactor.Redact(s)
 }
 
-type retryModeKey struct{}
+type sendingKey struct{}
 
 // Do sends r. Transient failures are retried a few times within the call;
 // what remains is returned as an *Error, classified and redacted. A 2xx or
@@ -275,7 +315,11 @@ func (c *Client) Do(ctx context.Context, r *Request) (*Response, error) {
 	case r.IdempotencyKey != "":
 		mode = retryAll
 	}
-	req, err := retryablehttp.NewRequestWithContext(context.WithValue(ctx, retryModeKey{}, mode), method, u.String(), body)
+	st := &sending{mode: mode}
+	if mode == retryRefusals {
+		st.beforeResend = r.BeforeResend
+	}
+	req, err := retryablehttp.NewRequestWithContext(context.WithValue(ctx, sendingKey{}, st), method, u.String(), body)
 	if err != nil {
 		return nil, c.fail(ctx, "invalid_request", false, 0, "%s %s: %v", method, shown, err)
 	}
@@ -306,6 +350,12 @@ func (c *Client) Do(ctx context.Context, r *Request) (*Response, error) {
 	if err != nil {
 		if resp != nil {
 			resp.Body.Close()
+		}
+		if hr, ok := errors.AsType[*hookResult](err); ok {
+			if hr.err != nil {
+				return nil, hr.err
+			}
+			return nil, fmt.Errorf("%s %s: %w", method, shown, ErrFoundBeforeResend)
 		}
 		var ue *url.Error
 		if errors.As(err, &ue) {
@@ -445,29 +495,53 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 	if ctx.Err() != nil {
 		return false, ctx.Err()
 	}
-	mode, _ := ctx.Value(retryModeKey{}).(int)
-	if mode == retryNever {
+	st, _ := ctx.Value(sendingKey{}).(*sending)
+	if st == nil || st.mode == retryNever {
 		return false, nil
 	}
+	st.uncertain = false
 	if err != nil {
-		if mode == retryRefusals {
-			// The request may have reached the partner, which may have
-			// saved what it asked before the connection dropped.
+		_, retryable := classifyFailure(err)
+		if !retryable {
 			return false, nil
 		}
-		_, retryable := classifyFailure(err)
-		return retryable, nil
+		if st.mode == retryRefusals {
+			// The request may have reached the partner, which may have
+			// saved what it asked before the connection dropped.
+			st.uncertain = true
+			return st.beforeResend != nil, nil
+		}
+		return true, nil
 	}
 	if _, retryable, failed := classifyStatus(resp.StatusCode); !failed || !retryable {
 		return false, nil
 	}
-	if mode == retryRefusals && !refusedUnprocessed(resp.StatusCode) {
-		return false, nil
+	if st.mode == retryRefusals && !refusedUnprocessed(resp.StatusCode) {
+		if st.beforeResend == nil {
+			return false, nil
+		}
+		st.uncertain = true
 	}
 	if wait, ok := retryAfter(resp.Header, c.now()); ok && wait > c.opts.RetryAfterCap {
 		return false, nil
 	}
 	return true, nil
+}
+
+// prepareRetry runs after the backoff, right before a retry: a try that
+// may have had an effect is followed by the request's BeforeResend, which
+// may end the call instead. It counts the retries that do go out.
+func (c *Client) prepareRetry(req *http.Request) error {
+	if st, _ := req.Context().Value(sendingKey{}).(*sending); st != nil && st.uncertain {
+		found, err := st.beforeResend(req.Context())
+		if err != nil || found {
+			return &hookResult{err: err}
+		}
+	}
+	if c.opts.Metrics != nil {
+		c.opts.Metrics.ConnectorRetry(c.connector, "http")
+	}
+	return nil
 }
 
 // refusedUnprocessed reports whether a failed answer says the partner did
@@ -485,10 +559,6 @@ func refusedUnprocessed(status int) bool {
 // backoff waits what Retry-After asks (checkRetry has capped it), or an
 // exponential delay from min, capped at max, with the upper half jittered.
 func (c *Client) backoff(minWait, maxWait time.Duration, attempt int, resp *http.Response) time.Duration {
-	if c.opts.Metrics != nil {
-		// retryablehttp asks for a backoff only before a retry.
-		c.opts.Metrics.ConnectorRetry(c.connector, "http")
-	}
 	if resp != nil {
 		if wait, ok := retryAfter(resp.Header, c.now()); ok {
 			if c.opts.Metrics != nil {

@@ -274,14 +274,14 @@ func TestDoIdempotencyKey(t *testing.T) {
 func TestDoKeyIgnoredDroppedConnection(t *testing.T) {
 	tests := []struct {
 		name        string
-		sendOnce    bool
+		keyIgnored  bool
 		body        []byte
 		wantCreates int
 		wantErr     bool
 	}{
 		{name: "key, partner deduplicates: resent", wantCreates: 2, body: []byte(`{"email":"ada@example.com"}`)},
-		{name: "KeyIgnored: sent once, fails retryable", sendOnce: true, wantCreates: 1, wantErr: true, body: []byte(`{"email":"ada@example.com"}`)},
-		{name: "KeyIgnored without body", sendOnce: true, wantCreates: 1, wantErr: true},
+		{name: "KeyIgnored: sent once, fails retryable", keyIgnored: true, wantCreates: 1, wantErr: true, body: []byte(`{"email":"ada@example.com"}`)},
+		{name: "KeyIgnored without body", keyIgnored: true, wantCreates: 1, wantErr: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -317,7 +317,7 @@ func TestDoKeyIgnoredDroppedConnection(t *testing.T) {
 				t.Fatalf("GET: %v", err)
 			}
 			_, err := c.Do(context.Background(), &Request{Method: "POST", Path: "/api/resource/Customer", Body: tt.body,
-				ContentType: "application/json", IdempotencyKey: "wf-1/upsert", KeyIgnored: tt.sendOnce})
+				ContentType: "application/json", IdempotencyKey: "wf-1/upsert", KeyIgnored: tt.keyIgnored})
 			mu.Lock()
 			got := creates
 			mu.Unlock()
@@ -332,6 +332,143 @@ func TestDoKeyIgnoredDroppedConnection(t *testing.T) {
 			}
 			if ce, ok := AsError(err); !ok || !ce.Retryable {
 				t.Errorf("Do error = %v, want a retryable *Error", err)
+			}
+		})
+	}
+}
+
+// retryCounter counts the retries a client reports.
+type retryCounter struct {
+	mu      sync.Mutex
+	retries int
+}
+
+func (m *retryCounter) ConnectorRequest(string, string, string)   {}
+func (m *retryCounter) ConnectorRetryAfter(string, time.Duration) {}
+
+func (m *retryCounter) ConnectorRetry(string, string) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.retries++
+}
+
+func (m *retryCounter) count() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.retries
+}
+
+// TestDoBeforeResend: a KeyIgnored write with BeforeResend is sent again
+// within the call after a failure that may follow a saved effect (a
+// dropped connection, a 500, a gateway's 502 or 504) only once the hook,
+// called after the backoff, has found nothing; what it finds, or its
+// error, ends the call. Refusals (429, 503) are resent without it, it is
+// never called when no resend would follow, and it is ignored on a write
+// whose key the partner honours.
+func TestDoBeforeResend(t *testing.T) {
+	errLook := errors.New("look failed")
+	const drop = 0 // in replies: the connection drops before the answer
+	tests := []struct {
+		name       string
+		keyIgnored bool
+		replies    []int // statuses of the n-th request, the last repeated
+		found      bool  // what the hook reports
+		hookErr    error
+		wantHits   int
+		wantCalls  int    // hook calls
+		wantErr    error  // errors.Is the error Do returns
+		wantType   string // the *Error's type; neither: success
+		// wantRetries is the retries the client's metrics count.
+		wantRetries int
+	}{
+		{
+			name: "dropped connection, hook finds the effect: not resent", keyIgnored: true,
+			replies: []int{drop}, found: true, wantHits: 1, wantCalls: 1, wantErr: ErrFoundBeforeResend,
+		},
+		{
+			name: "500, hook finds the effect: not resent", keyIgnored: true,
+			replies: []int{500, 201}, found: true, wantHits: 1, wantCalls: 1, wantErr: ErrFoundBeforeResend,
+		},
+		{
+			name: "dropped connection, hook finds nothing: resent", keyIgnored: true,
+			replies: []int{drop, 201}, wantHits: 2, wantCalls: 1, wantRetries: 1,
+		},
+		{
+			name: "500, 502, 504, hook finds nothing each time: resent until the retries are used up", keyIgnored: true,
+			replies: []int{500, 502, 504, 201}, wantHits: 3, wantCalls: 2, wantType: "http.504", wantRetries: 2,
+		},
+		{
+			name: "gateway's 502, hook finds nothing: resent", keyIgnored: true,
+			replies: []int{502, 201}, wantHits: 2, wantCalls: 1, wantRetries: 1,
+		},
+		{
+			name: "refusals 429 and 503: resent without the hook", keyIgnored: true,
+			replies: []int{429, 503, 201}, wantHits: 3, wantCalls: 0, wantRetries: 2,
+		},
+		{
+			name: "500 every time: the hook runs before each resend, not after the last try", keyIgnored: true,
+			replies: []int{500}, wantHits: 3, wantCalls: 2, wantType: "http.500", wantRetries: 2,
+		},
+		{
+			name: "hook error: the call ends with it, not resent", keyIgnored: true,
+			replies: []int{500, 201}, hookErr: errLook, wantHits: 1, wantCalls: 1, wantErr: errLook,
+		},
+		{
+			name:    "key honoured (not KeyIgnored): hook ignored, 500 resent",
+			replies: []int{500, 201}, found: true, wantHits: 2, wantCalls: 0, wantRetries: 1,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var mu sync.Mutex
+			hits := 0
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body)
+				mu.Lock()
+				status := tt.replies[min(hits, len(tt.replies)-1)]
+				hits++
+				mu.Unlock()
+				if status == drop {
+					if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+						conn.Close()
+					}
+					return
+				}
+				w.WriteHeader(status)
+			}))
+			t.Cleanup(srv.Close)
+			metrics := &retryCounter{}
+			opts := fastOptions()
+			opts.Metrics = metrics
+			c := newTestClient(t, ConnectionConfig{BaseURL: srv.URL}, opts, nil)
+			calls := 0
+			req := &Request{Method: "POST", Path: "/api/resource/Customer", Body: []byte(`{}`), IdempotencyKey: "wf-1/create",
+				KeyIgnored: tt.keyIgnored,
+				BeforeResend: func(ctx context.Context) (bool, error) {
+					calls++
+					return tt.found, tt.hookErr
+				}}
+			_, err := c.Do(context.Background(), req)
+			switch {
+			case tt.wantErr != nil:
+				if !errors.Is(err, tt.wantErr) {
+					t.Errorf("Do error = %v, want %v", err, tt.wantErr)
+				}
+			case tt.wantType != "":
+				if ce, ok := AsError(err); !ok || ce.Type != tt.wantType || !ce.Retryable {
+					t.Errorf("Do error = %v, want a retryable %s", err, tt.wantType)
+				}
+			case err != nil:
+				t.Errorf("Do: %v", err)
+			}
+			mu.Lock()
+			got := hits
+			mu.Unlock()
+			if got != tt.wantHits || calls != tt.wantCalls {
+				t.Errorf("partner received %d requests and the hook ran %d times, want %d and %d", got, calls, tt.wantHits, tt.wantCalls)
+			}
+			if n := metrics.count(); n != tt.wantRetries {
+				t.Errorf("metrics counted %d retries, want %d", n, tt.wantRetries)
 			}
 		})
 	}

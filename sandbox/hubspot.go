@@ -54,9 +54,15 @@ var hubspotDefaultProps = map[string][]string{
 // hubspotSingular names one object of a type in messages.
 var hubspotSingular = map[string]string{"contacts": "contact", "companies": "company", "deals": "deal"}
 
-// hubspotSystemProps are the properties HubSpot sets itself; they cannot
-// be declared unique, so the unique-value index leaves them out.
+// hubspotSystemProps are the properties HubSpot sets itself.
 var hubspotSystemProps = map[string]bool{"createdate": true, "hs_lastmodifieddate": true, "hs_object_id": true, "lastmodifieddate": true}
+
+// hubspotBuiltIn reports whether name is a property HubSpot defines for
+// objects of typ (one it sets itself, or a default one): it cannot be
+// defined through the properties API, so it is never declared unique.
+func hubspotBuiltIn(typ, name string) bool {
+	return hubspotSystemProps[name] || slices.Contains(hubspotDefaultProps[typ], name)
+}
 
 // hubspotShownProps are returned besides those a read asks for.
 var hubspotShownProps = []string{"createdate", "hs_object_id", "lastmodifieddate"}
@@ -78,7 +84,7 @@ func (s *Server) hubspotRoutes() {
 		return []string{hubspotFoldKey(hubspotString(props["email"]))}
 	})
 	for _, typ := range slices.Sorted(maps.Keys(hubspotSingular)) {
-		s.addIndex("hubspot."+typ, "value", hubspotValueKeys)
+		s.addIndex("hubspot."+typ, "value", hubspotValueKeys(typ))
 	}
 	s.addIndex("hubspot.associations", "object", func(a map[string]any) []string {
 		var keys []string
@@ -255,29 +261,39 @@ func hubspotFoldKey(str string) string {
 	return b.String()
 }
 
-// hubspotValueKeys puts an object under "name\x00value" for each of its
-// properties but those HubSpot sets: any of them may be declared unique,
+// hubspotValueKeys returns the keys of the unique-value index of typ: an
+// object is under "name\x00value" for each of its properties that is not
+// built in (hubspotBuiltIn), since any of those may be declared unique,
 // now or after the object was stored.
-func hubspotValueKeys(o map[string]any) []string {
-	props, _ := o["properties"].(map[string]any)
-	keys := make([]string, 0, len(props))
-	for name, v := range props {
-		if !hubspotSystemProps[name] {
-			keys = append(keys, name+"\x00"+hubspotString(v))
+func hubspotValueKeys(typ string) func(o map[string]any) []string {
+	return func(o map[string]any) []string {
+		props, _ := o["properties"].(map[string]any)
+		var keys []string
+		for name, v := range props {
+			if !hubspotBuiltIn(typ, name) {
+				keys = append(keys, name+"\x00"+hubspotString(v))
+			}
 		}
+		slices.Sort(keys) // index.update compares the keys of two versions
+		return keys
 	}
-	slices.Sort(keys) // index.update compares the keys of two versions
-	return keys
 }
 
 // hubspotHolder returns the first object of typ other than self whose
-// property name holds a value same as value, looked up under key in the
-// index of typ, or "".
-func (s *Server) hubspotHolder(typ, index, key, self, name, value string, same func(a, b string) bool) string {
+// property name holds value, looked up under key in the index of typ, or
+// "". fold compares the values without case (strings.EqualFold), else
+// they must be equal.
+func (s *Server) hubspotHolder(typ, index, key, self, name, value string, fold bool) string {
 	found := s.lookup("hubspot."+typ, index, []string{key}, func(o map[string]any) bool {
 		props, _ := o["properties"].(map[string]any)
 		v, ok := props[name]
-		return o["id"] != self && ok && same(hubspotString(v), value)
+		if !ok || o["id"] == self {
+			return false
+		}
+		if fold {
+			return strings.EqualFold(hubspotString(v), value)
+		}
+		return hubspotString(v) == value
 	})
 	if len(found) == 0 {
 		return ""
@@ -291,7 +307,7 @@ func (s *Server) hubspotEmailHolder(email, self string) string {
 	if email == "" {
 		return ""
 	}
-	return s.hubspotHolder("contacts", "email", hubspotFoldKey(email), self, "email", email, strings.EqualFold)
+	return s.hubspotHolder("contacts", "email", hubspotFoldKey(email), self, "email", email, true)
 }
 
 // hubspotDuplicate returns HubSpot's 409 answer to a create (self is "")
@@ -314,7 +330,7 @@ func (s *Server) hubspotDuplicate(typ, self string, props map[string]string) map
 		if v == "" {
 			continue
 		}
-		if id := s.hubspotHolder(typ, "value", name+"\x00"+v, self, name, v, func(a, b string) bool { return a == b }); id != "" {
+		if id := s.hubspotHolder(typ, "value", name+"\x00"+v, self, name, v, false); id != "" {
 			return s.hubspotError("CONFLICT", fmt.Sprintf("A %s with %s '%s' already exists; the property requires unique values. Existing ID: %s",
 				hubspotSingular[typ], name, v, id))
 		}
@@ -382,7 +398,7 @@ func (s *Server) hubspotCreateProperty(w http.ResponseWriter, r *http.Request, b
 		name := def["name"].(string)
 		hubspotMu.Lock()
 		defer hubspotMu.Unlock()
-		if slices.Contains(hubspotDefaultProps[typ], name) || hubspotSystemProps[name] || s.view("hubspot.properties."+typ, name) != nil {
+		if hubspotBuiltIn(typ, name) || s.view("hubspot.properties."+typ, name) != nil {
 			return http.StatusConflict, s.hubspotError("CONFLICT", fmt.Sprintf("Property named '%s' already exists.", name))
 		}
 		s.Put("hubspot.properties."+typ, name, def)
@@ -391,11 +407,15 @@ func (s *Server) hubspotCreateProperty(w http.ResponseWriter, r *http.Request, b
 	})
 }
 
-// hubspotSeed defines the deal property relay_key with unique values, as
-// the README's setup creates it in a real account for create_deal's
-// unique_property (the bundled order-to-invoice flow uses it).
+// hubspotRelayKeyProperty is the definition of the deal property relay_key
+// with unique values, as the README's setup creates it in a real account
+// for create_deal's unique_property (the bundled order-to-invoice flow
+// uses it).
+const hubspotRelayKeyProperty = `{"name":"relay_key","label":"Relay key","type":"string","fieldType":"text","groupName":"dealinformation","hasUniqueValue":true}`
+
+// hubspotSeed defines the deal property relay_key (hubspotRelayKeyProperty).
 func (s *Server) hubspotSeed() {
-	def, fail := s.hubspotPropertyInput([]byte(`{"name":"relay_key","label":"Relay key","type":"string","fieldType":"text","groupName":"dealinformation","hasUniqueValue":true}`))
+	def, fail := s.hubspotPropertyInput([]byte(hubspotRelayKeyProperty))
 	if fail != nil {
 		panic(fmt.Sprintf("sandbox: seeding hubspot: %v", fail))
 	}

@@ -261,7 +261,7 @@ func TestHubSpotSeedsRelayKey(t *testing.T) {
 		if status != http.StatusConflict || !strings.HasSuffix(fmt.Sprint(body["message"]), "Existing ID: "+fmt.Sprint(first["id"])) {
 			t.Errorf("%s: a repeated relay_key: %d %v, want 409 naming deal %v", when, status, body, first["id"])
 		}
-		if status, _, _ := api.send("POST", "/crm/v3/properties/deals", `{"name":"relay_key","label":"Relay key","type":"string","fieldType":"text","groupName":"dealinformation","hasUniqueValue":true}`); status != http.StatusConflict {
+		if status, _, _ := api.send("POST", "/crm/v3/properties/deals", hubspotRelayKeyProperty); status != http.StatusConflict {
 			t.Errorf("%s: defining relay_key: %d, want 409 (it exists)", when, status)
 		}
 	}
@@ -433,5 +433,99 @@ func TestHubSpotUniqueValueRace(t *testing.T) {
 	wg.Wait()
 	if created.Load() != values || refused.Load() != values*(tries-1) || s.Stats().Counts["hubspot.deals.created"] != values {
 		t.Errorf("%d created, %d refused, counted %d; want %d created and %d refused", created.Load(), refused.Load(), s.Stats().Counts["hubspot.deals.created"], values, values*(tries-1))
+	}
+}
+
+// TestHubSpotValueIndexSkipsBuiltIns: the unique-value index of a type
+// holds the properties that may be declared unique, those not built in
+// for the type, and no others: a contact's email and names, a deal's
+// name, amount, pipeline and stage, HubSpot's own properties.
+func TestHubSpotValueIndexSkipsBuiltIns(t *testing.T) {
+	tests := []struct {
+		name, typ, props string
+		want             []string // the index's keys
+	}{
+		{
+			name: "contact: email and names are built in", typ: "contacts",
+			props: `{"email":"ada@example.com","firstname":"Ada","lastname":"Lovelace","favourite_colour":"blue"}`,
+			want:  []string{"favourite_colour\x00blue"},
+		},
+		{
+			name: "deal: name, amount, pipeline and stage are built in; email is not, for a deal", typ: "deals",
+			props: `{"dealname":"A","amount":"5","pipeline":"default","dealstage":"closedwon","relay_key":"k1","email":"ada@example.com"}`,
+			want:  []string{"email\x00ada@example.com", "relay_key\x00k1"},
+		},
+		{
+			name: "company: name and domain are built in", typ: "companies",
+			props: `{"name":"Analytical Engines","domain":"example.com"}`,
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			api := newPartnerAPI(t, "/hubspot", "Bearer pat-na1-test")
+			if status, body, _ := api.send("POST", "/crm/v3/objects/"+tt.typ, `{"properties":`+tt.props+`}`); status != http.StatusCreated {
+				t.Fatalf("create: %d %v", status, body)
+			}
+			api.s.mu.Lock()
+			got := slices.Sorted(maps.Keys(api.s.indexes["hubspot."+tt.typ]["value"].ids))
+			api.s.mu.Unlock()
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("value index keys = %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestHubSpotBuiltInPropertiesCannotBeDefined: the properties the value
+// index leaves out are those the properties API refuses to define.
+func TestHubSpotBuiltInPropertiesCannotBeDefined(t *testing.T) {
+	api := newPartnerAPI(t, "/hubspot", "Bearer pat-na1-test")
+	for _, typ := range slices.Sorted(maps.Keys(hubspotSingular)) {
+		for _, name := range append(slices.Sorted(maps.Keys(hubspotSystemProps)), hubspotDefaultProps[typ]...) {
+			if !hubspotBuiltIn(typ, name) {
+				t.Errorf("%s %s: not built in", typ, name)
+			}
+			def := fmt.Sprintf(`{"name":%q,"label":"X","type":"string","fieldType":"text","groupName":"g","hasUniqueValue":true}`, name)
+			if status, body, _ := api.send("POST", "/crm/v3/properties/"+typ, def); status != http.StatusConflict {
+				t.Errorf("defining %s %s: %d %v, want 409", typ, name, status, body)
+			}
+		}
+	}
+}
+
+// TestHubSpotResetKeepsRelayKey: a Reset while HubSpot requests come in
+// is atomic for them: relay_key is always defined, so defining it again
+// is always refused, never created in the moment between the clearing of
+// the state and the seeding.
+func TestHubSpotResetKeepsRelayKey(t *testing.T) {
+	s := New(Options{})
+	h := s.Handler()
+	var stop atomic.Bool
+	var created atomic.Int32
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for !stop.Load() {
+				req := httptest.NewRequest("POST", "/hubspot/crm/v3/properties/deals", strings.NewReader(hubspotRelayKeyProperty))
+				req.Header.Set("Authorization", "Bearer pat-na1-test")
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				switch rec.Code {
+				case http.StatusConflict:
+				case http.StatusCreated:
+					created.Add(1)
+				default:
+					t.Errorf("defining relay_key: %d %s", rec.Code, rec.Body)
+				}
+			}
+		})
+	}
+	for range 20000 {
+		s.Reset()
+	}
+	stop.Store(true)
+	wg.Wait()
+	if n := created.Load(); n != 0 {
+		t.Errorf("relay_key was defined %d times during resets, want never (it is seeded)", n)
 	}
 }

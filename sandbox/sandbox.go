@@ -142,8 +142,12 @@ func (s *Server) Stats() Stats {
 	return Stats{Counts: maps.Clone(s.counts)}
 }
 
-// Reset forgets all state and counters.
+// Reset forgets all state and counters, and seeds the partners' accounts
+// again. hubspotMu is held throughout, so no HubSpot request sees the
+// account between the two (without its relay_key property).
 func (s *Server) Reset() {
+	hubspotMu.Lock()
+	defer hubspotMu.Unlock()
 	s.mu.Lock()
 	clear(s.stored)
 	clear(s.counts)
@@ -159,7 +163,8 @@ func (s *Server) Reset() {
 	s.seed()
 }
 
-// seed stores what the partners' accounts hold before any request.
+// seed stores what the partners' accounts hold before any request. The
+// caller holds hubspotMu, or no request is served yet.
 func (s *Server) seed() {
 	s.hubspotSeed()
 }
@@ -508,12 +513,9 @@ func (s *Server) Mutate(w http.ResponseWriter, r *http.Request, partner string, 
 	if ignoresKeys[partner] {
 		key = ""
 	}
-	h := sha256.New()
-	_, _ = io.WriteString(h, r.Method+" "+r.URL.Path+"\n")
-	_, _ = h.Write(body)
 	var hash [32]byte
-	h.Sum(hash[:0])
 	if key != "" {
+		hash = requestHash(r.Method, r.URL.Path, body)
 		s.mu.Lock()
 		prev, ok := s.stored[partner+"\x00"+key]
 		s.mu.Unlock()
@@ -551,6 +553,18 @@ func (s *Server) Mutate(w http.ResponseWriter, r *http.Request, partner string, 
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_, _ = w.Write(append(b, '\n'))
+}
+
+// requestHash identifies what a request with an idempotency key asks: its
+// method, path and body. Mutate calls it only for a key it honours; it is
+// a variable so that tests can count the calls.
+var requestHash = func(method, path string, body []byte) [32]byte {
+	h := sha256.New()
+	_, _ = io.WriteString(h, method+" "+path+"\n")
+	_, _ = h.Write(body)
+	var sum [32]byte
+	h.Sum(sum[:0])
+	return sum
 }
 
 // WriteJSON answers with v as JSON.

@@ -5,13 +5,27 @@
 // ERPNext does not honour idempotency keys (they are sent anyway, and the
 // sandbox honours them), so the actions that create look first for what an
 // earlier attempt may have created: a customer by email, a sales order by
-// po_no, an invoice by its sales order. That look runs once per activity
-// attempt, so the client resends a POST or PATCH within an attempt only
-// after an answer that says Frappe did nothing (429, 503, or a 500: Frappe
-// rolls a failed request back), never after a dropped connection or a
-// gateway's 502/504 (connectors.Request.KeyIgnored): a create the partner
-// saved before the connection dropped is found by the next attempt, not
-// made twice.
+// po_no and customer, an invoice by its sales order (cancelled documents
+// aside). Every call looks once before its create. The create itself is
+// sent by the shared client (connectors.Request.KeyIgnored), which is the
+// only layer that sends it again within the call: at most RetryMax times,
+// each after the client's backoff or the partner's Retry-After, and
+//
+//   - after an answer that says Frappe did nothing with it (429, 503),
+//     without looking again;
+//   - after any other transient failure, which may follow a saved document
+//     (a dropped connection, a timeout, a 500 Frappe may send after its
+//     commit, a gateway's 502 or 504), only once a second look
+//     (connectors.Request.BeforeResend) has found nothing: a document it
+//     finds is returned (created false) and the create is not sent again.
+//
+// A create with nothing to look it up by (a customer without an email, a
+// sales order without po_no, an invoice without sales_order) is not sent
+// again within the call after such a failure: the call fails retryable,
+// and the activity's next attempt, which cannot find the first document
+// either, may make a second one. cancel_sales_order is sent again within
+// the call only after a 429 or 503; Frappe refusing to cancel a cancelled
+// order counts as success.
 //
 // Failures whose body is Frappe's error object (`{"exc_type", "exception",
 // "_server_messages"}`) become errors of type `erpnext.<exc_type>`
@@ -25,6 +39,7 @@ package erpnext
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"net/http"
@@ -32,7 +47,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/relay-dev/relay/connectors"
 )
@@ -210,7 +224,7 @@ func cancelSalesOrder(ctx context.Context, c *api, p connectors.Params) (any, er
 	var out struct {
 		Message map[string]any `json:"message"`
 	}
-	err = c.send(ctx, http.MethodPost, "/api/method/frappe.client.cancel", nil, map[string]any{"doctype": "Sales Order", "name": name}, c.call.IdempotencyKey, &out)
+	err = c.send(ctx, &connectors.Request{Method: http.MethodPost, Path: "/api/method/frappe.client.cancel"}, map[string]any{"doctype": "Sales Order", "name": name}, &out)
 	if err == nil {
 		if out.Message == nil {
 			return nil, connectors.Permanent("erpnext.invalid_response", "erpnext frappe.client.cancel %q: answer has no message", name)
@@ -333,7 +347,7 @@ func (c *api) first(ctx context.Context, doctype string, filters [][]any, fields
 	var out struct {
 		Data []map[string]any `json:"data"`
 	}
-	if err := c.send(ctx, http.MethodGet, resource(doctype), q, nil, "", &out); err != nil {
+	if err := c.send(ctx, &connectors.Request{Method: http.MethodGet, Path: resource(doctype), Query: q}, nil, &out); err != nil {
 		return nil, err
 	}
 	if len(out.Data) == 0 {
@@ -346,7 +360,7 @@ func (c *api) get(ctx context.Context, doctype, name string) (map[string]any, er
 	var out struct {
 		Data map[string]any `json:"data"`
 	}
-	if err := c.send(ctx, http.MethodGet, resource(doctype)+"/"+url.PathEscape(name), nil, nil, "", &out); err != nil {
+	if err := c.send(ctx, &connectors.Request{Method: http.MethodGet, Path: resource(doctype) + "/" + url.PathEscape(name)}, nil, &out); err != nil {
 		return nil, err
 	}
 	if out.Data == nil {
@@ -358,67 +372,50 @@ func (c *api) get(ctx context.Context, doctype, name string) (map[string]any, er
 // finder looks for the document a create would make, or returns nil.
 type finder func(ctx context.Context) (map[string]any, error)
 
-// resendWaits are the pauses before a create is sent again within the call
-// after an answer that may follow a saved document; one create is sent at
-// most len(resendWaits)+1 times in a call.
-var resendWaits = []time.Duration{200 * time.Millisecond, time.Second}
-
 // create makes a document unless find finds it, and reports whether it
 // made it. ERPNext ignores idempotency keys, so find runs first, and again
-// before the create is sent again after an answer that may follow a
-// document ERPNext saved: a 500 (Frappe may answer one after its commit),
-// a dropped connection or a gateway's 502 or 504. Without find (nil) the
-// create is not sent again within the call; the activity's next attempt
-// may then make a second document.
+// before the client sends the create again after a failure that may follow
+// a document ERPNext saved (see the package doc); what it finds then is
+// returned. Without find (nil) the create is not sent again after such a
+// failure.
 func (c *api) create(ctx context.Context, doctype string, doc map[string]any, find finder) (map[string]any, bool, error) {
-	for i := 0; ; i++ {
-		if find != nil {
-			found, err := find(ctx)
-			if err != nil {
-				return nil, false, err
-			}
-			if found != nil {
-				return found, false, nil
-			}
+	var (
+		found   map[string]any
+		lookErr error
+		look    func(context.Context) (bool, error)
+	)
+	if find != nil {
+		if found, lookErr = find(ctx); lookErr != nil {
+			return nil, false, lookErr
 		}
-		made, err := c.insert(ctx, doctype, doc)
-		if err == nil {
-			return made, true, nil
+		if found != nil {
+			return found, false, nil
 		}
-		if find == nil || i == len(resendWaits) || !maySaved(err) {
-			return nil, false, err
-		}
-		t := time.NewTimer(resendWaits[i])
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return nil, false, err
-		case <-t.C:
+		look = func(ctx context.Context) (bool, error) {
+			found, lookErr = find(ctx)
+			return found != nil, lookErr
 		}
 	}
-}
-
-// maySaved reports whether a failed write may have been saved all the
-// same: no answer, a 500, or a gateway's 502 or 504.
-func maySaved(err error) bool {
-	ce, ok := connectors.AsError(err)
-	if !ok || !ce.Retryable {
-		return false
+	made, err := c.insert(ctx, doctype, doc, look)
+	switch {
+	case err == nil:
+		return made, true, nil
+	case lookErr != nil:
+		// The look before a resend failed; its error, as find made it.
+		return nil, false, lookErr
+	case errors.Is(err, connectors.ErrFoundBeforeResend):
+		return found, false, nil
 	}
-	switch ce.Status {
-	case 0, http.StatusInternalServerError, http.StatusBadGateway, http.StatusGatewayTimeout:
-		return true
-	}
-	return false
+	return nil, false, err
 }
 
 // insert creates a document; docstatus 1 in doc submits it in the same
-// request.
-func (c *api) insert(ctx context.Context, doctype string, doc map[string]any) (map[string]any, error) {
+// request. look, if not nil, is the request's BeforeResend.
+func (c *api) insert(ctx context.Context, doctype string, doc map[string]any, look func(context.Context) (bool, error)) (map[string]any, error) {
 	var out struct {
 		Data map[string]any `json:"data"`
 	}
-	if err := c.send(ctx, http.MethodPost, resource(doctype), nil, doc, c.call.IdempotencyKey, &out); err != nil {
+	if err := c.send(ctx, &connectors.Request{Method: http.MethodPost, Path: resource(doctype), BeforeResend: look}, doc, &out); err != nil {
 		return nil, err
 	}
 	if out.Data == nil || out.Data["name"] == nil {
@@ -427,20 +424,16 @@ func (c *api) insert(ctx context.Context, doctype string, doc map[string]any) (m
 	return out.Data, nil
 }
 
-// send sends a request and decodes the JSON answer into out. A POST or
-// PATCH carries key as Idempotency-Key and is resent by the client only
-// after a refusal (see connectors.Request.KeyIgnored); create resends a
-// create after looking first.
-func (c *api) send(ctx context.Context, method, path string, query url.Values, body any, key string, out any) error {
-	req := &connectors.Request{Method: method, Path: path, Query: query}
-	if method == http.MethodPost || method == http.MethodPatch {
-		// ERPNext ignores the key: a resend after a dropped connection
-		// would skip the look-first of the next attempt and could create
-		// a second record.
-		req.IdempotencyKey, req.KeyIgnored = key, true
+// send sends req with body, unless nil, as JSON and decodes the JSON
+// answer into out. A POST or PATCH carries the call's idempotency key and
+// is KeyIgnored: the client sends it again within the call only as the
+// package doc says.
+func (c *api) send(ctx context.Context, req *connectors.Request, body, out any) error {
+	if req.Method == http.MethodPost || req.Method == http.MethodPatch {
+		req.IdempotencyKey, req.KeyIgnored = c.call.IdempotencyKey, true
 	}
 	if err := connectors.SendJSON(ctx, c.call.Client, "erpnext", req, body, out); err != nil {
-		return partnerError(err, method, path)
+		return partnerError(err, req.Method, req.Path)
 	}
 	return nil
 }

@@ -4,9 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -147,25 +148,38 @@ func TestParams(t *testing.T) {
 	}
 }
 
-// droppingERP is an ERPNext site that saves every create but drops the
-// connection before answering the first one. A list (the look-first)
-// returns every document of the doctype saved so far.
-type droppingERP struct {
+// Answers of scriptedERP to a create.
+const (
+	saveDrop   = "save, drop" // saves it, then drops the connection: the answer is lost
+	save500    = "save, 500"  // saves it, then fails (Frappe failing after its commit)
+	saveOK     = "save, 200"  // saves it and answers it
+	refuse429  = "429"        // rate limited: saves nothing
+	refuse503  = "503"        // unavailable: saves nothing
+	gateway502 = "502"        // a gateway's error: saves nothing
+	fail500    = "500"        // fails before saving anything
+)
+
+// scriptedERP is an ERPNext site that answers the n-th create as
+// script[n] says (saveOK past its end). A list (the look-first) returns
+// every document of the doctype saved so far, unless it is the look
+// numbered failLook (from 1), which is refused with a PermissionError.
+type scriptedERP struct {
+	script   []string
+	failLook int
+
 	mu      sync.Mutex
 	docs    map[string][]map[string]any // doctype → saved documents
-	creates int
-	// answer500 answers the first create 500 after saving it (Frappe
-	// failing after its commit) instead of dropping the connection.
-	answer500 bool
+	creates int                         // POSTs received
+	looks   int                         // GETs received
 }
 
-func (e *droppingERP) count() int {
+func (e *scriptedERP) counts() (creates, looks int) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.creates
+	return e.creates, e.looks
 }
 
-func (e *droppingERP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (e *scriptedERP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	doctype, ok := strings.CutPrefix(r.URL.Path, "/api/resource/")
 	if !ok {
 		http.NotFound(w, r)
@@ -176,6 +190,12 @@ func (e *droppingERP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	switch r.Method {
 	case http.MethodGet:
+		e.looks++
+		if e.looks == e.failLook {
+			w.WriteHeader(http.StatusForbidden)
+			_, _ = w.Write(frappeBody("PermissionError", "frappe.exceptions.PermissionError: Not permitted"))
+			return
+		}
 		_ = json.NewEncoder(w).Encode(map[string]any{"data": append([]map[string]any{}, e.docs[doctype]...)})
 	case http.MethodPost:
 		var doc map[string]any
@@ -184,21 +204,28 @@ func (e *droppingERP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		e.creates++
-		doc["name"] = fmt.Sprintf("%s-%d", strings.ToUpper(doctype[:3]), e.creates)
-		e.docs[doctype] = append(e.docs[doctype], doc)
-		if e.creates == 1 {
-			// Saved; the answer is lost.
-			if e.answer500 {
-				w.WriteHeader(http.StatusInternalServerError)
-				_, _ = io.WriteString(w, `{"exc_type":"Exception","exception":"failed after commit"}`)
-				return
-			}
+		answer := saveOK
+		if e.creates <= len(e.script) {
+			answer = e.script[e.creates-1]
+		}
+		if strings.HasPrefix(answer, "save") {
+			doc["name"] = fmt.Sprintf("%s-%d", strings.ToUpper(doctype[:3]), e.creates)
+			e.docs[doctype] = append(e.docs[doctype], doc)
+		}
+		switch answer {
+		case saveOK:
+			_ = json.NewEncoder(w).Encode(map[string]any{"data": doc})
+		case saveDrop:
 			if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
 				conn.Close()
 			}
-			return
+		case save500, fail500:
+			w.WriteHeader(http.StatusInternalServerError)
+			_, _ = w.Write(frappeBody("Exception", "failed"))
+		default:
+			status, _ := strconv.Atoi(answer)
+			w.WriteHeader(status)
 		}
-		_ = json.NewEncoder(w).Encode(map[string]any{"data": doc})
 	default:
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 	}
@@ -206,55 +233,139 @@ func (e *droppingERP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // TestCreateLooksFirstBeforeResending: ERPNext ignores idempotency keys,
 // so a create whose answer is lost after the partner saved it (a dropped
-// connection, a 500 after the commit) is not simply sent again: the
-// connector looks first, finds the record and returns it (created false),
-// within the same call. A create with nothing to look it up by (a customer
-// without an email) is not sent again within the call.
+// connection, a 500 after the commit) is not simply sent again: before the
+// client's resend the connector looks again, finds the record and returns
+// it (created false), within the same call. The client is the only resend
+// layer: its RetryMax bounds the creates of a call, whatever mix of
+// answers the partner gives, and with RetryMax -1 nothing is sent again. A
+// create with nothing to look it up by (a customer without an email) is
+// not sent again after such a failure.
 func TestCreateLooksFirstBeforeResending(t *testing.T) {
 	items := []any{map[string]any{"item_code": "MUG", "qty": 1, "rate": 12}}
+	customer := map[string]any{"customer_name": "Ada Lovelace", "email": "ada@example.com"}
+	order := map[string]any{"customer": "Ada Lovelace", "items": items, "delivery_date": "2030-01-02", "po_no": "shop-1001"}
+	invoice := map[string]any{"customer": "Ada Lovelace", "items": items, "sales_order": "SAL-1"}
+	noEmail := map[string]any{"customer_name": "Ada Lovelace"}
+	const (
+		found     = "found"     // the call returns the record saved earlier, created false
+		created   = "created"   // the call returns the record it made, created true
+		retryable = "retryable" // the call fails retryable
+	)
 	tests := []struct {
-		action    string
-		params    map[string]any
-		answer500 bool
-		wantFound bool // the call returns the saved record; else it fails retryable
+		name     string
+		action   string
+		params   map[string]any
+		script   []string
+		failLook int
+		retryMax int // ClientOptions.RetryMax; 0 is the default, 2
+		want     string
+		wantType string // the error's type, when want is not set
+		// creates and looks the partner receives
+		wantCreates, wantLooks int
 	}{
-		{"upsert_customer", map[string]any{"customer_name": "Ada Lovelace", "email": "ada@example.com"}, false, true},
-		{"upsert_customer", map[string]any{"customer_name": "Ada Lovelace", "email": "ada@example.com"}, true, true},
-		{"create_sales_order", map[string]any{"customer": "Ada Lovelace", "items": items, "delivery_date": "2030-01-02", "po_no": "shop-1001"}, false, true},
-		{"create_sales_order", map[string]any{"customer": "Ada Lovelace", "items": items, "delivery_date": "2030-01-02", "po_no": "shop-1001"}, true, true},
-		{"create_invoice", map[string]any{"customer": "Ada Lovelace", "items": items, "sales_order": "SAL-1"}, false, true},
-		{"create_invoice", map[string]any{"customer": "Ada Lovelace", "items": items, "sales_order": "SAL-1"}, true, true},
-		{"upsert_customer", map[string]any{"customer_name": "Ada Lovelace"}, true, false},
+		{
+			name:   "customer by email: dropped connection after the save, found by the look before the resend",
+			action: "upsert_customer", params: customer, script: []string{saveDrop},
+			want: found, wantCreates: 1, wantLooks: 2,
+		},
+		{
+			name:   "customer by email: 500 after the commit, found by the look before the resend",
+			action: "upsert_customer", params: customer, script: []string{save500},
+			want: found, wantCreates: 1, wantLooks: 2,
+		},
+		{
+			name:   "sales order by po_no: dropped connection after the save, found",
+			action: "create_sales_order", params: order, script: []string{saveDrop},
+			want: found, wantCreates: 1, wantLooks: 2,
+		},
+		{
+			name:   "sales order by po_no: 500 after the commit, found",
+			action: "create_sales_order", params: order, script: []string{save500},
+			want: found, wantCreates: 1, wantLooks: 2,
+		},
+		{
+			name:   "invoice by sales order: dropped connection after the save, found",
+			action: "create_invoice", params: invoice, script: []string{saveDrop},
+			want: found, wantCreates: 1, wantLooks: 2,
+		},
+		{
+			name:   "invoice by sales order: 500 after the commit, found",
+			action: "create_invoice", params: invoice, script: []string{save500},
+			want: found, wantCreates: 1, wantLooks: 2,
+		},
+		{
+			name:   "sales order: a gateway's 502 with nothing saved, the look finds nothing and the create is resent",
+			action: "create_sales_order", params: order, script: []string{gateway502},
+			want: created, wantCreates: 2, wantLooks: 2,
+		},
+		{
+			name:   "sales order: a 429 refusal is resent without looking again",
+			action: "create_sales_order", params: order, script: []string{refuse429},
+			want: created, wantCreates: 2, wantLooks: 1,
+		},
+		{
+			name:   "customer without email: dropped connection after the save, not resent, fails retryable",
+			action: "upsert_customer", params: noEmail, script: []string{saveDrop},
+			want: retryable, wantCreates: 1, wantLooks: 0,
+		},
+		{
+			name:   "customer without email: 500 after the commit, not resent, fails retryable",
+			action: "upsert_customer", params: noEmail, script: []string{save500},
+			want: retryable, wantCreates: 1, wantLooks: 0,
+		},
+		{
+			name:   "client RetryMax -1: a lost create is neither looked up again nor resent within the call",
+			action: "upsert_customer", params: customer, script: []string{saveDrop}, retryMax: -1,
+			want: retryable, wantCreates: 1, wantLooks: 1,
+		},
+		{
+			name:   "one resend layer: 500, 503, 503 end the call after RetryMax+1 creates",
+			action: "create_sales_order", params: order, script: []string{fail500, refuse503, refuse503, fail500, fail500, fail500},
+			want: retryable, wantCreates: 3, wantLooks: 2,
+		},
+		{
+			name:   "the look before the resend fails: its own error is returned",
+			action: "create_invoice", params: invoice, script: []string{fail500}, failLook: 2,
+			wantType: "erpnext.PermissionError", wantCreates: 1, wantLooks: 2,
+		},
 	}
 	for _, tt := range tests {
-		t.Run(fmt.Sprintf("%s %v, 500 %v", tt.action, tt.params["email"] != nil || tt.action != "upsert_customer", tt.answer500), func(t *testing.T) {
-			erp := &droppingERP{docs: map[string][]map[string]any{}, answer500: tt.answer500}
+		t.Run(tt.name, func(t *testing.T) {
+			erp := &scriptedERP{script: tt.script, failLook: tt.failLook, docs: map[string][]map[string]any{}}
 			srv := httptest.NewServer(erp)
 			t.Cleanup(srv.Close)
 			cfg := connectors.ConnectionConfig{Connector: "erpnext", BaseURL: srv.URL}
 			// In-attempt retries as in production, waits kept short.
-			client, err := connectors.NewClient(cfg, nil, connectors.ClientOptions{RetryWaitMin: time.Millisecond, RetryWaitMax: 2 * time.Millisecond})
+			client, err := connectors.NewClient(cfg, nil, connectors.ClientOptions{RetryMax: tt.retryMax, RetryWaitMin: time.Millisecond, RetryWaitMax: 2 * time.Millisecond})
 			if err != nil {
 				t.Fatal(err)
 			}
 			a := Connector().Action(tt.action)
-			p, err := connectors.ParamDefaults(a, tt.params)
+			p, err := connectors.ParamDefaults(a, maps.Clone(tt.params))
 			if err != nil {
 				t.Fatal(err)
 			}
 			out, err := a.Do(context.Background(), &connectors.Call{Connection: "erp", Config: cfg, Client: client, Params: p, IdempotencyKey: "wf-1/" + tt.action})
-			if tt.wantFound {
+			switch tt.want {
+			case found, created:
 				if err != nil {
 					t.Fatalf("call: %v", err)
 				}
-				if m := out.(map[string]any); m["created"] != false || m["name"] == nil {
-					t.Errorf("output = %v, want the record the lost create saved (created false)", m)
+				if m := out.(map[string]any); m["created"] != (tt.want == created) || m["name"] == nil {
+					t.Errorf("output = %v, want a record with created %v", m, tt.want == created)
 				}
-			} else if ce, ok := connectors.AsError(err); !ok || !ce.Retryable {
-				t.Fatalf("call: error = %v, want a retryable *connectors.Error", err)
+			case retryable:
+				if ce, ok := connectors.AsError(err); !ok || !ce.Retryable {
+					t.Fatalf("call: error = %v, want a retryable *connectors.Error", err)
+				}
+			default:
+				ce, ok := connectors.AsError(err)
+				if !ok || ce.Type != tt.wantType || !strings.Contains(ce.Message, "GET") {
+					t.Fatalf("call: error = %v, want the look's %s", err, tt.wantType)
+				}
 			}
-			if n := erp.count(); n != 1 {
-				t.Errorf("partner received %d creates, want 1", n)
+			if creates, looks := erp.counts(); creates != tt.wantCreates || looks != tt.wantLooks {
+				t.Errorf("partner received %d creates and %d looks, want %d and %d", creates, looks, tt.wantCreates, tt.wantLooks)
 			}
 		})
 	}
