@@ -6,7 +6,6 @@ import (
 	"maps"
 	"reflect"
 	"strconv"
-	"strings"
 
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
@@ -89,13 +88,19 @@ func (r *runner) runBatchChild(ctx workflow.Context, sc *scope, s *definitions.S
 	opts := workflow.ChildWorkflowOptions{
 		WorkflowID: workflow.GetInfo(ctx).WorkflowExecution.ID + "/" + path + "/" + strconv.Itoa(off),
 	}
+	var retries map[string]int
+	if r.generation >= genRetryKeys {
+		// The batch shares this run's idempotency base, so it keys its
+		// calls by their full paths (in-flight histories depend on it).
+		retries = r.retriesUnder(path+"[", false)
+	}
 	in := RunInput{
 		Generation:      r.generation,
 		Flow:            r.source,
 		Subflows:        r.subflows,
 		Input:           r.input,
 		IdempotencyBase: r.idempotencyBase,
-		Batch:           &Batch{Step: s.ID, Path: path, Items: items, Offset: off, Steps: sc.steps, Vars: r.vars, Retries: r.retriesUnder(path)},
+		Batch:           &Batch{Step: s.ID, Path: path, Items: items, Offset: off, Steps: sc.steps, Vars: r.vars, Retries: retries},
 	}
 	var res RunResult
 	err := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, opts), RunWorkflow, in).Get(ctx, &res)
@@ -116,25 +121,6 @@ func (r *runner) runBatchChild(ctx workflow.Context, sc *scope, s *definitions.S
 		r.vars = res.Vars
 	}
 	return batchResult{Items: res.Items, Compensations: res.Compensations}, nil
-}
-
-// retriesUnder is the operator retries counted for calls inside the
-// foreach at path, for a batch child to key those calls as the run would
-// (generation 2 on; see retryWithFreshKey).
-func (r *runner) retriesUnder(path string) map[string]int {
-	if r.generation < genRetryKeys {
-		return nil
-	}
-	var out map[string]int
-	for _, p := range sortedKeys(r.retries) {
-		if strings.HasPrefix(p, path+"[") {
-			if out == nil {
-				out = map[string]int{}
-			}
-			out[p] = r.retries[p]
-		}
-	}
-	return out
 }
 
 // adoptCompensations turns a batch child's completed compensable steps

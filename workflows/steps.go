@@ -572,18 +572,28 @@ func childFailure(err error) *stepError {
 	return &se
 }
 
-// retriesInside is the operator retries counted for calls of the child run
-// of the `flow:` step whose paths begin with prefix (its path and "/"), by
-// the child's own paths (generation 3 on; see retryWithFreshKey).
-func (r *runner) retriesInside(prefix string) map[string]int {
+// retriesUnder is the operator retries counted for the calls whose paths
+// begin with prefix, for a child run to key those calls as this run would
+// (see retryWithFreshKey); nil when there are none. A foreach's batch
+// child (prefix path+"[", generation 2 on) shares this run's idempotency
+// base and takes them by their full paths; a `flow:` step's child (prefix
+// path+"/", generation 3 on) has a base of its own and takes them by its
+// own paths, with strip set to cut the prefix.
+func (r *runner) retriesUnder(prefix string, strip bool) map[string]int {
 	var out map[string]int
 	for _, p := range sortedKeys(r.retries) {
-		if rest, ok := strings.CutPrefix(p, prefix); ok {
-			if out == nil {
-				out = map[string]int{}
-			}
-			out[rest] = r.retries[p]
+		rest, ok := strings.CutPrefix(p, prefix)
+		if !ok {
+			continue
 		}
+		if out == nil {
+			out = map[string]int{}
+		}
+		k := p
+		if strip {
+			k = rest
+		}
+		out[k] = r.retries[p]
 	}
 	return out
 }
@@ -608,7 +618,7 @@ func (r *runner) subflow(ctx workflow.Context, sc *scope, s *definitions.Step, p
 	}
 	child := RunInput{Generation: r.generation, Flow: src, Subflows: r.subflows, Input: params, IdempotencyBase: r.idempotencyBase + "/" + path}
 	if r.generation >= genChildFailures {
-		child.Retries = r.retriesInside(path + "/")
+		child.Retries = r.retriesUnder(path+"/", true)
 	}
 	var res RunResult
 	if err := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, opts), RunWorkflow, child).Get(ctx, &res); err != nil {
