@@ -47,8 +47,10 @@ func Parse(file string, data []byte, reg *connectors.Registry) (*Flow, error) {
 // It leaves out the checks added since that only refuse what used to load
 // and still runs as it did, so that no run in flight fails when its worker
 // is upgraded: reading a step of a foreach body after the loop, or the
-// name `event` (both read nil), and a trigger's input mapping (which a run
-// does not use).
+// name `event` (both read nil), a trigger's input mapping (which a run
+// does not use), retry intervals beyond Temporal's defaults and a jitter
+// that overflows them (a local call's backoff is capped all the same), and
+// counts beyond 32 bits (they wrap as they did).
 func ParsePinned(file string, data []byte, reg *connectors.Registry) (*Flow, error) {
 	f, p := parse(file, data, reg, true)
 	if len(p.errs) > 0 {
@@ -501,7 +503,7 @@ func (p *parser) positiveInt(n *yaml.Node, path string) (int, bool) {
 // (retry attempts, activity slots), which a larger value would wrap.
 func (p *parser) positiveInt32(n *yaml.Node, path string) (int, bool) {
 	i, ok := p.positiveInt(n, path)
-	if ok && i > math.MaxInt32 {
+	if ok && i > math.MaxInt32 && !p.pinned {
 		p.errorf(deref(n), path, "must be at most %d (Temporal counts it in 32 bits), got %d", math.MaxInt32, i)
 		return 0, false
 	}

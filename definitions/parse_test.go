@@ -194,6 +194,18 @@ trigger:
 steps:
   - {id: a, set: {x: 1}}
 `, true},
+		{"a retry initial_interval beyond the default max_interval", head + `steps:
+  - {id: a, flow: other, retry: {initial_interval: 5m}}
+`, true},
+		{"a retry max_interval under the default initial_interval", head + `steps:
+  - {id: a, flow: other, retry: {max_interval: 500ms}}
+`, true},
+		{"a jitter that overflows max_interval", head + `steps:
+  - {id: a, flow: other, retry: {max_interval: 2000000h, jitter: 1}}
+`, true},
+		{"max_attempts beyond 32 bits", head + `steps:
+  - {id: a, flow: other, retry: {max_attempts: 4294967297}}
+`, true},
 		{"a step that reads a later one", head + `steps:
   - {id: a, set: {x: "${{ steps.b.output }}"}}
   - {id: b, set: {y: 1}}

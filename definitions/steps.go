@@ -500,12 +500,12 @@ func (p *parser) retry(n *yaml.Node, path string) *RetryPolicy {
 		case r.MaxInterval == 0:
 		case r.InitialInterval > 0 && r.MaxInterval < r.InitialInterval:
 			p.errorf(deref(fd.val), join(path, "max_interval"), "max_interval %s is shorter than initial_interval %s", r.MaxInterval, r.InitialInterval)
-		case r.InitialInterval == 0 && r.MaxInterval < DefaultRetryInitialInterval:
+		case r.InitialInterval == 0 && r.MaxInterval < DefaultRetryInitialInterval && !p.pinned:
 			if _, set := have["initial_interval"]; !set {
 				p.errorf(deref(fd.val), join(path, "max_interval"), "max_interval %s is shorter than the default initial_interval %s, which Temporal refuses: set initial_interval too", r.MaxInterval, DefaultRetryInitialInterval)
 			}
 		}
-	} else if fd, ok := have["initial_interval"]; ok && r.InitialInterval > DefaultRetryMaxInterval {
+	} else if fd, ok := have["initial_interval"]; ok && r.InitialInterval > DefaultRetryMaxInterval && !p.pinned {
 		p.errorf(deref(fd.val), join(path, "initial_interval"), "initial_interval %s is longer than the default max_interval %s, which Temporal refuses: set max_interval too", r.InitialInterval, DefaultRetryMaxInterval)
 	}
 	if fd, ok := have["backoff_coefficient"]; ok {
@@ -523,7 +523,7 @@ func (p *parser) retry(n *yaml.Node, path string) *RetryPolicy {
 			switch {
 			case j < 0 || j > 1:
 				p.errorf(deref(fd.val), join(path, "jitter"), "must be between 0 and 1 (a fraction of each delay), got %v", j)
-			case float64(longest)*(1+j) >= math.MaxInt64:
+			case float64(longest)*(1+j) >= math.MaxInt64 && !p.pinned:
 				p.errorf(deref(fd.val), join(path, "jitter"), "jitter %v stretches max_interval %s beyond the longest duration, %s: lower one of them", j, longest, time.Duration(math.MaxInt64))
 			default:
 				r.Jitter = j

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -298,6 +299,50 @@ func TestReceiverKeys(t *testing.T) {
 			if len(got) != 1 || got[0].workflowID != tt.wantSignal.workflowID || got[0].event.ID != tt.wantSignal.event.ID ||
 				got[0].event.Name != tt.wantSignal.event.Name || got[0].event.Key != tt.wantSignal.event.Key {
 				t.Errorf("signalled %+v, want %+v", got, tt.wantSignal)
+			}
+		})
+	}
+}
+
+// TestReceiverFindsRunsOfEarlierRelays: a run an earlier relay started for
+// a numeric key of a million or more is named with fmt's exponent text
+// (orders/1.2345678e+07). A redelivery of its webhook is a duplicate, not
+// a second run under orders/12345678, and its events reach it.
+func TestReceiverFindsRunsOfEarlierRelays(t *testing.T) {
+	const legacy, current = "orders/1.2345678e+07", "orders/12345678"
+	tests := []struct {
+		name, flow, path, scheme, body string
+		runs                           map[string]bool
+		wantStatus                     int
+		wantID                         string // the run the answer names
+		wantStarts                     []string
+		wantSignalled                  string // the run signalled, if any
+	}{
+		{name: "a redelivery of an earlier relay's run", flow: ordersByID, path: "/hooks/o", scheme: "standard_webhooks", body: `{"id":12345678}`,
+			runs: map[string]bool{legacy: false}, wantStatus: http.StatusOK, wantID: legacy},
+		{name: "a delivery with no earlier run starts one as keys are written now", flow: ordersByID, path: "/hooks/o", scheme: "standard_webhooks", body: `{"id":12345678}`,
+			wantStatus: http.StatusAccepted, wantID: current, wantStarts: []string{current}},
+		{name: "a small number's text never changed", flow: ordersByID, path: "/hooks/o", scheme: "standard_webhooks", body: `{"id":123456}`,
+			runs: map[string]bool{"orders/123456": true}, wantStatus: http.StatusOK, wantID: "orders/123456"},
+		{name: "an event for an earlier relay's waiting run", flow: ordersPaid, path: "/hooks/pay", scheme: "stripe", body: `{"id":"evt_1","order_id":12345678,"key":"k"}`,
+			runs: map[string]bool{legacy: true}, wantStatus: http.StatusAccepted, wantID: legacy, wantSignalled: legacy},
+		{name: "an event for a run of neither name", flow: ordersPaid, path: "/hooks/pay", scheme: "stripe", body: `{"id":"evt_1","order_id":12345678,"key":"k"}`,
+			wantStatus: http.StatusConflict, wantID: current},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ft := newFakeTemporal(tt.runs)
+			url := serve(t, ft, parseFlows(t, tt.flow))
+			a := post(t, url, tt.path, tt.scheme, "msg_1", tt.body)
+			if a.status != tt.wantStatus || !strings.Contains(a.raw, strconv.Quote(tt.wantID)) && !strings.Contains(a.raw, "run "+tt.wantID+" ") {
+				t.Fatalf("answered %d: %s, want %d naming %s", a.status, a.raw, tt.wantStatus, tt.wantID)
+			}
+			if !slices.Equal(ft.startIDs, tt.wantStarts) {
+				t.Errorf("started %q, want %q", ft.startIDs, tt.wantStarts)
+			}
+			got := ft.received()
+			if tt.wantSignalled == "" && len(got) != 0 || tt.wantSignalled != "" && (len(got) != 1 || got[0].workflowID != tt.wantSignalled) {
+				t.Errorf("signalled %+v, want %q", got, tt.wantSignalled)
 			}
 		})
 	}
