@@ -64,7 +64,13 @@ const (
 //	   the child's call that failed a fresh idempotency key, and the
 //	   steps the failed child undid (and their compensations) fresh keys
 //	   too
-const Generation = 3
+//	4  a step that completes again in the same run (its container
+//	   retried with retry-step, a replay's on_error goto back before its
+//	   restart point) is undone once if the run fails, not once per
+//	   completion: its compensation replaces the one its earlier
+//	   completion registered and moves to where the latest completion
+//	   puts it (see addCompensation)
+const Generation = genCompensateOnce
 
 // Generations, in order; see Generation.
 const (
@@ -76,6 +82,7 @@ const (
 	genRetryKeys        = 2
 	genBatchVars        = 2
 	genChildFailures    = 3
+	genCompensateOnce   = 4
 )
 
 // RunInput is the input of `relay.run`.

@@ -87,6 +87,12 @@ type compensation struct {
 	path   string
 	scope  *scope
 	record *StepRecord // nil for steps a batch child ran
+	// earlier are the records of the step's earlier completions in this
+	// run, whose effect this compensation undoes too (generation 4 on).
+	earlier []*StepRecord
+	// replaced marks a compensation a later completion of its step
+	// took the place of (generation 4 on): it does not run.
+	replaced bool
 }
 
 // runner is the state of one run; workflow coroutines share it, which is
@@ -119,6 +125,9 @@ type runner struct {
 	retries map[string]int
 	// undoing is the path of the step whose compensation is running.
 	undoing string
+	// compensationAt indexes compensations by step path (generation 4
+	// on; see addCompensation).
+	compensationAt map[string]int
 }
 
 func newRunner(ctx workflow.Context, in *Interpreter, flow *definitions.Flow, input RunInput) *runner {

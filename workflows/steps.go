@@ -159,7 +159,7 @@ func (r *runner) runStep(ctx workflow.Context, sc *scope, s *definitions.Step, p
 	rec.Status, rec.Output = StatusCompleted, out
 	sc.set(s.ID, definitions.StepView{Status: StatusCompleted, Output: out})
 	if len(s.Compensate) > 0 && !compensating {
-		r.compensations = append(r.compensations, compensation{step: s, path: path, scope: sc, record: rec})
+		r.addCompensation(compensation{step: s, path: path, scope: sc, record: rec})
 	}
 	return nil
 }
