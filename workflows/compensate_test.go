@@ -1,10 +1,12 @@
 package workflows_test
 
 import (
+	"errors"
 	"fmt"
 	"testing"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/relay-dev/relay/definitions"
@@ -119,4 +121,45 @@ func trim(calls []string) []string {
 		return append(calls[:20:20], fmt.Sprintf("... %d more", len(calls)-20))
 	}
 	return calls
+}
+
+// TestTopLevelFailureListsNoCompensations: only a parent's `flow:` step
+// reads the paths a failed run undid, so a run that is not a child leaves
+// them out of its failure (a long compensating foreach made it too large
+// for Temporal); a child still hands them to its parent
+// (TestRetryParkedFlowStepRedoesWhatItsChildUndid).
+func TestTopLevelFailureListsNoCompensations(t *testing.T) {
+	h := newHarness(t)
+	_, err := h.run(t, header+`
+steps:
+  - id: lines
+    foreach: ${{ 0..9 }}
+    steps:
+      - id: order
+        call: t.echo
+        with: {name: order}
+        compensate: [{id: cancel, call: t.echo, with: {name: cancel}}]
+  - {id: ship, call: t.fail, with: {name: ship, type: http.500}, retry: {max_attempts: 1}}
+`, nil)
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) || appErr.Type() != workflows.ErrorTypeStepFailed {
+		t.Fatalf("error %v, want %s", err, workflows.ErrorTypeStepFailed)
+	}
+	if n := len(h.calls.keys["cancel"]); n != 10 {
+		t.Fatalf("cancel called %d times, want 10", n)
+	}
+	var step, typ string
+	var detail struct {
+		Path        string   `json:"path"`
+		Compensated []string `json:"compensated"`
+	}
+	if err := appErr.Details(&step, &typ, &detail); err != nil {
+		t.Fatalf("reading the failure's details: %v", err)
+	}
+	if step != "ship" || typ != "http.500" || detail.Path != "ship" {
+		t.Errorf("failure names %s (%s) at %s, want ship (http.500) at ship", step, typ, detail.Path)
+	}
+	if len(detail.Compensated) != 0 {
+		t.Errorf("failure lists %d undone steps, want none", len(detail.Compensated))
+	}
 }
