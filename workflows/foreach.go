@@ -132,7 +132,7 @@ func (r *runner) adoptCompensations(parent *scope, pending []PendingCompensation
 			continue
 		}
 		sc := newScope(parent, p.Item, p.Index, false)
-		for _, id := range sortedStepIDs(p.Steps) {
+		for _, id := range sortedKeys(p.Steps) {
 			sc.set(id, p.Steps[id])
 		}
 		r.addCompensation(compensation{step: step, path: p.Path, scope: sc})

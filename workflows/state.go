@@ -141,7 +141,7 @@ func newRunner(ctx workflow.Context, in *Interpreter, flow *definitions.Flow, in
 	root := &scope{steps: map[string]definitions.StepView{}, record: true}
 	if b := input.Batch; b != nil {
 		maps.Copy(vars, b.Vars)
-		for _, id := range sortedStepIDs(b.Steps) {
+		for _, id := range sortedKeys(b.Steps) {
 			root.set(id, b.Steps[id])
 		}
 	}
@@ -180,11 +180,5 @@ func (r *runner) begin(ctx workflow.Context, sc *scope, s *definitions.Step, pat
 // sortedKeys lists a map's keys in order, so that workflow code never
 // depends on map iteration order.
 func sortedKeys[V any](m map[string]V) []string {
-	return slices.Sorted(maps.Keys(m))
-}
-
-// sortedStepIDs lists a map's keys in order, so that workflow code never
-// depends on map iteration order.
-func sortedStepIDs(m map[string]definitions.StepView) []string {
 	return slices.Sorted(maps.Keys(m))
 }
