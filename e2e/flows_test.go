@@ -19,7 +19,7 @@ import (
 	"github.com/relay-dev/relay/workflows"
 )
 
-var recordHistories = flag.Bool("record-histories", false, "write the histories of TestOrderFlow's runs, TestParkedRun's skipped one, TestForeachBatchesKeepVars's and TestRetryParkedFlowStep's to workflows/testdata/replay for the replay tests")
+var recordHistories = flag.Bool("record-histories", false, "write the histories of TestOrderFlow's runs, TestParkedRun's skipped one, TestForeachBatchesKeepVars's, TestRetryParkedFlowStep's and TestRetryParkedIfStepUndoesOnce's to workflows/testdata/replay for the replay tests")
 
 // partnerToken is the secret the test flows use; it must never appear in a
 // run's history.
@@ -344,8 +344,10 @@ func history(t *testing.T, e *env, workflowID string) *historypb.History {
 // takes it at once; v6: the notify sub-flow declares an output, which its
 // flow step outputs; v7: interpreter generation 2, numbers inside text as
 // JSON writes them; v8: interpreter generation 3, a failed flow step names
-// its child's failed step, and a retried one keys that step afresh.
-const historyGeneration = "v8"
+// its child's failed step, and a retried one keys that step afresh; v9:
+// interpreter generation 4, a step that completed twice is undone once
+// (TestRetryParkedIfStepUndoesOnce records it).
+const historyGeneration = "v9"
 
 // record writes a run's history for the replay tests when -record-histories is set.
 func record(t *testing.T, e *env, workflowID, name string) {

@@ -239,6 +239,53 @@ steps:
 	record(t, e, run.WorkflowID, "flow-parked-retried-"+historyGeneration+".json")
 }
 
+// TestRetryParkedIfStepUndoesOnce: an `if` step parked because the charge
+// in it was declined is retried, which places its order again under the
+// same key; a later step then fails the run, which cancels the order once
+// (interpreter generation 4), not once per time it was placed.
+func TestRetryParkedIfStepUndoesOnce(t *testing.T) {
+	e := startEnv(t, "", nil)
+	p := newPartner(t, "")
+	flow := e.load(t, `
+id: e2e-undo-once
+version: 1
+connections:
+  partner: {connector: http, base_url: "{{PARTNER}}"}
+steps:
+  - id: checkout
+    if: "true"
+    then:
+      - id: order
+        call: partner.request
+        with: {method: POST, url: /orders}
+        compensate: [{id: cancel, call: partner.request, with: {method: POST, url: /cancellations}}]
+      - {id: charge, call: partner.request, with: {method: POST, url: /declined-once}, retry: {max_attempts: 1}}
+    on_error: park
+  - {id: ship, call: partner.request, with: {method: POST, url: /reject}, retry: {max_attempts: 1}}
+`, p.URL)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	run, err := e.runs.Start(ctx, flow, nil, runs.StartOptions{WorkflowID: "e2e-undo-once/1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitListed(t, e, runs.Filter{Flow: "e2e-undo-once", Status: "parked"}, run.WorkflowID)
+	if err := e.runs.RetryStep(ctx, run.WorkflowID, runs.StepOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.runs.Result(ctx, run.WorkflowID); err == nil {
+		t.Fatal("run completed, want it to fail at ship")
+	}
+	orders, cancels := p.keys(http.MethodPost, "/orders"), p.keys(http.MethodPost, "/cancellations")
+	if len(orders) != 2 || orders[0] != orders[1] {
+		t.Errorf("order keys %v: want the order placed again under its own key", orders)
+	}
+	if len(cancels) != 1 {
+		t.Errorf("cancellations %v: want the order cancelled once", cancels)
+	}
+	record(t, e, run.WorkflowID, "if-parked-retried-undone-"+historyGeneration+".json")
+}
+
 // startFlagshipBilling is startFlagship with the broken billing connection
 // pointed at the sandbox.
 func startFlagshipBilling(t *testing.T, onError string) *flagship {

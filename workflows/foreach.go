@@ -132,10 +132,10 @@ func (r *runner) adoptCompensations(parent *scope, pending []PendingCompensation
 			continue
 		}
 		sc := newScope(parent, p.Item, p.Index, false)
-		for _, id := range sortedStepIDs(p.Steps) {
+		for _, id := range sortedKeys(p.Steps) {
 			sc.set(id, p.Steps[id])
 		}
-		r.compensations = append(r.compensations, compensation{step: step, path: p.Path, scope: sc})
+		r.addCompensation(compensation{step: step, path: p.Path, scope: sc})
 	}
 }
 
@@ -170,6 +170,9 @@ func (r *runner) runBatch(ctx workflow.Context, b *Batch) (*RunResult, error) {
 func (r *runner) PendingCompensations() []PendingCompensation {
 	out := make([]PendingCompensation, 0, len(r.compensations))
 	for _, c := range r.compensations {
+		if c.replaced {
+			continue
+		}
 		own := map[string]definitions.StepView{}
 		for _, id := range c.scope.order {
 			if _, inherited := r.root.steps[id]; !inherited {

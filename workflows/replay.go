@@ -48,7 +48,7 @@ func (r *runner) reuse(ctx workflow.Context, rp *Replay) (int, error) {
 		rec := &StepRecord{ID: s.ID, Path: s.ID, Kind: string(s.Kind), Status: StatusReused, Output: v.Output, StartedAt: now, EndedAt: now}
 		r.records = append(r.records, rec)
 		if len(s.Compensate) > 0 {
-			r.compensations = append(r.compensations, compensation{step: s, path: s.ID, scope: r.root, record: rec})
+			r.addCompensation(compensation{step: s, path: s.ID, scope: r.root, record: rec})
 		}
 		return true
 	})

@@ -34,7 +34,7 @@ func TestReplayRecordedHistories(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(files) == 0 {
-		t.Fatal("no recorded histories under testdata/replay; record them with: go test ./e2e -run 'TestOrderFlow|TestParkedRun|TestForeachBatchesKeepVars|TestRetryParkedFlowStep' -record-histories")
+		t.Fatal("no recorded histories under testdata/replay; record them with: go test ./e2e -run 'TestOrderFlow|TestParkedRun|TestForeachBatchesKeepVars|TestRetryParkedFlowStep|TestRetryParkedIfStepUndoesOnce' -record-histories")
 	}
 	for _, f := range files {
 		t.Run(filepath.Base(f), func(t *testing.T) {

@@ -64,7 +64,13 @@ const (
 //	   the child's call that failed a fresh idempotency key, and the
 //	   steps the failed child undid (and their compensations) fresh keys
 //	   too
-const Generation = 3
+//	4  a step that completes again in the same run (its container
+//	   retried with retry-step, a replay's on_error goto back before its
+//	   restart point) is undone once if the run fails, not once per
+//	   completion: its compensation replaces the one its earlier
+//	   completion registered and moves to where the latest completion
+//	   puts it (see addCompensation)
+const Generation = genCompensateOnce
 
 // Generations, in order; see Generation.
 const (
@@ -76,6 +82,7 @@ const (
 	genRetryKeys        = 2
 	genBatchVars        = 2
 	genChildFailures    = 3
+	genCompensateOnce   = 4
 )
 
 // RunInput is the input of `relay.run`.
@@ -254,7 +261,7 @@ func (in *Interpreter) run(ctx workflow.Context, input RunInput) (flowID string,
 				se.Compensated = append(se.Compensated, undone...)
 			}
 		}
-		return flowID, nil, r.failure(err)
+		return flowID, nil, r.failure(err, workflow.GetInfo(ctx).ParentWorkflowExecution != nil)
 	}
 	if flow.Output != nil {
 		out, err := flow.Output.Eval(r.env(r.root))
@@ -300,16 +307,39 @@ func (in *Interpreter) parse(src definitions.Source) (*definitions.Flow, error) 
 	return f, nil
 }
 
-// failure turns the error that ended a run into the run's failure.
-func (r *runner) failure(err error) error {
+// maxCompensatedPaths bounds StepError.Compensated in a run's failure: a
+// long compensating foreach undoes a step per item, and a failure larger
+// than Temporal's payload limit terminates the run instead of failing it.
+const maxCompensatedPaths = 1000
+
+// failure turns the error that ended a run into the run's failure; child
+// says the run is a `flow:` step's child.
+func (r *runner) failure(err error, child bool) error {
 	var se *stepError
 	if errors.As(err, &se) {
 		// The step error itself is the third detail, for a parent's
 		// `flow:` step to name the step that failed (childFailure).
-		return temporal.NewNonRetryableApplicationError(se.Error(), ErrorTypeStepFailed, nil, se.Step, se.Type, se)
+		return temporal.NewNonRetryableApplicationError(se.Error(), ErrorTypeStepFailed, nil, se.Step, se.Type, failureDetail(se, child))
 	}
 	if temporal.IsCanceledError(err) {
 		return err
 	}
 	return temporal.NewNonRetryableApplicationError(err.Error(), ErrorTypeStepFailed, nil)
+}
+
+// failureDetail is the step error as a run's failure carries it. Only a
+// parent's `flow:` step reads the paths the run undid (to key them afresh
+// when an operator retries it), so a run that is not a child leaves them
+// out; a child's are cut at maxCompensatedPaths, and CompensatedCut counts
+// those left out (see retryWithFreshKey for what the parent does then).
+func failureDetail(se *stepError, child bool) *stepError {
+	d := *se
+	switch {
+	case !child:
+		d.Compensated, d.CompensatedCut = nil, 0
+	case len(d.Compensated) > maxCompensatedPaths:
+		d.CompensatedCut += len(d.Compensated) - maxCompensatedPaths
+		d.Compensated = d.Compensated[:maxCompensatedPaths]
+	}
+	return &d
 }

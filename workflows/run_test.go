@@ -809,7 +809,7 @@ steps:
 		generation int
 		wantFresh  bool // charge, order and cancel keyed afresh on each retry
 	}{
-		{"generation 3", workflows.Generation, true},
+		{"generation 3 on", workflows.Generation, true},
 		{"generation 2", 2, false},
 	}
 	for _, tt := range tests {
@@ -869,7 +869,7 @@ steps:
 		generation int
 		wantErr    string
 	}{
-		{"generation 3", workflows.Generation, `step "sub/charge" failed (stripe.card_declined)`},
+		{"generation 3 on", workflows.Generation, `step "sub/charge" failed (stripe.card_declined)`},
 		{"generation 2", 2, `step "sub" failed (relay.step_failed)`},
 	}
 	for _, tt := range tests {

@@ -87,6 +87,12 @@ type compensation struct {
 	path   string
 	scope  *scope
 	record *StepRecord // nil for steps a batch child ran
+	// earlier are the records of the step's earlier completions in this
+	// run, whose effect this compensation undoes too (generation 4 on).
+	earlier []*StepRecord
+	// replaced marks a compensation a later completion of its step
+	// took the place of (generation 4 on): it does not run.
+	replaced bool
 }
 
 // runner is the state of one run; workflow coroutines share it, which is
@@ -119,6 +125,9 @@ type runner struct {
 	retries map[string]int
 	// undoing is the path of the step whose compensation is running.
 	undoing string
+	// compensationAt indexes compensations by step path (generation 4
+	// on; see addCompensation).
+	compensationAt map[string]int
 }
 
 func newRunner(ctx workflow.Context, in *Interpreter, flow *definitions.Flow, input RunInput) *runner {
@@ -132,7 +141,7 @@ func newRunner(ctx workflow.Context, in *Interpreter, flow *definitions.Flow, in
 	root := &scope{steps: map[string]definitions.StepView{}, record: true}
 	if b := input.Batch; b != nil {
 		maps.Copy(vars, b.Vars)
-		for _, id := range sortedStepIDs(b.Steps) {
+		for _, id := range sortedKeys(b.Steps) {
 			root.set(id, b.Steps[id])
 		}
 	}
@@ -171,11 +180,5 @@ func (r *runner) begin(ctx workflow.Context, sc *scope, s *definitions.Step, pat
 // sortedKeys lists a map's keys in order, so that workflow code never
 // depends on map iteration order.
 func sortedKeys[V any](m map[string]V) []string {
-	return slices.Sorted(maps.Keys(m))
-}
-
-// sortedStepIDs lists a map's keys in order, so that workflow code never
-// depends on map iteration order.
-func sortedStepIDs(m map[string]definitions.StepView) []string {
 	return slices.Sorted(maps.Keys(m))
 }

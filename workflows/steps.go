@@ -37,8 +37,13 @@ type stepError struct {
 	// Halt ends the run without compensation (on_error: halt).
 	Halt bool `json:"halt,omitempty"`
 	// Compensated are the paths of the steps the failed run undid (its
-	// own, and its children's as `flow-step/path`).
+	// own, and its children's as `flow-step/path`). A run's failure
+	// carries them only when the run is a `flow:` step's child, at most
+	// maxCompensatedPaths of them (see failureDetail).
 	Compensated []string `json:"compensated,omitempty"`
+	// CompensatedCut counts the undone steps Compensated leaves out:
+	// which they are is unknown.
+	CompensatedCut int `json:"compensated_cut,omitempty"`
 }
 
 func (e *stepError) Error() string {
@@ -106,6 +111,10 @@ func (r *runner) runStepsFrom(ctx workflow.Context, sc *scope, steps []*definiti
 				i++
 			} else {
 				r.retryWithFreshKey(prefix+s.ID, se)
+				if r.generation >= genChildFailures && se.CompensatedCut > 0 {
+					workflow.GetLogger(ctx).Warn("retried step's child undid more steps than its failure lists; those keep their idempotency keys",
+						"step", prefix+s.ID, "listed", len(se.Compensated), "unlisted", se.CompensatedCut)
+				}
 			}
 		case definitions.OnErrorHalt:
 			se := asStepError(s, prefix+s.ID, err)
@@ -159,7 +168,7 @@ func (r *runner) runStep(ctx workflow.Context, sc *scope, s *definitions.Step, p
 	rec.Status, rec.Output = StatusCompleted, out
 	sc.set(s.ID, definitions.StepView{Status: StatusCompleted, Output: out})
 	if len(s.Compensate) > 0 && !compensating {
-		r.compensations = append(r.compensations, compensation{step: s, path: path, scope: sc, record: rec})
+		r.addCompensation(compensation{step: s, path: path, scope: sc, record: rec})
 	}
 	return nil
 }
@@ -248,6 +257,13 @@ func (r *runner) idempotencyKey(path string) string {
 // again without doing them twice, except those a failed child run undid
 // (se.Compensated, generation 3), which are done again under fresh keys.
 // Generation 1 renewed only the parked step's own key.
+//
+// A child that undid more steps than its failure lists (se.CompensatedCut,
+// see failureDetail) leaves the others unknown. Only the listed ones get
+// fresh keys: giving one to a call the child did not undo would do it
+// twice (a second charge), while an undone call left with its key is
+// answered by the partner as it answered first, as generation 2 did for
+// all of them. The run logs a warning that says so.
 func (r *runner) retryWithFreshKey(parked string, se *stepError) {
 	r.retries[parked]++
 	if r.generation >= genRetryKeys && se.Path != "" && se.Path != parked {
@@ -628,6 +644,7 @@ func (r *runner) subflow(ctx workflow.Context, sc *scope, s *definitions.Step, p
 				for _, p := range se.Compensated {
 					out.Compensated = append(out.Compensated, path+"/"+p)
 				}
+				out.CompensatedCut = se.CompensatedCut
 				return nil, out
 			}
 		}
