@@ -122,6 +122,8 @@ func refused(err error) *apiError {
 		return &apiError{status: http.StatusNotFound, code: "not_found", msg: err.Error()}
 	case errors.Is(err, runs.ErrPlanRefused):
 		return &apiError{status: http.StatusUnprocessableEntity, code: "plan_refused", msg: err.Error()}
+	case errors.Is(err, runs.ErrKeyReused):
+		return &apiError{status: http.StatusUnprocessableEntity, code: "idempotency_key_reused", field: "Idempotency-Key", msg: "Idempotency-Key: " + err.Error()}
 	case errors.As(err, &closed):
 		return &apiError{status: http.StatusConflict, code: "rejected", msg: closed.Error()}
 	case errors.Is(err, runs.ErrNoParkedStep):

@@ -102,6 +102,12 @@ func (c *Client) Replay(ctx context.Context, workflowID string, opts ReplayOptio
 		// original's step query, and may be refused when the loaded
 		// definitions changed since: the plan is shown only if it can be.
 		if run, ok, err := c.existing(ctx, redo(workflowID, "", "replay", opts.IdempotencyKey)); err != nil || ok {
+			if err == nil {
+				err = c.sameReplay(ctx, run, opts)
+			}
+			if err != nil {
+				return ReplayPlan{}, Run{}, err
+			}
 			plan, _, _, perr := c.plan(ctx, workflowID, opts)
 			if perr != nil || len(plan.Problems) > 0 {
 				plan = ReplayPlan{Original: workflowID, Reused: []string{}, Run: []string{}, Calls: []string{}}
@@ -123,6 +129,26 @@ func (c *Client) Replay(ctx context.Context, workflowID string, opts ReplayOptio
 	so.Replay = in.Replay
 	run, err := c.start(ctx, flow, in, so)
 	return plan, run, err
+}
+
+// sameReplay returns ErrKeyReused when the replay run, started under
+// opts' idempotency key, was asked for with another restart step or other
+// input than opts asks for (what opts leaves to the default is not
+// compared).
+func (c *Client) sameReplay(ctx context.Context, run Run, opts ReplayOptions) error {
+	first, err := c.startInput(ctx, run.WorkflowID, run.RunID)
+	if err != nil {
+		return err
+	}
+	if opts.From != "" && (first.Replay == nil || first.Replay.From != opts.From) {
+		return fmt.Errorf("%w: replay %s was started under it from another step", ErrKeyReused, run.WorkflowID)
+	}
+	for name, v := range opts.Input {
+		if !sameJSON(first.Input[name], v) {
+			return fmt.Errorf("%w: replay %s was started under it with other input", ErrKeyReused, run.WorkflowID)
+		}
+	}
+	return nil
 }
 
 // plan works out a replay: which steps are reused, which run again, and

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/relay-dev/relay/definitions"
 	"github.com/relay-dev/relay/workflows"
 )
 
@@ -322,6 +323,58 @@ func TestReplayKeepsStepsError(t *testing.T) {
 			}
 			if len(ft.startedIDs()) != 0 {
 				t.Errorf("started %v", ft.startedIDs())
+			}
+		})
+	}
+}
+
+// TestKeyReusedWithOtherParameters: as Stripe answers, a start or replay
+// sent again under its idempotency key with other parameters is refused
+// with ErrKeyReused and starts nothing, since a key names one request; a
+// true repeat, or a replay that leaves a parameter to its default, gets
+// the first run.
+func TestKeyReusedWithOtherParameters(t *testing.T) {
+	const original = "counted/order-1"
+	type call struct {
+		op     string // start or replay
+		input  map[string]any
+		from   string
+		reused bool // want ErrKeyReused
+	}
+	tests := []struct {
+		name  string
+		calls []call
+	}{
+		{name: "a start repeated", calls: []call{{op: "start", input: map[string]any{"n": 1}}, {op: "start", input: map[string]any{"n": 1}}}},
+		{name: "a start with other input", calls: []call{{op: "start", input: map[string]any{"n": 1}}, {op: "start", input: map[string]any{"n": 2}, reused: true}}},
+		{name: "a start with an input left out", calls: []call{{op: "start", input: map[string]any{"n": 1}}, {op: "start", input: map[string]any{}, reused: true}}},
+		{name: "a replay repeated", calls: []call{{op: "replay", from: "b", input: map[string]any{"n": 3}}, {op: "replay", from: "b", input: map[string]any{"n": 3}}}},
+		{name: "a replay from another step", calls: []call{{op: "replay", from: "b"}, {op: "replay", from: "a", reused: true}}},
+		{name: "a replay with other input", calls: []call{{op: "replay", input: map[string]any{"n": 3}}, {op: "replay", input: map[string]any{"n": 4}, reused: true}}},
+		{name: "a replay repeated with the defaults", calls: []call{{op: "replay", from: "b", input: map[string]any{"n": 3}}, {op: "replay"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := definitions.Parse("counted.yaml", []byte("id: counted\nversion: 1\ninputs: {n: {type: integer}}\nsteps:\n  - {id: a, set: {x: 1}}\n  - {id: b, set: {y: 2}}\n"), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ft := newFakeTemporal()
+			ft.addFailed(f, original, "")
+			c := fakeClient(ft, f)
+			for i, call := range tt.calls {
+				var err error
+				if call.op == "start" {
+					_, err = c.Start(context.Background(), f, call.input, StartOptions{IdempotencyKey: "k"})
+				} else {
+					_, _, err = c.Replay(context.Background(), original, ReplayOptions{From: call.from, Input: call.input, IdempotencyKey: "k"})
+				}
+				if errors.Is(err, ErrKeyReused) != call.reused || err != nil && !call.reused {
+					t.Fatalf("call %d: error %v, want ErrKeyReused: %v", i+1, err, call.reused)
+				}
+			}
+			if got := ft.startedIDs(); len(got) != 1 {
+				t.Errorf("started %v, want the first call's run alone", got)
 			}
 		})
 	}

@@ -3,6 +3,7 @@
 package runs
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -178,7 +179,32 @@ func (c *Client) Start(ctx context.Context, flow *definitions.Flow, input map[st
 		return Run{}, err
 	}
 	in.Trigger = opts.Trigger
-	return c.start(ctx, flow, in, opts)
+	run, err := c.start(ctx, flow, in, opts)
+	if err == nil && run.Existing {
+		// As Stripe does: a key names one request, so a repeat that asks
+		// for something else is a client's mistake, not a retry.
+		first, err := c.startInput(ctx, run.WorkflowID, run.RunID)
+		if err != nil {
+			return Run{}, err
+		}
+		if !sameJSON(first.Input, in.Input) {
+			return Run{}, fmt.Errorf("%w: run %s was started under it with other input", ErrKeyReused, run.WorkflowID)
+		}
+	}
+	return run, err
+}
+
+// ErrKeyReused is returned for a start, replay or rerun sent under an
+// idempotency key an earlier one used with other parameters.
+var ErrKeyReused = errors.New("idempotency key reused with other parameters: send a new key for a new request")
+
+// sameJSON reports whether a and b are the same as JSON (a run's input
+// read back from its history holds float64s where a bound one may hold
+// ints).
+func sameJSON(a, b any) bool {
+	ja, erra := json.Marshal(a)
+	jb, errb := json.Marshal(b)
+	return erra == nil && errb == nil && bytes.Equal(ja, jb)
 }
 
 // start starts a run of flow with in. A run named after an idempotency key
