@@ -6,6 +6,7 @@
 package triggers
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -765,18 +766,18 @@ func (r *Receiver) deliver(ctx context.Context, a *answer, er *eventRoute, env *
 		}
 	}
 	o.WorkflowID = runs.WorkflowID(er.flow.ID, runKey)
-	legacy, _, err := r.legacyRun(ctx, er.flow.ID, v, runKey)
-	if err != nil {
-		return temporalFailed(a, o, "look for the run of an earlier relay", err)
-	}
-	if legacy != "" {
-		o.WorkflowID = legacy
-	}
 	// The event's ID is the delivery's: a run drops an event whose ID it
 	// has seen, so a partner's retry wakes nothing twice.
 	event := workflows.Event{ID: delivery, Name: ev.Name, Key: key, Data: data}
 	if ev.Start != nil {
-		err := r.signalWithStart(ctx, er, env, o.WorkflowID, event)
+		// The run may be an earlier relay's, which a start must not
+		// duplicate: ask first.
+		legacy, _, err := r.legacyRun(ctx, er.flow.ID, v, runKey)
+		if err != nil {
+			return temporalFailed(a, o, "look for the run of an earlier relay", err)
+		}
+		o.WorkflowID = cmp.Or(legacy, o.WorkflowID)
+		err = r.signalWithStart(ctx, er, env, o.WorkflowID, event)
 		var ended *serviceerror.WorkflowExecutionAlreadyStarted
 		var bad *runs.InputError
 		switch {
@@ -798,6 +799,22 @@ func (r *Receiver) deliver(ctx context.Context, a *answer, er *eventRoute, env *
 			// event): nothing will ever wait for it, so do not make
 			// the partner retry.
 			return o.is(statusRunEnded)
+		}
+		// Only now, off the common path: an earlier relay's run.
+		legacy, _, lerr := r.legacyRun(ctx, er.flow.ID, v, runKey)
+		if lerr != nil {
+			return temporalFailed(a, o, "look for the run of an earlier relay", lerr)
+		}
+		if legacy != "" {
+			o.WorkflowID = legacy
+			err := r.runs.Temporal.SignalWorkflow(ctx, legacy, "", workflows.EventSignal, event)
+			switch {
+			case errors.As(err, &nf):
+				return o.is(statusRunEnded)
+			case err != nil:
+				return temporalFailed(a, o, "deliver the event", err)
+			}
+			return o.is(statusDelivered)
 		}
 		// The run may not have started yet: the partner retries later.
 		o.Code, o.Message = statusNoWaitingRun, fmt.Sprintf("no run %s is open to receive %s yet", o.WorkflowID, ev.Name)

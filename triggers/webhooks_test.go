@@ -326,6 +326,8 @@ func TestReceiverFindsRunsOfEarlierRelays(t *testing.T) {
 			runs: map[string]bool{"orders/123456": true}, wantStatus: http.StatusOK, wantID: "orders/123456"},
 		{name: "an event for an earlier relay's waiting run", flow: ordersPaid, path: "/hooks/pay", scheme: "stripe", body: `{"id":"evt_1","order_id":12345678,"key":"k"}`,
 			runs: map[string]bool{legacy: true}, wantStatus: http.StatusAccepted, wantID: legacy, wantSignalled: legacy},
+		{name: "an event for an earlier relay's ended run", flow: ordersPaid, path: "/hooks/pay", scheme: "stripe", body: `{"id":"evt_1","order_id":12345678,"key":"k"}`,
+			runs: map[string]bool{legacy: false}, wantStatus: http.StatusOK, wantID: legacy},
 		{name: "an event for a run of neither name", flow: ordersPaid, path: "/hooks/pay", scheme: "stripe", body: `{"id":"evt_1","order_id":12345678,"key":"k"}`,
 			wantStatus: http.StatusConflict, wantID: current},
 	}
