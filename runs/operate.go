@@ -100,21 +100,22 @@ func (c *Client) Replay(ctx context.Context, workflowID string, opts ReplayOptio
 		// A replay sent again under its key gets the first one's run
 		// without planning again, which needs a worker to answer the
 		// original's step query, and may be refused when the loaded
-		// definitions changed since: the plan is shown only if it can be.
+		// definitions changed since.
 		if run, ok, err := c.existing(ctx, redo(workflowID, "", "replay", opts.IdempotencyKey)); err != nil || ok {
-			if err == nil {
-				err = c.sameReplay(ctx, run, opts)
-			}
 			if err != nil {
 				return ReplayPlan{}, Run{}, err
 			}
-			plan, _, _, perr := c.plan(ctx, workflowID, opts)
-			if perr != nil || len(plan.Problems) > 0 {
-				plan = ReplayPlan{Original: workflowID, Reused: []string{}, Run: []string{}, Calls: []string{}}
-			}
+			plan, err := c.sameReplay(ctx, workflowID, run, opts)
 			return plan, run, err
 		}
 	}
+	return c.replay(ctx, workflowID, opts)
+}
+
+// replay plans a replay and, unless opts.DryRun, starts it. A replay a
+// call under the same key started (while this one planned) is returned
+// with Existing set, if it was asked for alike.
+func (c *Client) replay(ctx context.Context, workflowID string, opts ReplayOptions) (ReplayPlan, Run, error) {
 	plan, flow, in, err := c.plan(ctx, workflowID, opts)
 	if err != nil {
 		return plan, Run{}, err
@@ -128,27 +129,36 @@ func (c *Client) Replay(ctx context.Context, workflowID string, opts ReplayOptio
 	so := redo(workflowID, plan.BusinessKey, "replay", opts.IdempotencyKey)
 	so.Replay = in.Replay
 	run, err := c.start(ctx, flow, in, so)
+	if err == nil && run.Existing {
+		_, err = c.sameReplay(ctx, workflowID, run, opts)
+	}
 	return plan, run, err
 }
 
-// sameReplay returns ErrKeyReused when the replay run, started under
-// opts' idempotency key, was asked for with another restart step or other
-// input than opts asks for (what opts leaves to the default is not
-// compared).
-func (c *Client) sameReplay(ctx context.Context, run Run, opts ReplayOptions) error {
+// sameReplay returns the plan of the replay run of original, which an
+// earlier call under opts' idempotency key started, as its start input
+// says it (the steps it reused; which ran and what they called is not
+// kept). It returns ErrKeyReused when that call asked for another restart
+// step or other input than opts asks for (what opts leaves to the default
+// is not compared).
+func (c *Client) sameReplay(ctx context.Context, original string, run Run, opts ReplayOptions) (ReplayPlan, error) {
+	plan := ReplayPlan{Original: original, Reused: []string{}, Run: []string{}, Calls: []string{}}
 	first, err := c.startInput(ctx, run.WorkflowID, run.RunID)
 	if err != nil {
-		return err
+		return plan, err
 	}
-	if opts.From != "" && (first.Replay == nil || first.Replay.From != opts.From) {
-		return fmt.Errorf("%w: replay %s was started under it from another step", ErrKeyReused, run.WorkflowID)
+	if first.Replay != nil {
+		plan.From, plan.Reused = first.Replay.From, slices.Sorted(maps.Keys(first.Replay.Steps))
+	}
+	if opts.From != "" && plan.From != opts.From {
+		return plan, fmt.Errorf("%w: replay %s was started under it from another step", ErrKeyReused, run.WorkflowID)
 	}
 	for name, v := range opts.Input {
 		if !sameJSON(first.Input[name], v) {
-			return fmt.Errorf("%w: replay %s was started under it with other input", ErrKeyReused, run.WorkflowID)
+			return plan, fmt.Errorf("%w: replay %s was started under it with other input", ErrKeyReused, run.WorkflowID)
 		}
 	}
-	return nil
+	return plan, nil
 }
 
 // plan works out a replay: which steps are reused, which run again, and
@@ -394,9 +404,9 @@ func (e *RunClosedError) Error() string {
 	return fmt.Sprintf("run %s has closed (%s): only an open run can be cancelled or have its parked step retried or skipped; replay it instead", e.WorkflowID, e.Status)
 }
 
-// open returns nil when the run workflowID is open, a *RunClosedError when
+// checkOpen returns nil when the run workflowID is open, a *RunClosedError when
 // it has closed, and an ErrNotFound when there is no such run.
-func (c *Client) open(ctx context.Context, workflowID string) error {
+func (c *Client) checkOpen(ctx context.Context, workflowID string) error {
 	info, err := c.describe(ctx, workflowID)
 	if err != nil {
 		return err
@@ -411,7 +421,7 @@ func (c *Client) open(ctx context.Context, workflowID string) error {
 // run is a *RunClosedError: Temporal would answer its cancel with success
 // and do nothing.
 func (c *Client) Cancel(ctx context.Context, workflowID string) error {
-	if err := c.open(ctx, workflowID); err != nil {
+	if err := c.checkOpen(ctx, workflowID); err != nil {
 		return fmt.Errorf("cancelling %s: %w", workflowID, err)
 	}
 	if err := c.Temporal.CancelWorkflow(ctx, workflowID, ""); err != nil {
@@ -469,7 +479,7 @@ func (c *Client) update(ctx context.Context, workflowID, name string, a workflow
 		if errors.As(err, &nf) {
 			// Temporal refuses an update of a closed run as NotFound
 			// ("workflow execution already completed"): say which it is.
-			if oerr := c.open(ctx, workflowID); oerr != nil {
+			if oerr := c.checkOpen(ctx, workflowID); oerr != nil {
 				err = oerr
 			}
 		}
@@ -546,7 +556,7 @@ func (c *Client) BulkReplay(ctx context.Context, opts BulkReplayOptions, progres
 			report(BulkResult{Original: run.WorkflowID, Status: "skipped", Reason: stopped})
 			continue
 		}
-		target, failed, err := c.replayTarget(ctx, run)
+		target, targetFailed, err := c.replayTarget(ctx, run)
 		if err != nil {
 			if ctx.Err() != nil {
 				return results, ctx.Err()
@@ -554,7 +564,7 @@ func (c *Client) BulkReplay(ctx context.Context, opts BulkReplayOptions, progres
 			fail(run.WorkflowID, err)
 			continue
 		}
-		if !failed {
+		if !targetFailed {
 			report(BulkResult{Original: run.WorkflowID, Status: "skipped", Reason: "already replayed by " + target})
 			continue
 		}
@@ -582,7 +592,7 @@ func (c *Client) BulkReplay(ctx context.Context, opts BulkReplayOptions, progres
 			// starts it once: the listing may not show the other's yet.
 			ro.IdempotencyKey = bulkReplayKey(target)
 		}
-		plan, started, err := c.Replay(ctx, target, ro)
+		plan, started, err := c.replay(ctx, target, ro)
 		switch {
 		case err != nil:
 			fail(run.WorkflowID, err)

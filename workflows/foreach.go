@@ -3,7 +3,6 @@ package workflows
 import (
 	"errors"
 	"fmt"
-	"maps"
 	"reflect"
 	"strconv"
 
@@ -91,7 +90,7 @@ func (r *runner) runBatchChild(ctx workflow.Context, sc *scope, s *definitions.S
 	var retries map[string]int
 	if r.generation >= genRetryKeys {
 		// The batch shares this run's idempotency base, so it keys its
-		// calls by their full paths (in-flight histories depend on it).
+		// calls by their full paths.
 		retries = r.retriesUnder(path+"[", false)
 	}
 	in := RunInput{
@@ -100,7 +99,8 @@ func (r *runner) runBatchChild(ctx workflow.Context, sc *scope, s *definitions.S
 		Subflows:        r.subflows,
 		Input:           r.input,
 		IdempotencyBase: r.idempotencyBase,
-		Batch:           &Batch{Step: s.ID, Path: path, Items: items, Offset: off, Steps: sc.steps, Vars: r.vars, Retries: retries},
+		Retries:         retries,
+		Batch:           &Batch{Step: s.ID, Path: path, Items: items, Offset: off, Steps: sc.steps, Vars: r.vars},
 	}
 	var res RunResult
 	err := workflow.ExecuteChildWorkflow(workflow.WithChildOptions(ctx, opts), RunWorkflow, in).Get(ctx, &res)
@@ -145,7 +145,6 @@ func (r *runner) runBatch(ctx workflow.Context, b *Batch) (*RunResult, error) {
 	if s == nil || s.Kind != definitions.KindForeach {
 		return nil, temporal.NewNonRetryableApplicationError(fmt.Sprintf("batch names step %q, which is not a foreach of flow %s", b.Step, r.flow.ID), ErrorTypeInvalidRun, nil)
 	}
-	maps.Copy(r.retries, b.Retries)
 	items, err := r.iterate(ctx, r.root, s, b.Path, b.Items, b.Offset, false)
 	pending := r.PendingCompensations()
 	if err != nil {

@@ -111,9 +111,11 @@ type RunInput struct {
 	// Replay, when set, makes this run a replay of another: the steps
 	// before Replay.From take their recorded outputs instead of running.
 	Replay *Replay `json:"replay,omitempty"`
-	// Retries are the operator retries counted for calls inside this run
-	// by the parent whose parked `flow:` step was retried (generation 3
-	// on), by this run's paths; they key those calls afresh.
+	// Retries are the operator retries counted for calls inside this run,
+	// which key those calls afresh: for a `flow:` step's child, those its
+	// parent counted when its parked step was retried, by the child's
+	// paths (generation 3 on); for a batch, those its run counted inside
+	// the foreach, by the run's paths (generation 2 on).
 	Retries map[string]int `json:"retries,omitempty"`
 }
 
@@ -150,9 +152,6 @@ type Batch struct {
 	// foreach started.
 	Steps map[string]definitions.StepView `json:"steps,omitempty"`
 	Vars  map[string]any                  `json:"vars,omitempty"`
-	// Retries are the operator retries counted for calls inside the
-	// foreach (generation 2 on), which key those calls afresh.
-	Retries map[string]int `json:"retries,omitempty"`
 }
 
 // RunResult is what a completed run returns.
