@@ -19,6 +19,7 @@ type Runs interface {
 	Start(ctx context.Context, flow *definitions.Flow, input map[string]any, opts runs.StartOptions) (runs.Run, error)
 	List(ctx context.Context, f runs.Filter) ([]runs.Summary, []byte, error)
 	Show(ctx context.Context, workflowID string) (*runs.Detail, error)
+	Summary(ctx context.Context, workflowID string) (runs.Summary, error)
 	Replay(ctx context.Context, workflowID string, opts runs.ReplayOptions) (runs.ReplayPlan, runs.Run, error)
 	Rerun(ctx context.Context, workflowID string, opts runs.RerunOptions) (runs.Run, error)
 	Cancel(ctx context.Context, workflowID string) error

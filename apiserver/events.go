@@ -50,8 +50,8 @@ func streamHeaders(h http.Header) {
 }
 
 // headRunEvents answers HEAD on the events route with the headers a GET
-// would start its stream with, after one read of the run (404 for an
-// unknown one, as the GET). It takes no stream slot and does not poll:
+// would start its stream with, after one read of Temporal's record of the
+// run (404 for an unknown one, as the GET; no worker needs to answer). It takes no stream slot and does not poll:
 // the mux would otherwise serve HEAD with runEvents, which streams into a
 // body HEAD discards until EventMax, holding a slot and the client's
 // keep-alive connection, whose next request waits behind it.
@@ -60,7 +60,7 @@ func (a *API) headRunEvents(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := a.Runs.Show(r.Context(), id); err != nil {
+	if _, err := a.Runs.Summary(r.Context(), id); err != nil {
 		return err
 	}
 	streamHeaders(w.Header())

@@ -140,6 +140,19 @@ func (f *fakeRuns) List(ctx context.Context, filter runs.Filter) ([]runs.Summary
 	return out, nil, nil
 }
 
+func (f *fakeRuns) Summary(ctx context.Context, id string) (runs.Summary, error) {
+	if err := f.call("Summary"); err != nil {
+		return runs.Summary{}, err
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d, ok := f.runs[id]
+	if !ok {
+		return runs.Summary{}, fmt.Errorf("%w: %s", runs.ErrNotFound, id)
+	}
+	return d.Summary, nil
+}
+
 func (f *fakeRuns) Show(ctx context.Context, id string) (*runs.Detail, error) {
 	if err := f.call("Show"); err != nil {
 		return nil, err

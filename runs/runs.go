@@ -606,6 +606,16 @@ func (c *Client) pinnedFlow(flowID string, src definitions.Source) (*definitions
 // ErrNotFound is returned by Show for an unknown run.
 var ErrNotFound = errors.New("run not found")
 
+// Summary is what Temporal's record of the run workflowID says of it, in
+// one read; ErrNotFound when there is none.
+func (c *Client) Summary(ctx context.Context, workflowID string) (Summary, error) {
+	info, err := c.describe(ctx, workflowID)
+	if err != nil {
+		return Summary{}, err
+	}
+	return summaryOf(info), nil
+}
+
 // Show describes one run: status, the step timeline (from the run's query)
 // and, for closed runs, the result or failure.
 func (c *Client) Show(ctx context.Context, workflowID string) (*Detail, error) {
