@@ -58,12 +58,8 @@ func classifyFailure(err error) (typ string, retryable bool) {
 // DialContext opens a connection under the client's network policy, for
 // connectors that speak protocols other than HTTP (smtp). A refusal is an
 // error for which netguard.IsRefused reports true; such a connector should
-// report it as ErrorTypeEgressDenied, permanent. A nil Client, like one
-// built without NetPolicy, dials without a policy.
+// report it as ErrorTypeEgressDenied, permanent. A Client built without
+// NetPolicy dials without a policy.
 func (c *Client) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
-	var p *netguard.Policy
-	if c != nil {
-		p = c.opts.NetPolicy
-	}
-	return p.DialContext(ctx, network, address)
+	return c.opts.NetPolicy.DialContext(ctx, network, address)
 }

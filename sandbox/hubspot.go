@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -30,11 +29,6 @@ import (
 // "Existing ID: <id>". Properties that were never declared are stored
 // anyway, as they always were here (HubSpot refuses them), and are not
 // unique.
-
-// hubspotMu makes check-then-write sequences atomic (unique contact emails
-// and unique property values, property names, associations created once),
-// as HubSpot's own store does.
-var hubspotMu sync.Mutex
 
 // hubspotTypes maps the names HubSpot accepts for an object type to its
 // plural name.
@@ -396,8 +390,8 @@ func (s *Server) hubspotCreateProperty(w http.ResponseWriter, r *http.Request, b
 			return http.StatusBadRequest, fail
 		}
 		name := def["name"].(string)
-		hubspotMu.Lock()
-		defer hubspotMu.Unlock()
+		s.hubspotMu.Lock()
+		defer s.hubspotMu.Unlock()
 		if hubspotBuiltIn(typ, name) || s.view("hubspot.properties."+typ, name) != nil {
 			return http.StatusConflict, s.hubspotError("CONFLICT", fmt.Sprintf("Property named '%s' already exists.", name))
 		}
@@ -444,8 +438,8 @@ func (s *Server) hubspotCreate(w http.ResponseWriter, r *http.Request, body []by
 		if fail != nil {
 			return http.StatusBadRequest, fail
 		}
-		hubspotMu.Lock()
-		defer hubspotMu.Unlock()
+		s.hubspotMu.Lock()
+		defer s.hubspotMu.Unlock()
 		if dup := s.hubspotDuplicate(typ, "", props); dup != nil {
 			return http.StatusConflict, dup
 		}
@@ -519,8 +513,8 @@ func (s *Server) hubspotUpdate(w http.ResponseWriter, r *http.Request, body []by
 		if fail != nil {
 			return http.StatusBadRequest, fail
 		}
-		hubspotMu.Lock()
-		defer hubspotMu.Unlock()
+		s.hubspotMu.Lock()
+		defer s.hubspotMu.Unlock()
 		obj := s.Get("hubspot."+typ, id)
 		if obj == nil {
 			return http.StatusNotFound, s.hubspotError("OBJECT_NOT_FOUND", "Object not found.  objectId are usually numeric.")
@@ -795,7 +789,7 @@ func (s *Server) hubspotAssociate(w http.ResponseWriter, r *http.Request, body [
 			}
 		}
 		now := hubspotNow()
-		hubspotMu.Lock()
+		s.hubspotMu.Lock()
 		key := hubspotAssociationKey(from, fromID, to, toID)
 		if s.view("hubspot.associations", key) == nil {
 			s.Put("hubspot.associations", key, map[string]any{
@@ -804,7 +798,7 @@ func (s *Server) hubspotAssociate(w http.ResponseWriter, r *http.Request, body [
 			})
 			s.Count("hubspot.associations.created")
 		}
-		hubspotMu.Unlock()
+		s.hubspotMu.Unlock()
 		spec := func(id int) map[string]any {
 			return map[string]any{"associationCategory": "HUBSPOT_DEFINED", "associationTypeId": id}
 		}

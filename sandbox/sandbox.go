@@ -78,6 +78,10 @@ type Server struct {
 	indexes map[string]map[string]*index         // kind → name → index
 	hints   map[string]map[string]int            // kind → base → freeID hint
 	pending sync.WaitGroup                       // webhooks in flight
+	// hubspotMu makes HubSpot's check-then-write sequences atomic (unique
+	// contact emails and unique property values, property names,
+	// associations created once), as HubSpot's own store does.
+	hubspotMu sync.Mutex
 }
 
 type storedResponse struct {
@@ -146,8 +150,8 @@ func (s *Server) Stats() Stats {
 // again. hubspotMu is held throughout, so no HubSpot request sees the
 // account between the two (without its relay_key property).
 func (s *Server) Reset() {
-	hubspotMu.Lock()
-	defer hubspotMu.Unlock()
+	s.hubspotMu.Lock()
+	defer s.hubspotMu.Unlock()
 	s.mu.Lock()
 	clear(s.stored)
 	clear(s.counts)
@@ -556,9 +560,8 @@ func (s *Server) Mutate(w http.ResponseWriter, r *http.Request, partner string, 
 }
 
 // requestHash identifies what a request with an idempotency key asks: its
-// method, path and body. Mutate calls it only for a key it honours; it is
-// a variable so that tests can count the calls.
-var requestHash = func(method, path string, body []byte) [32]byte {
+// method, path and body. Mutate computes it only for a key it honours.
+func requestHash(method, path string, body []byte) [32]byte {
 	h := sha256.New()
 	_, _ = io.WriteString(h, method+" "+path+"\n")
 	_, _ = h.Write(body)
