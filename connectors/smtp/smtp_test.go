@@ -293,7 +293,12 @@ func TestCanceled(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	a := Connector().Action("send_email")
+	client, err := connectors.NewClient(connectors.ConnectionConfig{Connector: "smtp"}, nil, connectors.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
 	_, err = a.Do(ctx, &connectors.Call{
+		Client: client,
 		Config: connectors.ConnectionConfig{BaseURL: "smtp://" + ln.Addr().String()},
 		Params: map[string]any{"from": "a@example.com", "to": "b@example.com", "subject": "s", "text": "t"},
 	})
