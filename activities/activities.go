@@ -191,7 +191,8 @@ func (a *Activities) client(cfg connectors.ConnectionConfig, now time.Time) (*co
 	if resolve == nil {
 		resolve = secrets.Resolve
 	}
-	if v, ok := a.clients.Load(key); ok {
+	v, cached := a.clients.Load(key)
+	if cached {
 		cc := v.(*cachedClient)
 		last := cc.checked.Load()
 		if now.UnixNano()-last < int64(secretsRecheck) || !cc.checked.CompareAndSwap(last, now.UnixNano()) {
@@ -221,6 +222,12 @@ func (a *Activities) client(cfg connectors.ConnectionConfig, now time.Time) (*co
 	}
 	cc.client = c
 	cc.checked.Store(now.UnixNano())
+	if !cached {
+		// Calls that met an empty cache at once all use the first
+		// client stored: one connection pool per connection.
+		v, _ := a.clients.LoadOrStore(key, cc)
+		return v.(*cachedClient).client, nil
+	}
 	a.clients.Store(key, cc)
 	return c, nil
 }

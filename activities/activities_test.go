@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -232,6 +233,49 @@ func TestClientPicksUpRotatedSecret(t *testing.T) {
 		}
 		if last := got[len(got)-1]; last != st.wantAuth || resolves != st.wantCalls {
 			t.Fatalf("at +%s: sent %q after %d resolutions, want %q after %d", st.at, last, resolves, st.wantAuth, st.wantCalls)
+		}
+	}
+}
+
+// TestClientBuiltOnceForConcurrentCalls: calls that meet an empty cache at
+// the same moment share one client (one connection pool), not one each.
+func TestClientBuiltOnceForConcurrentCalls(t *testing.T) {
+	const callers = 16
+	// Every caller resolves the secret before any builds its client, as
+	// when a foreach's first calls start together.
+	var arrived sync.WaitGroup
+	arrived.Add(callers)
+	resolve := func(string) (string, error) {
+		arrived.Done()
+		waited := make(chan struct{})
+		go func() { arrived.Wait(); close(waited) }()
+		select {
+		case <-waited:
+		case <-time.After(5 * time.Second):
+		}
+		return "tok", nil
+	}
+	acts := &Activities{Registry: builtin.Registry(), Resolve: resolve}
+	cfg := connectors.ConnectionConfig{Connector: "http", BaseURL: "http://127.0.0.1:1", Auth: &connectors.AuthConfig{Kind: connectors.AuthBearer, Token: "env:ACT_TOKEN"}}
+	now := time.Unix(1_800_000_000, 0)
+	got := make([]*connectors.Client, callers)
+	var start, done sync.WaitGroup
+	start.Add(1)
+	for i := range callers {
+		done.Go(func() {
+			start.Wait()
+			c, err := acts.client(cfg, now)
+			if err != nil {
+				t.Error(err)
+			}
+			got[i] = c
+		})
+	}
+	start.Done()
+	done.Wait()
+	for i, c := range got {
+		if c == nil || c != got[0] {
+			t.Fatalf("caller %d got client %p, caller 0 %p: want one client for all", i, c, got[0])
 		}
 	}
 }
