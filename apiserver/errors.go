@@ -117,6 +117,7 @@ func internalError() *apiError {
 // nil when err is none of them.
 func refused(err error) *apiError {
 	var closed *runs.RunClosedError
+	var notLoaded *runs.FlowNotLoadedError
 	switch {
 	case errors.Is(err, runs.ErrNotFound):
 		return &apiError{status: http.StatusNotFound, code: "not_found", msg: err.Error()}
@@ -126,6 +127,8 @@ func refused(err error) *apiError {
 		return &apiError{status: http.StatusUnprocessableEntity, code: "idempotency_key_reused", field: "Idempotency-Key", msg: "Idempotency-Key: " + err.Error()}
 	case errors.As(err, &closed):
 		return &apiError{status: http.StatusConflict, code: "rejected", msg: closed.Error()}
+	case errors.As(err, &notLoaded):
+		return &apiError{status: http.StatusConflict, code: "flow_not_loaded", msg: notLoaded.Error()}
 	case errors.Is(err, runs.ErrNoParkedStep):
 		// As the run's own validator refuses a run no longer parked.
 		return &apiError{status: http.StatusConflict, code: "rejected", msg: runs.ErrNoParkedStep.Error()}

@@ -52,6 +52,8 @@ func TestErrorStatus(t *testing.T) {
 		{name: "plan refused", method: "Replay", err: fmt.Errorf("%w: step b never ran", runs.ErrPlanRefused), status: 422, code: "plan_refused", has: "replay plan refused"},
 		{name: "idempotency key reused", method: "Start", err: fmt.Errorf("%w: run hello/key-1f2e was started under it with other input", runs.ErrKeyReused), status: 422, code: "idempotency_key_reused", has: "Idempotency-Key: idempotency key reused"},
 		{name: "run closed", method: "Cancel", err: fmt.Errorf("cancelling: %w", &runs.RunClosedError{WorkflowID: sampleRun, Status: "failed"}), status: 409, code: "rejected", has: "has closed (failed)"},
+		{name: "a flow: step's flow not loaded", method: "Start", err: &runs.FlowNotLoadedError{Flow: "order", Step: "bill", Missing: "invoice"}, status: 409, code: "flow_not_loaded", has: `step "bill" starts flow "invoice", which is not loaded`},
+		{name: "replay: a flow: step's flow not loaded", method: "Replay", err: fmt.Errorf("planning: %w", &runs.FlowNotLoadedError{Flow: "order", Step: "bill", Missing: "invoice"}), status: 409, code: "flow_not_loaded", has: "not loaded"},
 		{name: "no parked step", method: "RetryStep", err: fmt.Errorf("relay.retry_step: %w", runs.ErrNoParkedStep), status: 409, code: "rejected", has: "no parked step"},
 		{name: "the run's validator refuses", method: "SkipStep", err: temporalApplicationError("run is not parked"), status: 409, code: "rejected", has: "run is not parked"},
 		{name: "duplicate ID", method: "Start", err: serviceerror.NewWorkflowExecutionAlreadyStarted("workflow execution already started", "", ""), status: 409, code: "conflict", has: "already started"},

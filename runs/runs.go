@@ -122,6 +122,20 @@ type InputError struct {
 func (e *InputError) Error() string { return fmt.Sprintf("input of flow %s: %v", e.Flow, e.Err) }
 func (e *InputError) Unwrap() error { return e.Err }
 
+// FlowNotLoadedError refuses a run of a flow whose `flow:` step starts a
+// flow this process has not loaded (its file was refused or removed since
+// the step's flow loaded): the operator must load it; no retry of the
+// request can succeed before.
+type FlowNotLoadedError struct {
+	Flow, Step string
+	// Missing is the flow the step starts.
+	Missing string
+}
+
+func (e *FlowNotLoadedError) Error() string {
+	return fmt.Sprintf("flow %s step %q starts flow %q, which is not loaded", e.Flow, e.Step, e.Missing)
+}
+
 // Input pins a flow and every flow its `flow:` steps may start, and binds
 // the input. The result is the complete input of `relay.run`; an input
 // that does not fit is an *InputError.
@@ -143,7 +157,7 @@ func (c *Client) Input(flow *definitions.Flow, input map[string]any) (workflows.
 			}
 			sub := c.Flows[s.Flow]
 			if sub == nil {
-				missing = fmt.Errorf("flow %s step %q starts flow %q, which is not loaded", f.ID, s.ID, s.Flow)
+				missing = &FlowNotLoadedError{Flow: f.ID, Step: s.ID, Missing: s.Flow}
 				return false
 			}
 			subflows[s.Flow] = sub.Source

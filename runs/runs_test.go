@@ -2,6 +2,7 @@ package runs
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"slices"
 	"strings"
@@ -317,4 +318,49 @@ func TestStartIdempotencyKey(t *testing.T) {
 			t.Errorf("started %v, error %v; want a refusal", ft.startedIDs(), err)
 		}
 	})
+}
+
+// TestInputFlowNotLoaded: a flow whose `flow:` step starts a flow this
+// process has not loaded is refused with a FlowNotLoadedError naming the
+// step (an API 409), at any depth.
+func TestInputFlowNotLoaded(t *testing.T) {
+	parse := func(file, yaml string) *definitions.Flow {
+		t.Helper()
+		f, err := definitions.Parse(file, []byte(yaml), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return f
+	}
+	order := parse("order.yaml", "id: order\nversion: 1\nsteps:\n  - {id: bill, flow: invoice}\n")
+	invoice := parse("invoice.yaml", "id: invoice\nversion: 1\nsteps:\n  - {id: send, flow: mail}\n")
+	mail := parse("mail.yaml", "id: mail\nversion: 1\nsteps:\n  - {id: ok, set: {sent: true}}\n")
+	tests := []struct {
+		name   string
+		loaded []*definitions.Flow
+		want   *FlowNotLoadedError // nil: the input pins every flow
+	}{
+		{"all loaded", []*definitions.Flow{order, invoice, mail}, nil},
+		{"the child missing", []*definitions.Flow{order, mail}, &FlowNotLoadedError{Flow: "order", Step: "bill", Missing: "invoice"}},
+		{"the grandchild missing", []*definitions.Flow{order, invoice}, &FlowNotLoadedError{Flow: "invoice", Step: "send", Missing: "mail"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := &Client{Flows: map[string]*definitions.Flow{}}
+			for _, f := range tt.loaded {
+				c.Flows[f.ID] = f
+			}
+			in, err := c.Input(order, nil)
+			if tt.want == nil {
+				if err != nil || len(in.Subflows) != 2 {
+					t.Fatalf("Input = %d subflows, %v; want invoice and mail pinned", len(in.Subflows), err)
+				}
+				return
+			}
+			var got *FlowNotLoadedError
+			if !errors.As(err, &got) || *got != *tt.want {
+				t.Fatalf("Input error = %v, want %+v", err, tt.want)
+			}
+		})
+	}
 }
