@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
 
 	"github.com/relay-dev/relay/apiserver"
@@ -109,8 +111,13 @@ func paymentEvent(eventID, orderID string) []byte {
 
 func newReceiver(t *testing.T, e *env, rc *runs.Client, flows ...*definitions.Flow) hookClient {
 	t.Helper()
+	return newLoggedReceiver(t, rc, nil, flows...)
+}
+
+func newLoggedReceiver(t *testing.T, rc *runs.Client, logger *slog.Logger, flows ...*definitions.Flow) hookClient {
+	t.Helper()
 	secretsByRef := map[string]string{"env:E2E_SHOP_SECRET": shopSecret, "env:E2E_STRIPE_SECRET": stripeSecret}
-	recv, err := triggers.NewReceiver(flows, rc, func(ref string) (string, error) { return secretsByRef[ref], nil }, nil)
+	recv, err := triggers.NewReceiver(flows, rc, func(ref string) (string, error) { return secretsByRef[ref], nil }, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -287,5 +294,66 @@ steps:
 	}
 	if status, answer, _ := h.post("/hooks/stripe", []byte(`{"id":"evt_r2","type":"charge.refunded","data":{"object":{"id":"ch_9","amount":700}}}`), true); status != http.StatusOK || answer["status"] != "run_ended" {
 		t.Errorf("late event: %d %v, want 200 run_ended and no new run", status, answer)
+	}
+}
+
+// TestWebhookFindsRunOfEarlierRelay: on the embedded server's visibility,
+// a start route finds a run an earlier relay named with a numeric key in
+// exponent form (its redelivery is a duplicate, not a second run), and
+// starts other numeric keys under their plain name.
+func TestWebhookFindsRunOfEarlierRelay(t *testing.T) {
+	e := startEnv(t, "", nil)
+	flow := e.load(t, `
+id: numbered
+version: 1
+inputs:
+  order_id: {type: number, required: true}
+trigger:
+  webhook:
+    path: /hooks/numbered
+    verify: {scheme: standard_webhooks, secrets: [env:E2E_SHOP_SECRET]}
+    dedupe: body.order.id
+    input: {order_id: "${{ body.order.id }}"}
+steps:
+  - id: done
+    set: {order: "${{ input.order_id }}"}
+`, "")
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const earlier = "numbered/1.2345678e+07" // fmt.Sprint(12345678.0), as relay before 2026-11-23 named it
+	if _, err := e.runs.Start(ctx, flow, map[string]any{"order_id": 12345678.0}, runs.StartOptions{WorkflowID: earlier}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		n, err := e.client.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Query: fmt.Sprintf("WorkflowId = %q", earlier)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n.GetCount() == 1 {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatal("visibility never listed the earlier relay's run")
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	var log lockedBuffer
+	h := newLoggedReceiver(t, e.runs, slog.New(slog.NewTextHandler(&log, nil)), flow)
+	post := func(id float64) (int, map[string]any) {
+		b, _ := json.Marshal(map[string]any{"order": map[string]any{"id": id}})
+		status, answer, _ := h.post("/hooks/numbered", b, true)
+		return status, answer
+	}
+	if status, answer := post(12345678); status != http.StatusOK || answer["workflow_id"] != earlier {
+		t.Errorf("redelivery of the earlier relay's order: %d %v, want 200 naming %s", status, answer, earlier)
+	}
+	if status, answer := post(23456789); status != http.StatusAccepted || answer["workflow_id"] != "numbered/23456789" {
+		t.Errorf("a new order: %d %v, want 202 naming numbered/23456789", status, answer)
+	}
+	// The receiver counted the run on visibility (the query is one the
+	// server takes), rather than falling back to a describe per delivery.
+	if got := log.String(); !strings.Contains(got, "runs named by an earlier relay exist") || strings.Contains(got, "could not count") {
+		t.Errorf("receiver log:\n%s\nwant the count of earlier runs to have found one", got)
 	}
 }

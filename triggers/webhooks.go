@@ -52,6 +52,9 @@ type Receiver struct {
 	paths   map[string]*pathRoutes
 	metrics *telemetry.Metrics
 	tracer  trace.Tracer
+	// legacy holds, by flow ID, whether an earlier relay may have named
+	// runs of the flow in exponent form (see legacyRun).
+	legacy sync.Map // flow ID -> *legacyNames
 }
 
 // Option configures a Receiver.
@@ -605,34 +608,6 @@ func keyOf(v any) (string, bool) {
 	return k, k != ""
 }
 
-// legacyRun returns the run an earlier relay started for the numeric key v
-// of flow, if there is one, and its run ID. Before keys were written as
-// definitions.Text, a JSON number of a million or more was written in
-// fmt's exponent form (12345678 as 1.2345678e+07, a Shopify order ID as
-// 5.123456789e+12), and a run started then is named so: its redeliveries
-// must not start a second run, nor its events miss it. key is v's text
-// now; "" is returned when the two texts agree or no such run exists.
-func (r *Receiver) legacyRun(ctx context.Context, flow string, v any, key string) (string, string, error) {
-	f, ok := v.(float64)
-	if !ok {
-		return "", "", nil
-	}
-	old := fmt.Sprint(f)
-	if old == key {
-		return "", "", nil
-	}
-	id := runs.WorkflowID(flow, old)
-	desc, err := r.runs.Temporal.DescribeWorkflowExecution(ctx, id, "")
-	var nf *serviceerror.NotFound
-	switch {
-	case errors.As(err, &nf):
-		return "", "", nil
-	case err != nil:
-		return "", "", err
-	}
-	return id, desc.GetWorkflowExecutionInfo().GetExecution().GetRunId(), nil
-}
-
 // becauseInexact says why v named no run when it is an inexact number.
 func becauseInexact(v any) string {
 	if err := exactKey(v); err != nil {
@@ -675,7 +650,7 @@ func (r *Receiver) start(ctx context.Context, a *answer, pr *pathRoutes, env *de
 			return o.refuse("no_dedupe_key", fmt.Sprintf("dedupe %q gave no key%s", sr.hook.Dedupe.Source, becauseInexact(v)))
 		}
 		key = k
-		legacy, runID, err := r.legacyRun(ctx, sr.flow.ID, v, key)
+		legacy, runID, err := r.legacyRun(ctx, sr.flow.ID, v, key, true)
 		if err != nil {
 			return temporalFailed(a, o, "look for the run of an earlier relay", err)
 		}
@@ -772,7 +747,7 @@ func (r *Receiver) deliver(ctx context.Context, a *answer, er *eventRoute, env *
 	if ev.Start != nil {
 		// The run may be an earlier relay's, which a start must not
 		// duplicate: ask first.
-		legacy, _, err := r.legacyRun(ctx, er.flow.ID, v, runKey)
+		legacy, _, err := r.legacyRun(ctx, er.flow.ID, v, runKey, true)
 		if err != nil {
 			return temporalFailed(a, o, "look for the run of an earlier relay", err)
 		}
@@ -801,7 +776,7 @@ func (r *Receiver) deliver(ctx context.Context, a *answer, er *eventRoute, env *
 			return o.is(statusRunEnded)
 		}
 		// Only now, off the common path: an earlier relay's run.
-		legacy, _, lerr := r.legacyRun(ctx, er.flow.ID, v, runKey)
+		legacy, _, lerr := r.legacyRun(ctx, er.flow.ID, v, runKey, false)
 		if lerr != nil {
 			return temporalFailed(a, o, "look for the run of an earlier relay", lerr)
 		}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -45,6 +46,10 @@ type fakeTemporal struct {
 	starts   []workflows.RunInput
 	startIDs []string
 	signals  []signalled
+	// describes and counts are the describes and visibility counts made;
+	// countErr fails every count.
+	describes, counts int
+	countErr          error
 }
 
 // signalled is an event as a run received it.
@@ -118,10 +123,45 @@ func (f *fakeTemporal) SignalWithStartWorkflow(ctx context.Context, id, name str
 func (f *fakeTemporal) DescribeWorkflowExecution(ctx context.Context, id, runID string) (*workflowservice.DescribeWorkflowExecutionResponse, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.describes++
 	if _, ok := f.runs[id]; !ok {
 		return nil, serviceerror.NewNotFound("no such workflow")
 	}
 	return &workflowservice.DescribeWorkflowExecutionResponse{}, nil
+}
+
+// startsWith is a clause of the one kind of visibility query the fake
+// answers: clauses `WorkflowId STARTS_WITH "prefix"` joined by OR.
+var startsWith = regexp.MustCompile(`^WorkflowId STARTS_WITH "([^"]*)"$`)
+
+func (f *fakeTemporal) CountWorkflow(ctx context.Context, req *workflowservice.CountWorkflowExecutionsRequest) (*workflowservice.CountWorkflowExecutionsResponse, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.counts++
+	if f.countErr != nil {
+		return nil, f.countErr
+	}
+	var prefixes []string
+	for _, clause := range strings.Split(req.GetQuery(), " OR ") {
+		m := startsWith.FindStringSubmatch(clause)
+		if m == nil {
+			return nil, serviceerror.NewInvalidArgument("the fake does not answer " + clause)
+		}
+		prefixes = append(prefixes, m[1])
+	}
+	var n int64
+	for id := range f.runs {
+		if slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(id, p) }) {
+			n++
+		}
+	}
+	return &workflowservice.CountWorkflowExecutionsResponse{Count: n}, nil
+}
+
+func (f *fakeTemporal) asked() (describes, counts int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.describes, f.counts
 }
 
 func (f *fakeTemporal) received() []signalled {
@@ -345,6 +385,47 @@ func TestReceiverFindsRunsOfEarlierRelays(t *testing.T) {
 			got := ft.received()
 			if tt.wantSignalled == "" && len(got) != 0 || tt.wantSignalled != "" && (len(got) != 1 || got[0].workflowID != tt.wantSignalled) {
 				t.Errorf("signalled %+v, want %q", got, tt.wantSignalled)
+			}
+		})
+	}
+}
+
+// TestReceiverLooksForEarlierNamesOnlyWhereTheyExist: a start route's
+// numeric keys of a million or more cost a describe of their earlier name
+// only while visibility counts runs named in that form: none on a store
+// no earlier relay wrote, one per delivery where one did; a count that
+// fails looks for each delivery's, as before. The count is made once.
+func TestReceiverLooksForEarlierNamesOnlyWhereTheyExist(t *testing.T) {
+	tests := []struct {
+		name          string
+		runs          map[string]bool
+		countErr      error
+		wantDescribes int
+	}{
+		{name: "a store no earlier relay wrote", wantDescribes: 0},
+		{name: "runs of another flow named so", runs: map[string]bool{"other/1.2e+07": false}, wantDescribes: 0},
+		{name: "a run of this flow an earlier relay named", runs: map[string]bool{"orders/1.2e+07": false}, wantDescribes: 3},
+		{name: "one with the short exponent form", runs: map[string]bool{"orders/1e+07": false}, wantDescribes: 3},
+		{name: "visibility cannot count", countErr: serviceerror.NewUnavailable("visibility down"), wantDescribes: 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ft := newFakeTemporal(tt.runs)
+			ft.countErr = tt.countErr
+			url := serve(t, ft, parseFlows(t, ordersByID))
+			for i, id := range []int{23456789, 34567890, 5123456789012} {
+				body := fmt.Sprintf(`{"id":%d}`, id)
+				if a := post(t, url, "/hooks/o", "standard_webhooks", fmt.Sprint("msg_", i), body); a.status != http.StatusAccepted {
+					t.Fatalf("delivery %d: %d %s, want 202", id, a.status, a.raw)
+				}
+			}
+			describes, counts := ft.asked()
+			wantCounts := 1
+			if tt.countErr != nil {
+				wantCounts = 3 // a failed count is not kept
+			}
+			if describes != tt.wantDescribes || counts != wantCounts {
+				t.Errorf("%d describes and %d counts for 3 deliveries, want %d and %d", describes, counts, tt.wantDescribes, wantCounts)
 			}
 		})
 	}
