@@ -28,7 +28,9 @@ import (
 // another object holds is refused with 409 CONFLICT, whose message ends
 // "Existing ID: <id>". Properties that were never declared are stored
 // anyway, as they always were here (HubSpot refuses them), and are not
-// unique.
+// unique. A read `GET /crm/v3/objects/{type}/{value}?idProperty={name}`
+// finds the object by such a value instead of its ID: name must be a
+// property declared unique, or `email` for contacts (400 otherwise).
 
 // hubspotTypes maps the names HubSpot accepts for an object type to its
 // plural name.
@@ -44,6 +46,10 @@ var hubspotDefaultProps = map[string][]string{
 	"companies": {"createdate", "domain", "hs_lastmodifieddate", "hs_object_id", "name"},
 	"deals":     {"amount", "closedate", "createdate", "dealname", "dealstage", "hs_lastmodifieddate", "hs_object_id", "pipeline"},
 }
+
+// hubspotTypeIDs are the object type IDs HubSpot names types by in some
+// messages.
+var hubspotTypeIDs = map[string]string{"contacts": "0-1", "companies": "0-2", "deals": "0-3"}
 
 // hubspotSingular names one object of a type in messages.
 var hubspotSingular = map[string]string{"contacts": "contact", "companies": "company", "deals": "deal"}
@@ -468,7 +474,18 @@ func (s *Server) hubspotGet(w http.ResponseWriter, r *http.Request, _ []byte) {
 	if !ok {
 		return
 	}
-	obj := s.view("hubspot."+typ, r.PathValue("id"))
+	var obj map[string]any
+	if name := r.URL.Query().Get("idProperty"); name != "" {
+		var unique bool
+		if obj, unique = s.hubspotByValue(typ, name, r.PathValue("id")); !unique {
+			// HubSpot's wording for a batch update by such a property; that
+			// of a read is not documented.
+			s.hubspotFail(w, http.StatusBadRequest, "VALIDATION_ERROR", fmt.Sprintf("Unable to perform read by non-unique %s property %s", hubspotTypeIDs[typ], name))
+			return
+		}
+	} else {
+		obj = s.view("hubspot."+typ, r.PathValue("id"))
+	}
 	if obj == nil {
 		s.hubspotFail(w, http.StatusNotFound, "OBJECT_NOT_FOUND", "Object not found.  objectId are usually numeric.")
 		return
@@ -487,6 +504,32 @@ func (s *Server) hubspotGet(w http.ResponseWriter, r *http.Request, _ []byte) {
 		obj = hubspotShow(obj, append(want, hubspotShownProps...))
 	}
 	WriteJSON(w, http.StatusOK, obj)
+}
+
+// hubspotByValue returns, to read only, the object of typ whose property
+// name holds value, or nil, as a read with `idProperty` finds it: unique
+// is false, and obj nil, when name is neither a property of typ declared
+// unique nor a contact's email. It holds hubspotMu, so that the property's
+// definition and the objects are seen as one write left them (not, for
+// example, between Reset's clearing and its seeding).
+func (s *Server) hubspotByValue(typ, name, value string) (obj map[string]any, unique bool) {
+	s.hubspotMu.Lock()
+	defer s.hubspotMu.Unlock()
+	var id string
+	switch {
+	case typ == "contacts" && name == "email":
+		id = s.hubspotEmailHolder(value, "")
+	case slices.Contains(s.hubspotUniqueProps(typ), name):
+		if value != "" {
+			id = s.hubspotHolder(typ, "value", name+"\x00"+value, "", name, value, false)
+		}
+	default:
+		return nil, false
+	}
+	if id == "" {
+		return nil, true
+	}
+	return s.view("hubspot."+typ, id), true
 }
 
 // hubspotShow returns a copy of o, a stored object, with the properties in

@@ -529,3 +529,99 @@ func TestHubSpotResetKeepsRelayKey(t *testing.T) {
 		t.Errorf("relay_key was defined %d times during resets, want never (it is seeded)", n)
 	}
 }
+
+// TestHubSpotReadByUniqueValue reads objects with `idProperty`: by a
+// property declared unique (compared exactly) or a contact's email
+// (compared without case), never by another property.
+func TestHubSpotReadByUniqueValue(t *testing.T) {
+	api := newPartnerAPI(t, "/hubspot", "Bearer pat-na1-test")
+	api.send("POST", "/crm/v3/properties/deals", `{"name":"source","label":"Source","type":"string","fieldType":"text","groupName":"dealinformation"}`)
+	ids := map[string]string{}
+	for _, c := range [][3]string{
+		{"A", "deals", `{"dealname":"A","relay_key":"wf-1/deal"}`},
+		{"B", "deals", `{"dealname":"B","relay_key":"relay-k2","source":"web"}`},
+		{"C", "deals", `{"dealname":"C","relay_key":"old"}`},
+		{"ada", "contacts", `{"email":"ada@example.com","firstname":"Ada"}`},
+	} {
+		status, body, _ := api.send("POST", "/crm/v3/objects/"+c[1], `{"properties":`+c[2]+`}`)
+		if status != http.StatusCreated {
+			t.Fatalf("creating %s: %d %v", c[0], status, body)
+		}
+		ids[c[0]] = body["id"].(string)
+	}
+	if status, body, _ := api.send("PATCH", "/crm/v3/objects/deals/"+ids["C"], `{"properties":{"relay_key":"new"}}`); status != http.StatusOK {
+		t.Fatalf("updating C: %d %v", status, body)
+	}
+	checkIndexes(t, api.s)
+	tests := []struct {
+		name   string
+		path   string // after /crm/v3/objects/
+		status int
+		want   string // the object's name in ids, or the error's category
+		shown  string // the properties shown, when not ""
+	}{
+		{"a deal by relay_key", "deals/relay-k2?idProperty=relay_key", 200, "B", ""},
+		{"a value with a slash, escaped", "deals/wf-1%2Fdeal?idProperty=relay_key", 200, "A", ""},
+		{"the properties asked for", "deals/relay-k2?idProperty=relay_key&properties=dealname,relay_key", 200, "B",
+			"createdate dealname=B hs_object_id=" + ids["B"] + " lastmodifieddate relay_key=relay-k2"},
+		{"the value an update set", "deals/new?idProperty=relay_key", 200, "C", ""},
+		{"the value an update replaced", "deals/old?idProperty=relay_key", 404, "OBJECT_NOT_FOUND", ""},
+		{"an unknown value", "deals/wf-9%2Fdeal?idProperty=relay_key", 404, "OBJECT_NOT_FOUND", ""},
+		{"values are compared with case", "deals/RELAY-K2?idProperty=relay_key", 404, "OBJECT_NOT_FOUND", ""},
+		{"an ID is not a value", "deals/" + ids["B"] + "?idProperty=relay_key", 404, "OBJECT_NOT_FOUND", ""},
+		{"a property declared without unique values", "deals/web?idProperty=source", 400, "VALIDATION_ERROR", ""},
+		{"a built-in property", "deals/B?idProperty=dealname", 400, "VALIDATION_ERROR", ""},
+		{"a property never declared", "deals/x?idProperty=nothing", 400, "VALIDATION_ERROR", ""},
+		{"email is not a deal's", "deals/ada@example.com?idProperty=email", 400, "VALIDATION_ERROR", ""},
+		{"an empty idProperty reads by ID", "deals/" + ids["B"] + "?idProperty=", 200, "B", ""},
+		{"a contact by email, without case", "contacts/Ada%40Example.com?idProperty=email", 200, "ada", ""},
+		{"an unknown email", "contacts/grace@example.com?idProperty=email", 404, "OBJECT_NOT_FOUND", ""},
+		{"a contact by another property", "contacts/Ada?idProperty=firstname", 400, "VALIDATION_ERROR", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			status, body, _ := api.send("GET", "/crm/v3/objects/"+tt.path, "")
+			got := fmt.Sprint(body["category"])
+			if status == http.StatusOK {
+				got = fmt.Sprint(body["id"])
+				tt.want = ids[tt.want]
+			} else if body["status"] != "error" || body["correlationId"] == nil || body["message"] == "" {
+				t.Errorf("not HubSpot's error object: %v", body)
+			}
+			if status != tt.status || got != tt.want {
+				t.Errorf("%d %s (%v), want %d %s", status, got, body, tt.status, tt.want)
+			}
+			if tt.shown != "" && shownProperties(body) != tt.shown {
+				t.Errorf("properties %q, want %q", shownProperties(body), tt.shown)
+			}
+		})
+	}
+}
+
+// TestHubSpotReadByUniqueValueDuringReset: a read by relay_key while the
+// sandbox resets sees relay_key defined, as Reset is atomic for HubSpot
+// requests: not found (404), never refused as not unique (400).
+func TestHubSpotReadByUniqueValueDuringReset(t *testing.T) {
+	s := New(Options{})
+	h := s.Handler()
+	var stop atomic.Bool
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Go(func() {
+			for !stop.Load() {
+				req := httptest.NewRequest("GET", "/hubspot/crm/v3/objects/deals/relay-k1?idProperty=relay_key", nil)
+				req.Header.Set("Authorization", "Bearer pat-na1-test")
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				if rec.Code != http.StatusNotFound {
+					t.Errorf("reading by relay_key: %d %s, want 404", rec.Code, rec.Body)
+				}
+			}
+		})
+	}
+	for range 20000 {
+		s.Reset()
+	}
+	stop.Store(true)
+	wg.Wait()
+}

@@ -8,9 +8,10 @@
 // is refused with 409 CONFLICT naming the contact, which is then updated.
 // create_deal can do the same with unique_property, a deal property the
 // account created with unique values (`hasUniqueValue: true`, e.g.
-// `relay_key`): the deal stores the step's idempotency key there, and the
-// 409 a repeat gets names the deal to return. Without it, a create_deal
-// whose answer is lost may make a second deal.
+// `relay_key`): the deal stores the step's idempotency key there, a repeat
+// is refused with 409 CONFLICT, and the deal made first is then read by
+// that property (`idProperty`), not found in the 409's wording. Without
+// it, a create_deal whose answer is lost may make a second deal.
 //
 // Failures whose body is HubSpot's error object
 // (`{"status":"error","message","category","correlationId"}`) become errors
@@ -80,7 +81,7 @@ func Connector() *connectors.Connector {
 					{Name: "properties", Type: "object", Summary: "Other deal properties by internal name; the named parameters above win."},
 					{Name: "unique_property", Type: "string", Summary: "Internal name of a deal property created in HubSpot with unique values " +
 						"(hasUniqueValue: true), such as relay_key, and set by nothing else: the deal stores the step's idempotency key there, " +
-						"so a repeated create is refused by HubSpot and answered with the deal made first, created false. Ignored when the call has no idempotency key."},
+						"so a repeated create is refused by HubSpot and answered with the deal made first, read by that property, created false. Ignored when the call has no idempotency key."},
 				},
 			}, createDeal),
 			action(&connectors.Action{
@@ -155,8 +156,8 @@ func (c *api) findContact(ctx context.Context, email string, props []string, key
 	return record(out.Results[0])
 }
 
-// existingID finds the ID HubSpot names in a 409 on a create that repeats
-// a unique value: a contact's email, a deal's unique property.
+// existingID finds the ID HubSpot names in a 409 on a contact create that
+// repeats an email.
 var existingID = regexp.MustCompile(`Existing ID: ?(\d+)`)
 
 // upsertContact creates first and updates on HubSpot's 409 CONFLICT, which
@@ -222,11 +223,11 @@ func upsertContact(ctx context.Context, c *api, p connectors.Params) (any, error
 // within the call or by the activity's next attempt, makes a second deal.
 // With unique_property the deal carries the call's idempotency key in a
 // property whose values HubSpot keeps unique: the repeated create is then
-// refused with a 409 that names the deal made first, which is returned
-// instead (created false). The create is not sent as KeyIgnored either
-// way: with the property a resend is safe; without it, holding the resend
-// back to the next attempt would make the same second deal, only later,
-// since there is nothing by which that attempt could find the first.
+// refused with a 409, and the deal made first, read by that property, is
+// returned instead (created false). The create is not sent as KeyIgnored
+// either way: with the property a resend is safe; without it, holding the
+// resend back to the next attempt would make the same second deal, only
+// later, since there is nothing by which that attempt could find the first.
 func createDeal(ctx context.Context, c *api, p connectors.Params) (any, error) {
 	props, err := dealProperties(p)
 	if err != nil {
@@ -309,20 +310,17 @@ func uniqueProperty(p connectors.Params, props map[string]any) (string, error) {
 // dealShownProps are returned by a create besides the properties set.
 var dealShownProps = []string{"createdate", "hs_lastmodifieddate", "hs_object_id"}
 
-// earlierDeal answers a create refused with createErr. A 409 that names a
-// deal holding the call's key in the unique property means an earlier try
-// of this call created it: that deal is returned, read with the
+// earlierDeal answers a create refused with createErr. On a 409 the deal
+// holding the call's key in the unique property is read by that property
+// (`GET /crm/v3/objects/deals/{key}?idProperty={unique}`), not found in the
+// 409's message, whose wording HubSpot does not document. If there is one,
+// an earlier try of this call created it: it is returned, read with the
 // properties the create set, as the create would have returned it, with
-// created false. Any other failure, a 409 that names no deal, or one
-// naming a deal without the key (another unique property clashed), is
-// returned as it is.
+// created false. Any other failure is returned as it is, and so is the 409
+// when no deal holds the key (another unique property clashed).
 func (c *api) earlierDeal(ctx context.Context, createErr error, props map[string]any, unique, key string) (any, error) {
 	ce, ok := connectors.AsError(createErr)
 	if !ok || ce.Status != http.StatusConflict {
-		return nil, createErr
-	}
-	m := existingID.FindStringSubmatch(ce.Message)
-	if m == nil {
 		return nil, createErr
 	}
 	names := slices.Clone(dealShownProps)
@@ -333,8 +331,11 @@ func (c *api) earlierDeal(ctx context.Context, createErr error, props map[string
 	}
 	slices.Sort(names)
 	var deal map[string]any
-	query := url.Values{"properties": {strings.Join(names, ",")}}
-	if err := c.send(ctx, http.MethodGet, "/crm/v3/objects/deals/"+m[1], query, nil, "", &deal); err != nil {
+	query := url.Values{"idProperty": {unique}, "properties": {strings.Join(names, ",")}}
+	if err := c.send(ctx, http.MethodGet, "/crm/v3/objects/deals/"+url.PathEscape(key), query, nil, "", &deal); err != nil {
+		if ge, ok := connectors.AsError(err); ok && ge.Status == http.StatusNotFound {
+			return nil, createErr // no deal holds the key
+		}
 		return nil, err
 	}
 	if held, _ := deal["properties"].(map[string]any); held[unique] != key {

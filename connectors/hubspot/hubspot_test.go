@@ -149,11 +149,11 @@ func TestUpsertConflictWithoutID(t *testing.T) {
 }
 
 // TestCreateDealConflict covers the answers to a create_deal that HubSpot
-// refuses with 409: only one that names a deal holding the call's key in
-// the unique property is answered with that deal.
+// refuses: on a 409, whatever its message says, the deal is read by the
+// unique property; only a deal holding the call's key there is returned.
 func TestCreateDealConflict(t *testing.T) {
 	const token = "pat-na1-test"
-	conflict := func(category, msg string) string {
+	failure := func(category, msg string) string {
 		return `{"status":"error","message":"` + msg + `","correlationId":"x","category":"` + category + `"}`
 	}
 	deal := func(key string) string {
@@ -162,20 +162,27 @@ func TestCreateDealConflict(t *testing.T) {
 	tests := []struct {
 		name   string
 		unique string
-		create string // the 409's body
-		get    int    // the status of the read of deal 77
+		status int    // the create's status
+		create string // its body
+		get    int    // the status of the read by relay_key
 		body   string // its body
 		want   string // the error's type, or "deal 77"
-		reads  int    // reads of deal 77
+		reads  int    // reads by relay_key
 	}{
-		{"names the deal holding the key", "relay_key", conflict("CONFLICT", "A deal with relay_key already exists. Existing ID: 77"), 200, deal("wf-1/deal"), "deal 77", 1},
-		{"another category", "relay_key", conflict("OBJECT_ALREADY_EXISTS", "Existing ID: 77"), 200, deal("wf-1/deal"), "deal 77", 1},
-		{"names no deal", "relay_key", conflict("CONFLICT", "A deal with relay_key already exists."), 200, deal("wf-1/deal"), "hubspot.CONFLICT", 0},
-		{"names a deal without the key", "relay_key", conflict("CONFLICT", "Existing ID: 77"), 200, deal("wf-9/deal"), "hubspot.CONFLICT", 1},
-		{"the named deal cannot be read", "relay_key", conflict("CONFLICT", "Existing ID: 77"), 404, conflict("OBJECT_NOT_FOUND", "Object not found."), "hubspot.OBJECT_NOT_FOUND", 1},
-		{"without unique_property", "", conflict("CONFLICT", "Existing ID: 77"), 200, deal("wf-1/deal"), "hubspot.CONFLICT", 0},
-		{"not HubSpot's error body, the deal holds the key", "relay_key", `{"error":"Existing ID: 77"}`, 200, deal("wf-1/deal"), "deal 77", 1},
-		{"not HubSpot's error body, no deal named", "relay_key", `{"error":"duplicate"}`, 200, deal("wf-1/deal"), "http.409", 0},
+		{"a 409 naming the deal, as the sandbox words it", "relay_key", 409, failure("CONFLICT", "A deal with relay_key 'wf-1/deal' already exists; the property requires unique values. Existing ID: 77"),
+			200, deal("wf-1/deal"), "deal 77", 1},
+		{"a 409 naming no deal", "relay_key", 409, failure("CONFLICT", "Duplicate value found for property relay_key, which requires unique values."),
+			200, deal("wf-1/deal"), "deal 77", 1},
+		{"another category", "relay_key", 409, failure("OBJECT_ALREADY_EXISTS", "Object already exists."), 200, deal("wf-1/deal"), "deal 77", 1},
+		{"not HubSpot's error body", "relay_key", 409, `{"error":"duplicate"}`, 200, deal("wf-1/deal"), "deal 77", 1},
+		{"no deal holds the key: the 409, not the 404", "relay_key", 409, failure("CONFLICT", "Duplicate value."),
+			404, failure("OBJECT_NOT_FOUND", "Object not found."), "hubspot.CONFLICT", 1},
+		{"no deal holds the key, a 404 not in HubSpot's body", "relay_key", 409, failure("CONFLICT", "Duplicate value."), 404, `{"error":"not found"}`, "hubspot.CONFLICT", 1},
+		{"the deal read holds another key", "relay_key", 409, failure("CONFLICT", "Duplicate value."), 200, deal("wf-9/deal"), "hubspot.CONFLICT", 1},
+		{"the read fails otherwise", "relay_key", 409, failure("CONFLICT", "Duplicate value."),
+			403, failure("MISSING_SCOPES", "This app hasn't been granted all required scopes"), "hubspot.MISSING_SCOPES", 1},
+		{"without unique_property", "", 409, failure("CONFLICT", "Duplicate value. Existing ID: 77"), 200, deal("wf-1/deal"), "hubspot.CONFLICT", 0},
+		{"a create refused otherwise", "relay_key", 400, failure("VALIDATION_ERROR", "Property values were not valid"), 200, deal("wf-1/deal"), "hubspot.VALIDATION_ERROR", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -185,18 +192,25 @@ func TestCreateDealConflict(t *testing.T) {
 				// Every answer echoes the request's headers: the token must
 				// not reach the error or the output anyway.
 				w.Header().Set("X-Echo", r.Header.Get("Authorization"))
+				echo := func(body string) string {
+					return strings.Replace(body, `"x"`, `"`+r.Header.Get("Authorization")+`"`, 1)
+				}
 				switch {
 				case r.Method == "POST" && r.URL.Path == "/crm/v3/objects/deals":
-					w.WriteHeader(http.StatusConflict)
-					io.WriteString(w, strings.Replace(tt.create, `"x"`, `"`+r.Header.Get("Authorization")+`"`, 1))
-				case r.Method == "GET" && r.URL.Path == "/crm/v3/objects/deals/77":
+					w.WriteHeader(tt.status)
+					io.WriteString(w, echo(tt.create))
+				case r.Method == "GET" && r.URL.EscapedPath() == "/crm/v3/objects/deals/wf-1%2Fdeal":
 					reads.Add(1)
+					q := r.URL.Query()
+					if got := q.Get("idProperty"); got != "relay_key" {
+						t.Errorf("read by idProperty %q, want relay_key", got)
+					}
 					want := "createdate,dealname,dealstage,hs_lastmodifieddate,hs_object_id,pipeline,relay_key"
-					if got := r.URL.Query().Get("properties"); got != want {
+					if got := q.Get("properties"); got != want {
 						t.Errorf("read properties %q, want %q", got, want)
 					}
 					w.WriteHeader(tt.get)
-					io.WriteString(w, strings.Replace(tt.body, `"x"`, `"`+r.Header.Get("Authorization")+`"`, 1))
+					io.WriteString(w, echo(tt.body))
 				default:
 					t.Errorf("unexpected %s %s", r.Method, r.URL)
 					http.NotFound(w, r)

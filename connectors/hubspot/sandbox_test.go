@@ -2,7 +2,9 @@ package hubspot_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -128,14 +130,14 @@ func TestSandboxLostResponse(t *testing.T) {
 	// The contact is created, the answer is lost: the in-attempt retry's
 	// create is refused (HubSpot ignores the key, the email is taken) and
 	// the contact updated, not made twice.
-	c := newLossyCRM(t, "500 after the effect", "contacts")
+	c := newLossyCRM(t, "500 after the effect", "contacts", false)
 	out, err := c.do("upsert_contact", map[string]any{"email": "grace@example.com"}, "wf-3/customer", opts{})
 	if err != nil || out["created"] != false {
 		t.Fatalf("upsert under a lost response: %v, %v", out, err)
 	}
 	c.counts(map[string]int{"hubspot.contacts.created": 1, "hubspot.contacts.updated": 1})
 	// The same with no in-attempt retry: Temporal's next attempt does it.
-	c = newLossyCRM(t, "500 after the effect", "contacts")
+	c = newLossyCRM(t, "500 after the effect", "contacts", false)
 	_, err = c.do("upsert_contact", map[string]any{"email": "linus@example.com"}, "wf-4/customer", opts{retryMax: -1})
 	if ce, ok := connectors.AsError(err); !ok || !ce.Retryable || ce.Type != "http.500" {
 		t.Fatalf("first attempt: %v, want a retryable http.500", err)
@@ -210,10 +212,14 @@ func TestSandboxRoutes(t *testing.T) {
 // answer to the first create of an object type (deals, contacts) after
 // the object was saved: lose is "dropped connection" (the connection
 // closes unanswered), "500 after the effect" (the sandbox's
-// 500-after-effect fault) or "" (none).
-func newLossyCRM(t *testing.T, lose, object string) *crm {
+// 500-after-effect fault) or "" (none). With reword, the 409s of creates
+// do not name the object that holds the value (rewordConflicts).
+func newLossyCRM(t *testing.T, lose, object string, reword bool) *crm {
 	sb := sandbox.New(sandbox.Options{})
 	h := sb.Handler()
+	if reword {
+		h = rewordConflicts(t, h)
+	}
 	var lost atomic.Bool
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if lose == "" || r.Method != http.MethodPost || r.URL.Path != "/hubspot/crm/v3/objects/"+object || !lost.CompareAndSwap(false, true) {
@@ -238,6 +244,33 @@ func newLossyCRM(t *testing.T, lose, object string) *crm {
 	}))
 	t.Cleanup(srv.Close)
 	return &crm{t: t, sb: sb, url: srv.URL + "/hubspot"}
+}
+
+// rewordConflicts answers a create's 409 with another message than the
+// sandbox's, which ends "Existing ID: <id>": HubSpot's own wording is not
+// documented, so the actions must not depend on it.
+func rewordConflicts(t *testing.T, h http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || !strings.HasPrefix(r.URL.Path, "/hubspot/crm/v3/objects/") {
+			h.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		body := rec.Body.Bytes()
+		if rec.Code == http.StatusConflict {
+			var e map[string]any
+			if err := json.Unmarshal(body, &e); err != nil {
+				t.Errorf("the sandbox's 409 is not JSON: %s", body)
+			}
+			e["message"] = "Duplicate value found for a property that requires unique values."
+			body, _ = json.Marshal(e)
+		}
+		maps.Copy(w.Header(), rec.Header())
+		w.Header().Del("Content-Length")
+		w.WriteHeader(rec.Code)
+		w.Write(body)
+	})
 }
 
 // defineProperty creates a deal property in the sandbox as an account
@@ -277,21 +310,24 @@ func TestSandboxCreateDealLostAnswer(t *testing.T) {
 		nextAttempt bool   // the resend is the activity's next attempt
 		wantDeals   int
 		wantFirst   bool // the output is the first deal, created false
+		reword      bool // the 409 does not name the deal (rewordConflicts)
 	}{
-		{"unique property, nothing lost", "", "relay_key", "wf-1/deal", false, 1, false},
-		{"unique property, dropped connection, resent within the call", "dropped connection", "relay_key", "wf-1/deal", false, 1, true},
-		{"unique property, dropped connection, next attempt", "dropped connection", "relay_key", "wf-1/deal", true, 1, true},
-		{"unique property, 500 after the effect, resent within the call", "500 after the effect", "relay_key", "wf-1/deal", false, 1, true},
-		{"unique property, 500 after the effect, next attempt", "500 after the effect", "relay_key", "wf-1/deal", true, 1, true},
-		{"no unique property, nothing lost", "", "", "wf-1/deal", false, 1, false},
-		{"no unique property, dropped connection, resent within the call", "dropped connection", "", "wf-1/deal", false, 2, false},
-		{"no unique property, dropped connection, next attempt", "dropped connection", "", "wf-1/deal", true, 2, false},
-		{"no unique property, 500 after the effect, resent within the call", "500 after the effect", "", "wf-1/deal", false, 2, false},
-		{"unique property without a key, dropped connection, next attempt", "dropped connection", "relay_key", "", true, 2, false},
+		{"unique property, nothing lost", "", "relay_key", "wf-1/deal", false, 1, false, false},
+		{"unique property, dropped connection, resent within the call", "dropped connection", "relay_key", "wf-1/deal", false, 1, true, false},
+		{"unique property, dropped connection, next attempt", "dropped connection", "relay_key", "wf-1/deal", true, 1, true, false},
+		{"unique property, 500 after the effect, resent within the call", "500 after the effect", "relay_key", "wf-1/deal", false, 1, true, false},
+		{"unique property, 500 after the effect, next attempt", "500 after the effect", "relay_key", "wf-1/deal", true, 1, true, false},
+		{"unique property, 409 naming no deal, dropped connection, resent within the call", "dropped connection", "relay_key", "wf-1/deal", false, 1, true, true},
+		{"unique property, 409 naming no deal, 500 after the effect, next attempt", "500 after the effect", "relay_key", "wf-1/deal", true, 1, true, true},
+		{"no unique property, nothing lost", "", "", "wf-1/deal", false, 1, false, false},
+		{"no unique property, dropped connection, resent within the call", "dropped connection", "", "wf-1/deal", false, 2, false, false},
+		{"no unique property, dropped connection, next attempt", "dropped connection", "", "wf-1/deal", true, 2, false, false},
+		{"no unique property, 500 after the effect, resent within the call", "500 after the effect", "", "wf-1/deal", false, 2, false, false},
+		{"unique property without a key, dropped connection, next attempt", "dropped connection", "relay_key", "", true, 2, false, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newLossyCRM(t, tt.lose, "deals") // the sandbox has relay_key
+			c := newLossyCRM(t, tt.lose, "deals", tt.reword) // the sandbox has relay_key
 			params := map[string]any{"dealname": "Order 1001", "amount": 149.9, "properties": map[string]any{"closedate": "2025-03-31"}}
 			if tt.unique != "" {
 				params["unique_property"] = tt.unique
@@ -328,7 +364,7 @@ func TestSandboxCreateDealLostAnswer(t *testing.T) {
 }
 
 func TestSandboxCreateDealConflicts(t *testing.T) {
-	c := newLossyCRM(t, "", "deals")
+	c := newLossyCRM(t, "", "deals", false)
 	c.defineProperty("order_ref", true)
 	c.defineProperty("relay_note", false)
 	first := c.must("create_deal", map[string]any{"dealname": "Order 1001", "unique_property": "relay_key", "properties": map[string]any{"order_ref": "1001"}}, "wf-1/deal")
