@@ -205,13 +205,13 @@ func (p *parser) checkExpr(s *Step, e exprAt, visible map[string]bool, concurren
 	node := e.expr.program.Node()
 	ast.Walk(&node, v)
 	for _, name := range v.inputs {
-		if p.inputs[name] {
+		if p.decls[name] != nil {
 			continue
 		}
-		if len(p.inputs) == 0 {
+		if len(p.decls) == 0 {
 			p.errorAt(pos, e.path, "expression reads input.%s, but the flow declares no inputs", name)
 		} else {
-			names := sortedNames(p.inputs)
+			names := sortedNames(p.decls)
 			hint := ""
 			if s := suggest(name, names); s != "" {
 				hint = fmt.Sprintf(" (did you mean %q?)", s)

@@ -70,7 +70,6 @@ func parse(file string, data []byte, reg *connectors.Registry, pinned bool) (*Fl
 		ids:     map[string]*Step{},
 		meta:    map[*Step]*stepMeta{},
 		conns:   map[string]string{},
-		inputs:  map[string]bool{},
 		decls:   map[string]*Input{},
 		compile: CompileExpr,
 	}
@@ -96,12 +95,12 @@ type parser struct {
 	meta map[*Step]*stepMeta
 	// conns maps each declared connection to its connector, "" when the
 	// connector is unknown (already reported).
-	conns  map[string]string
-	inputs map[string]bool
+	conns map[string]string
 	// decls holds the declared inputs by name.
 	decls map[string]*Input
 	// required lists the required inputs, which have no default, in file
-	// order.
+	// order, which the map decls does not keep: the errors for missing
+	// ones all stand at one node, and keep this order when sorted.
 	required []*Input
 	// compensating holds the steps declared under a compensate list.
 	compensating map[*Step]bool

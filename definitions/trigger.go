@@ -460,12 +460,12 @@ func (p *parser) scheduleInput(n *yaml.Node, path string) map[string]any {
 // declaredInput reports whether the key of a mapping to the flow's input
 // names a declared input, and reports it when it does not.
 func (p *parser) declaredInput(fd field, path string) bool {
-	if p.inputs[fd.name] {
+	if p.decls[fd.name] != nil {
 		return true
 	}
 	hint, list := "", "the flow declares no inputs"
-	if len(p.inputs) > 0 {
-		names := sortedNames(p.inputs)
+	if len(p.decls) > 0 {
+		names := sortedNames(p.decls)
 		list = "inputs: " + strings.Join(names, ", ")
 		if s := suggest(fd.name, names); s != "" {
 			hint = fmt.Sprintf(" (did you mean %q?)", s)
