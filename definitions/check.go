@@ -1,7 +1,6 @@
 package definitions
 
 import (
-	"fmt"
 	"math"
 	"strings"
 
@@ -212,11 +211,7 @@ func (p *parser) checkExpr(s *Step, e exprAt, visible map[string]bool, concurren
 			p.errorAt(pos, e.path, "expression reads input.%s, but the flow declares no inputs", name)
 		} else {
 			names := sortedNames(p.decls)
-			hint := ""
-			if s := suggest(name, names); s != "" {
-				hint = fmt.Sprintf(" (did you mean %q?)", s)
-			}
-			p.errorAt(pos, e.path, "expression reads input.%s, but the flow declares no input %q%s; inputs: %s", name, name, hint, strings.Join(names, ", "))
+			p.errorAt(pos, e.path, "expression reads input.%s, but the flow declares no input %q%s; inputs: %s", name, name, didYouMean(name, names), strings.Join(names, ", "))
 		}
 	}
 	if !inLoop {

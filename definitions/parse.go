@@ -424,11 +424,7 @@ func (p *parser) checkFields(fields []field, path string, allowed []string) map[
 }
 
 func unknownField(name string, allowed []string) string {
-	msg := fmt.Sprintf("unknown field %q", name)
-	if s := suggest(name, allowed); s != "" {
-		msg += fmt.Sprintf(" (did you mean %q?)", s)
-	}
-	return msg + "; allowed: " + strings.Join(allowed, ", ")
+	return fmt.Sprintf("unknown field %q%s; allowed: %s", name, didYouMean(name, allowed), strings.Join(allowed, ", "))
 }
 
 // requireFields reports each missing required field at the mapping.
@@ -753,15 +749,19 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// suggest returns the allowed name closest to name, if it is close.
-func suggest(name string, allowed []string) string {
+// didYouMean is the hint after an unknown name: ` (did you mean "x"?)`
+// naming the allowed name closest to name, or "" when none is close.
+func didYouMean(name string, allowed []string) string {
 	best, bestDist := "", 3
 	for _, a := range allowed {
 		if d := editDistance(strings.ToLower(name), a); d < bestDist && d < len(a) {
 			best, bestDist = a, d
 		}
 	}
-	return best
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
 }
 
 func editDistance(a, b string) int {

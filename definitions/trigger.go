@@ -467,9 +467,7 @@ func (p *parser) declaredInput(fd field, path string) bool {
 	if len(p.decls) > 0 {
 		names := sortedNames(p.decls)
 		list = "inputs: " + strings.Join(names, ", ")
-		if s := suggest(fd.name, names); s != "" {
-			hint = fmt.Sprintf(" (did you mean %q?)", s)
-		}
+		hint = didYouMean(fd.name, names)
 	}
 	p.errorf(fd.key, path, "input %q is not declared by the flow%s; %s", fd.name, hint, list)
 	return false
