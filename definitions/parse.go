@@ -106,8 +106,11 @@ type parser struct {
 	compensating map[*Step]bool
 	// pinned parses a definition a run is pinned to (see ParsePinned).
 	pinned bool
+	// top holds the flow's steps once check starts.
+	top []*Step
 	// loops maps each step to the foreach steps whose bodies hold it,
-	// outermost first; set by check.
+	// outermost first; only an error message needs it, so loopAround
+	// builds it on its first call.
 	loops map[*Step][]*Step
 	refs  []flowRef
 	idPos Pos
