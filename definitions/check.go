@@ -1,7 +1,6 @@
 package definitions
 
 import (
-	"fmt"
 	"math"
 	"strings"
 
@@ -12,8 +11,7 @@ import (
 // may read, goto targets, inputs read by expressions, and item/index outside
 // a foreach.
 func (p *parser) check(f *Flow) {
-	p.loops = map[*Step][]*Step{}
-	p.enclose(f.Steps, nil)
+	p.top = f.Steps
 	p.checkSeq(f.Steps, map[string]bool{}, nil, false)
 	if p.output != nil {
 		// The output is evaluated when every step is done: it may read any
@@ -134,6 +132,10 @@ func (p *parser) enclose(steps []*Step, loops []*Step) {
 // loopAround returns the outermost foreach whose body holds t but not s,
 // or nil: t's output then lives only in that loop's iterations.
 func (p *parser) loopAround(t, s *Step) *Step {
+	if p.loops == nil {
+		p.loops = map[*Step][]*Step{}
+		p.enclose(p.top, nil)
+	}
 	for _, l := range p.loops[t] {
 		if !containsStep(p.loops[s], l) {
 			return l
@@ -177,10 +179,6 @@ func (p *parser) checkExpr(s *Step, e exprAt, visible map[string]bool, concurren
 			continue
 		}
 		t := p.ids[id]
-		var loop *Step
-		if t != nil {
-			loop = p.loopAround(t, s)
-		}
 		switch {
 		case t == nil:
 			p.errorAt(pos, e.path, "expression reads steps.%s, but no step has id %q", id, id)
@@ -192,10 +190,12 @@ func (p *parser) checkExpr(s *Step, e exprAt, visible map[string]bool, concurren
 			p.errorAt(pos, e.path, "expression reads steps.%s, a compensation step, which runs only when the run fails", id)
 		case t.Pos.Line > s.Pos.Line || (t.Pos.Line == s.Pos.Line && t.Pos.Col > s.Pos.Col):
 			p.errorAt(pos, e.path, "expression reads steps.%s, which is defined later (line %d): a step may read only steps that run before it", id, t.Pos.Line)
-		case loop != nil && visible[loop.ID]:
-			p.errorAt(pos, e.path, "expression reads steps.%s, which is inside foreach %q (line %d): its steps are visible only inside the loop, one iteration at a time; read steps.%s.output, the list of each iteration's last step output", id, loop.ID, loop.Pos.Line, loop.ID)
 		default:
-			p.errorAt(pos, e.path, "expression reads steps.%s, which does not run before this step: it is in another branch (line %d)", id, t.Pos.Line)
+			if loop := p.loopAround(t, s); loop != nil && visible[loop.ID] {
+				p.errorAt(pos, e.path, "expression reads steps.%s, which is inside foreach %q (line %d): its steps are visible only inside the loop, one iteration at a time; read steps.%s.output, the list of each iteration's last step output", id, loop.ID, loop.Pos.Line, loop.ID)
+			} else {
+				p.errorAt(pos, e.path, "expression reads steps.%s, which does not run before this step: it is in another branch (line %d)", id, t.Pos.Line)
+			}
 		}
 	}
 	if e.expr.program == nil {
@@ -205,18 +205,14 @@ func (p *parser) checkExpr(s *Step, e exprAt, visible map[string]bool, concurren
 	node := e.expr.program.Node()
 	ast.Walk(&node, v)
 	for _, name := range v.inputs {
-		if p.inputs[name] {
+		if p.decls[name] != nil {
 			continue
 		}
-		if len(p.inputs) == 0 {
+		if len(p.decls) == 0 {
 			p.errorAt(pos, e.path, "expression reads input.%s, but the flow declares no inputs", name)
 		} else {
-			names := sortedNames(p.inputs)
-			hint := ""
-			if s := suggest(name, names); s != "" {
-				hint = fmt.Sprintf(" (did you mean %q?)", s)
-			}
-			p.errorAt(pos, e.path, "expression reads input.%s, but the flow declares no input %q%s; inputs: %s", name, name, hint, strings.Join(names, ", "))
+			names := sortedNames(p.decls)
+			p.errorAt(pos, e.path, "expression reads input.%s, but the flow declares no input %q%s; inputs: %s", name, name, didYouMean(name, names), strings.Join(names, ", "))
 		}
 	}
 	if !inLoop {

@@ -80,7 +80,6 @@ func (p *parser) inputDecls(n *yaml.Node, path string) []*Input {
 		if !identifierPattern.MatchString(fd.name) {
 			p.errorf(fd.key, ipath, "invalid input name %q: use letters, digits and '_', starting with a letter or '_'", fd.name)
 		}
-		p.inputs[fd.name] = true
 		p.decls[fd.name] = in
 		out = append(out, in)
 		spec, ok := p.mapping(fd.val, ipath)

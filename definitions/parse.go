@@ -70,7 +70,6 @@ func parse(file string, data []byte, reg *connectors.Registry, pinned bool) (*Fl
 		ids:     map[string]*Step{},
 		meta:    map[*Step]*stepMeta{},
 		conns:   map[string]string{},
-		inputs:  map[string]bool{},
 		decls:   map[string]*Input{},
 		compile: CompileExpr,
 	}
@@ -96,19 +95,22 @@ type parser struct {
 	meta map[*Step]*stepMeta
 	// conns maps each declared connection to its connector, "" when the
 	// connector is unknown (already reported).
-	conns  map[string]string
-	inputs map[string]bool
+	conns map[string]string
 	// decls holds the declared inputs by name.
 	decls map[string]*Input
 	// required lists the required inputs, which have no default, in file
-	// order.
+	// order, which the map decls does not keep: the errors for missing
+	// ones all stand at one node, and keep this order when sorted.
 	required []*Input
 	// compensating holds the steps declared under a compensate list.
 	compensating map[*Step]bool
 	// pinned parses a definition a run is pinned to (see ParsePinned).
 	pinned bool
+	// top holds the flow's steps once check starts.
+	top []*Step
 	// loops maps each step to the foreach steps whose bodies hold it,
-	// outermost first; set by check.
+	// outermost first; only an error message needs it, so loopAround
+	// builds it on its first call.
 	loops map[*Step][]*Step
 	refs  []flowRef
 	idPos Pos
@@ -232,76 +234,45 @@ func (p *parser) syntaxError(err error, data []byte) {
 // defined before it, which carries no position.
 var unknownAnchorPattern = regexp.MustCompile(`^unknown anchor '([0-9A-Za-z_-]+)' referenced$`)
 
-// unknownAliasPos finds the alias *name that yaml.v3 refused. Every text
-// that may be that alias is replaced by a plain scalar of its own, and
-// the file parsed again: the first of those that yaml.v3 reads as a whole
-// plain scalar was the alias (the others are in comments, quotes or longer
-// text). Aliases to other undefined anchors after it are replaced in turn.
+// unknownAliasPos finds the alias *name that yaml.v3 refused. The * of
+// every text that may be an alias is replaced by aliasMark, one character
+// for one so that nothing moves, and the file parsed once more: aliases,
+// to anchors defined or not, are then plain scalars, and the first that
+// reads aliasMark+name was the alias (the other texts are in comments,
+// quotes or longer text).
 func unknownAliasPos(data []byte, name string) (Pos, bool) {
-	names := []string{name}
-	for range 8 {
-		marked, markers := markAliases(data, names)
-		found, err := firstMarker(marked, markers, name)
-		if err == nil {
-			return found, found.Line > 0
-		}
-		m := unknownAnchorPattern.FindStringSubmatch(strings.TrimPrefix(err.Error(), "yaml: "))
-		if m == nil || contains(names, m[1]) {
-			return Pos{}, false
-		}
-		names = append(names, m[1])
-	}
-	return Pos{}, false
-}
-
-// markAliases replaces each *name of names, where it is not followed by
-// a character of a longer anchor name, with a marker scalar; it returns
-// the markers' names by marker.
-func markAliases(data []byte, names []string) ([]byte, map[string]string) {
-	markers := map[string]string{}
-	out := data
-	for _, name := range names {
-		re := regexp.MustCompile(`\*` + regexp.QuoteMeta(name) + `(?:[^0-9A-Za-z_-]|$)`)
-		var b bytes.Buffer
-		last := 0
-		for _, loc := range re.FindAllIndex(out, -1) {
-			marker := fmt.Sprintf("relay-alias-marker-%d", len(markers))
-			markers[marker] = name
-			b.Write(out[last:loc[0]])
-			b.WriteString(marker)
-			last = loc[0] + 1 + len(name)
-		}
-		b.Write(out[last:])
-		out = b.Bytes()
-	}
-	return out, markers
-}
-
-// firstMarker parses every document of data and returns the position of
-// the first plain scalar that is a marker of name.
-func firstMarker(data []byte, markers map[string]string, name string) (Pos, error) {
+	marked := aliasText.ReplaceAll(data, []byte(aliasMark+"${1}"))
 	var found Pos
-	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec := yaml.NewDecoder(bytes.NewReader(marked))
 	for {
 		var doc yaml.Node
 		if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
-			return found, nil
+			return found, found.Line > 0
 		} else if err != nil {
-			return Pos{}, err
+			return Pos{}, false
 		}
-		var walk func(n *yaml.Node)
-		walk = func(n *yaml.Node) {
-			quoted := yaml.DoubleQuotedStyle | yaml.SingleQuotedStyle | yaml.LiteralStyle | yaml.FoldedStyle
-			if n.Kind == yaml.ScalarNode && n.Style&quoted == 0 && markers[n.Value] == name {
-				if found.Line == 0 || n.Line < found.Line || (n.Line == found.Line && n.Column < found.Col) {
-					found = Pos{Line: n.Line, Col: n.Column}
-				}
-			}
-			for _, c := range n.Content {
-				walk(c)
-			}
+		firstScalar(&doc, aliasMark+name, &found)
+	}
+}
+
+// aliasText is what may be an alias: * and an anchor name.
+var aliasText = regexp.MustCompile(`\*([0-9A-Za-z_-]+)`)
+
+// aliasMark stands in for the * of aliasText: a private-use character,
+// which a plain scalar may start with and a definition hardly holds.
+const aliasMark = "\uE000"
+
+// firstScalar sets *found to the position of the first plain scalar under
+// n whose value is value, if that comes before *found or *found is unset.
+func firstScalar(n *yaml.Node, value string, found *Pos) {
+	quoted := yaml.DoubleQuotedStyle | yaml.SingleQuotedStyle | yaml.LiteralStyle | yaml.FoldedStyle
+	if n.Kind == yaml.ScalarNode && n.Style&quoted == 0 && n.Value == value {
+		if found.Line == 0 || n.Line < found.Line || (n.Line == found.Line && n.Column < found.Col) {
+			*found = Pos{Line: n.Line, Col: n.Column}
 		}
-		walk(&doc)
+	}
+	for _, c := range n.Content {
+		firstScalar(c, value, found)
 	}
 }
 
@@ -425,11 +396,7 @@ func (p *parser) checkFields(fields []field, path string, allowed []string) map[
 }
 
 func unknownField(name string, allowed []string) string {
-	msg := fmt.Sprintf("unknown field %q", name)
-	if s := suggest(name, allowed); s != "" {
-		msg += fmt.Sprintf(" (did you mean %q?)", s)
-	}
-	return msg + "; allowed: " + strings.Join(allowed, ", ")
+	return fmt.Sprintf("unknown field %q%s; allowed: %s", name, didYouMean(name, allowed), strings.Join(allowed, ", "))
 }
 
 // requireFields reports each missing required field at the mapping.
@@ -754,15 +721,19 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// suggest returns the allowed name closest to name, if it is close.
-func suggest(name string, allowed []string) string {
+// didYouMean is the hint after an unknown name: ` (did you mean "x"?)`
+// naming the allowed name closest to name, or "" when none is close.
+func didYouMean(name string, allowed []string) string {
 	best, bestDist := "", 3
 	for _, a := range allowed {
 		if d := editDistance(strings.ToLower(name), a); d < bestDist && d < len(a) {
 			best, bestDist = a, d
 		}
 	}
-	return best
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
 }
 
 func editDistance(a, b string) int {

@@ -148,6 +148,9 @@ func TestUnknownAnchorPosition(t *testing.T) {
 		{"second undefined anchor after it", "    set: {x: 1}\nx: *nope\ny: *other\n", "x.yaml:6:4:"},
 		{"defined after use", "    set: {x: 1}\nx: *nope\ny: &nope 1\nz: *nope\n", "x.yaml:6:4:"},
 		{"in a flow sequence", "    set: {x: 1}\nx: [a, b,\n   *nope]\n", "x.yaml:7:4:"},
+		{"after its text in quotes on the same line", "    set: {x: 1}\nx: [\"*nope\", *nope]\n", "x.yaml:6:14:"},
+		{"nine undefined anchors after it", "    set: {x: 1}\nx: *nope\ny: [*u1, *u2, *u3, *u4, *u5, *u6, *u7, *u8, *u9]\n", "x.yaml:6:4:"},
+		{"a tagged alias after it", "    set: {x: 1}\nx: *nope\ny: !!str *other\n", "x.yaml:6:4:"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

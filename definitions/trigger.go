@@ -293,7 +293,6 @@ const MinCatchupWindow = 10 * time.Second
 
 var (
 	scheduleFields = []string{"cron", "interval", "offset", "timezone", "overlap", "catchup_window", "pause_on_failure", "jitter", "input"}
-	cronShorthands = []string{"@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"}
 	monthNames     = []string{"jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"}
 	monthLong      = []string{"january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december"}
 	dayNames       = []string{"sun", "mon", "tue", "wed", "thu", "fri", "sat"}
@@ -460,16 +459,14 @@ func (p *parser) scheduleInput(n *yaml.Node, path string) map[string]any {
 // declaredInput reports whether the key of a mapping to the flow's input
 // names a declared input, and reports it when it does not.
 func (p *parser) declaredInput(fd field, path string) bool {
-	if p.inputs[fd.name] {
+	if p.decls[fd.name] != nil {
 		return true
 	}
 	hint, list := "", "the flow declares no inputs"
-	if len(p.inputs) > 0 {
-		names := sortedNames(p.inputs)
+	if len(p.decls) > 0 {
+		names := sortedNames(p.decls)
 		list = "inputs: " + strings.Join(names, ", ")
-		if s := suggest(fd.name, names); s != "" {
-			hint = fmt.Sprintf(" (did you mean %q?)", s)
-		}
+		hint = didYouMean(fd.name, names)
 	}
 	p.errorf(fd.key, path, "input %q is not declared by the flow%s; %s", fd.name, hint, list)
 	return false
@@ -549,6 +546,18 @@ var cronLayout = []cronField{
 	{name: "day of week", min: 0, max: 7, short: dayNames, lng: dayLong},
 }
 
+// cronShorthands are the shorthands a cron may be, each with the five
+// fields Temporal reads it as.
+var cronShorthands = []struct{ name, fields string }{
+	{"@yearly", "0 0 1 1 *"},
+	{"@annually", "0 0 1 1 *"},
+	{"@monthly", "0 0 1 * *"},
+	{"@weekly", "0 0 * * 0"},
+	{"@daily", "0 0 * * *"},
+	{"@midnight", "0 0 * * *"},
+	{"@hourly", "0 * * * *"},
+}
+
 // checkCron returns what is wrong with a cron expression, or "". It
 // accepts what Temporal's parser accepts for five fields: *, values,
 // ranges a-b, steps */n, a/n and a-b/n, lists with commas, month and
@@ -561,10 +570,14 @@ func checkCron(expr string) string {
 	case strings.HasPrefix(s, "@every"):
 		return "for a fixed period use interval: instead"
 	case strings.HasPrefix(s, "@"):
-		if contains(cronShorthands, s) {
+		if _, ok := cronShorthand(s); ok {
 			return ""
 		}
-		return "unknown shorthand; shorthands: " + strings.Join(cronShorthands, ", ")
+		names := make([]string, len(cronShorthands))
+		for i, sh := range cronShorthands {
+			names[i] = sh.name
+		}
+		return "unknown shorthand; shorthands: " + strings.Join(names, ", ")
 	}
 	fields := strings.Fields(s)
 	if len(fields) != 5 {
@@ -679,19 +692,21 @@ func (c cronField) set(field string) []bool {
 // shorthand written out as Temporal reads it.
 func cronFields(expr string) []string {
 	s := strings.TrimSpace(expr)
-	switch s {
-	case "@yearly", "@annually":
-		s = "0 0 1 1 *"
-	case "@monthly":
-		s = "0 0 1 * *"
-	case "@weekly":
-		s = "0 0 * * 0"
-	case "@daily", "@midnight":
-		s = "0 0 * * *"
-	case "@hourly":
-		s = "0 * * * *"
+	if fields, ok := cronShorthand(s); ok {
+		s = fields
 	}
 	return strings.Fields(s)
+}
+
+// cronShorthand returns the five fields shorthand s (such as @daily)
+// stands for, and false when s is none.
+func cronShorthand(s string) (string, bool) {
+	for _, sh := range cronShorthands {
+		if sh.name == s {
+			return sh.fields, true
+		}
+	}
+	return "", false
 }
 
 // dstYears is how far ahead dstClash looks for daylight saving changes.
