@@ -9,7 +9,6 @@ import (
 	"math"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -25,9 +24,6 @@ import (
 
 // EasyPostSignatureHeader carries the signature of EasyPost webhooks.
 const EasyPostSignatureHeader = "X-Hmac-Signature"
-
-// easypostMu serialises the read-modify-write of a shipment.
-var easypostMu sync.Mutex
 
 const (
 	epShipments = "easypost.shipments"
@@ -185,8 +181,8 @@ func (s *Server) easypostBuy(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.PathValue("id")
 	s.Mutate(w, r, "easypost", body, func() (int, any) {
-		easypostMu.Lock()
-		defer easypostMu.Unlock()
+		s.easypostMu.Lock()
+		defer s.easypostMu.Unlock()
 		shp := s.Get(epShipments, id)
 		if shp == nil {
 			return http.StatusNotFound, easypostErrorBody("NOT_FOUND", "The requested resource could not be found.", nil)
@@ -264,8 +260,8 @@ func (s *Server) easypostRefund(w http.ResponseWriter, r *http.Request) {
 	}
 	id := r.PathValue("id")
 	s.Mutate(w, r, "easypost", body, func() (int, any) {
-		easypostMu.Lock()
-		defer easypostMu.Unlock()
+		s.easypostMu.Lock()
+		defer s.easypostMu.Unlock()
 		shp := s.Get(epShipments, id)
 		switch {
 		case shp == nil:

@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -24,10 +23,6 @@ import (
 // erpnext.customers.created, erpnext.sales_orders.created,
 // erpnext.sales_orders.cancelled, erpnext.invoices.created,
 // erpnext.invoices.cancelled.
-
-// erpnextMu makes check-then-write sequences atomic (names, po_no
-// uniqueness, billing and cancellation state).
-var erpnextMu sync.Mutex
 
 type erpnextDocType struct {
 	kind    string // sandbox state kind
@@ -206,8 +201,8 @@ func (s *Server) erpnextInsert(w http.ResponseWriter, r *http.Request, body []by
 			return erpnextError("ValidationError", fmt.Sprintf("Cannot insert a %s with docstatus %v", doctype, doc["docstatus"]))
 		}
 		now := erpnextNow()
-		erpnextMu.Lock()
-		defer erpnextMu.Unlock()
+		s.erpnextMu.Lock()
+		defer s.erpnextMu.Unlock()
 		var excType, msg string
 		switch doctype {
 		case "Customer":
@@ -478,8 +473,8 @@ func (s *Server) erpnextCancel(w http.ResponseWriter, r *http.Request, body []by
 		case !dt.submit:
 			return erpnextError("ValidationError", fmt.Sprintf("Cannot cancel %s: it is not submittable", in.DocType))
 		}
-		erpnextMu.Lock()
-		defer erpnextMu.Unlock()
+		s.erpnextMu.Lock()
+		defer s.erpnextMu.Unlock()
 		doc := s.Get(dt.kind, in.Name)
 		if doc == nil {
 			return erpnextError("DoesNotExistError", fmt.Sprintf("%s %s not found", in.DocType, in.Name))

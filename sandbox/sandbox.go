@@ -82,6 +82,15 @@ type Server struct {
 	// contact emails and unique property values, property names,
 	// associations created once), as HubSpot's own store does.
 	hubspotMu sync.Mutex
+	// erpnextMu makes check-then-write sequences atomic (names, po_no
+	// uniqueness, billing and cancellation state).
+	erpnextMu sync.Mutex
+	// stripeMu makes each Stripe state change (read, check, write) atomic.
+	stripeMu sync.Mutex
+	// easypostMu serialises the read-modify-write of a shipment.
+	easypostMu sync.Mutex
+	// smtpMu serialises the Message-ID check and the store.
+	smtpMu sync.Mutex
 }
 
 type storedResponse struct {
@@ -147,11 +156,14 @@ func (s *Server) Stats() Stats {
 }
 
 // Reset forgets all state and counters, and seeds the partners' accounts
-// again. hubspotMu is held throughout, so no HubSpot request sees the
+// again. Every partner's lock is held throughout, so no request's
+// check-then-write straddles the reset, and no HubSpot request sees the
 // account between the two (without its relay_key property).
 func (s *Server) Reset() {
-	s.hubspotMu.Lock()
-	defer s.hubspotMu.Unlock()
+	for _, mu := range []*sync.Mutex{&s.hubspotMu, &s.erpnextMu, &s.stripeMu, &s.easypostMu, &s.smtpMu} {
+		mu.Lock()
+		defer mu.Unlock()
+	}
 	s.mu.Lock()
 	clear(s.stored)
 	clear(s.counts)

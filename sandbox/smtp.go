@@ -33,9 +33,6 @@ const (
 	smtpIdleTimeout = 2 * time.Minute
 )
 
-// smtpMu serialises the Message-ID check and the store.
-var smtpMu sync.Mutex
-
 // SMTPMessage is one message the sandbox SMTP server accepted.
 type SMTPMessage struct {
 	ID        string   `json:"id"`
@@ -350,8 +347,8 @@ func (s *Server) smtpStore(from string, rcpts []string, authUser string, data []
 		}
 		_, _ = io.Copy(io.Discard, m.Body)
 	}
-	smtpMu.Lock()
-	defer smtpMu.Unlock()
+	s.smtpMu.Lock()
+	defer s.smtpMu.Unlock()
 	if messageID != "" {
 		if seen := s.view("smtp.message_ids", messageID); seen != nil {
 			s.Count("smtp.messages.duplicates")

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -38,9 +37,6 @@ const (
 	stripePaymentIntents = "stripe.payment_intents"
 	stripeRefunds        = "stripe.refunds"
 )
-
-// stripeMu makes each Stripe state change (read, check, write) atomic.
-var stripeMu sync.Mutex
 
 // stripeDeclines maps the test payment methods that decline to their
 // decline codes.
@@ -105,8 +101,8 @@ func (s *Server) stripePost(h stripeHandler, allowed ...string) http.HandlerFunc
 			return
 		}
 		s.Mutate(w, r, "stripe", body, func() (int, any) {
-			stripeMu.Lock()
-			defer stripeMu.Unlock()
+			s.stripeMu.Lock()
+			defer s.stripeMu.Unlock()
 			return apply()
 		})
 	}
