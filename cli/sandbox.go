@@ -71,9 +71,11 @@ func (a *app) sandboxCommand() *cobra.Command {
 		Short: "Run the partner sandbox: simulated CRM, ERP, payment, logistics and notification APIs",
 		Long: `Run simulated partner APIs on 127.0.0.1 with in-memory state: HubSpot
 (/hubspot), ERPNext (/erpnext), Stripe (/stripe), EasyPost (/easypost),
-Slack (/slack) and an SMTP server. They honour Idempotency-Key, count every
-side effect, inject faults on demand (flags, or the X-Sandbox-Fault request
-header) and post signed webhooks back to relay. relay dev runs one itself.`,
+Slack (/slack) and an SMTP server. They honour Idempotency-Key where the
+partner does (Stripe, EasyPost) and ignore it where it does (HubSpot,
+ERPNext, Slack), count every side effect, inject faults on demand (flags,
+or the X-Sandbox-Fault request header) and post signed webhooks back to
+relay. relay dev runs one itself.`,
 		Example: "  relay sandbox --error-rate 0.3 --rate-limit-rate 0.1 --retry-after 120s\n  relay sandbox stats",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {

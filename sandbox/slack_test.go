@@ -18,7 +18,7 @@ func TestSlackWebhook(t *testing.T) {
 		answer          string
 	}{
 		{"/slack/services/T1/B1/secret", `{"text":"hello"}`, "k1", 200, "ok"},
-		{"/slack/services/T1/B1/secret", `{"text":"hello"}`, "k1", 200, "ok"}, // replay: not posted again
+		{"/slack/services/T1/B1/secret", `{"text":"hello"}`, "k1", 200, "ok"}, // the same key: posted again, as Slack does
 		{"/slack/services/T1/B1/secret", `{"text":"hello again"}`, "", 200, "ok"},
 		{"/slack/services/T1/B1/secret", `{"blocks":[]}`, "", 400, "invalid_payload"},
 		{"/slack/services/T1/B1/secret", `text=hello`, "", 400, "invalid_payload"},
@@ -39,7 +39,10 @@ func TestSlackWebhook(t *testing.T) {
 			t.Errorf("POST %s %s: %d %q, want %d %q", tt.path, tt.body, resp.StatusCode, b, tt.status, tt.answer)
 		}
 	}
-	if n := s.Stats().Counts["slack.messages.posted"]; n != 2 {
-		t.Errorf("slack.messages.posted = %d, want 2", n)
+	if n := s.Stats().Counts["slack.messages.posted"]; n != 3 {
+		t.Errorf("slack.messages.posted = %d, want 3", n)
+	}
+	if msgs := s.Find("slack.messages", func(m map[string]any) bool { return m["idempotency_key"] == "k1" }); len(msgs) != 2 {
+		t.Errorf("messages posted under key k1: %v, want 2", msgs)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -141,7 +142,8 @@ func TestAgainstSandbox(t *testing.T) {
 	if err := post(t, srv.URL+"/slack/services/T0001/B0002/XXXXXXXX", map[string]any{"text": "Order 1001 shipped", "channel": "#ops"}); err != nil {
 		t.Fatal(err)
 	}
-	// The same step again (same key) does not post twice.
+	// The same message through a base_url and a path, under the same key:
+	// Slack, and the sandbox, post it again.
 	if err := post(t, srv.URL+"/slack/services", map[string]any{"text": "Order 1001 shipped", "channel": "#ops", "path": "T0001/B0002/XXXXXXXX"}); err != nil {
 		t.Fatal(err)
 	}
@@ -149,11 +151,67 @@ func TestAgainstSandbox(t *testing.T) {
 	if ce, ok := connectors.AsError(err); !ok || ce.Type != "slack.no_service" || ce.Retryable {
 		t.Errorf("bad webhook path: %v, want permanent slack.no_service", err)
 	}
-	if n := sb.Stats().Counts["slack.messages.posted"]; n != 1 {
-		t.Errorf("slack.messages.posted = %d, want 1", n)
+	if n := sb.Stats().Counts["slack.messages.posted"]; n != 2 {
+		t.Errorf("slack.messages.posted = %d, want 2", n)
 	}
 	msgs := sb.Find("slack.messages", nil)
-	if len(msgs) != 1 || msgs[0]["text"] != "Order 1001 shipped" || msgs[0]["channel"] != "#ops" {
-		t.Errorf("messages = %v", msgs)
+	if len(msgs) != 2 {
+		t.Fatalf("messages = %v, want 2", msgs)
+	}
+	for _, m := range msgs {
+		if m["text"] != "Order 1001 shipped" || m["channel"] != "#ops" || m["webhook"] != "B0002" || m["idempotency_key"] != "order-1/notify" {
+			t.Errorf("message = %v", m)
+		}
+	}
+}
+
+// TestNotResentAfterAPossiblePost: Slack keeps no key, so an answer that
+// may follow a post (a 500, a dropped connection) ends the call after one
+// request, for the step's next attempt to decide; a 429 or 503, which say
+// nothing was posted, is sent again within the call.
+func TestNotResentAfterAPossiblePost(t *testing.T) {
+	tests := []struct {
+		name     string
+		first    int // the first answer's status; 0 drops the connection
+		requests int
+		wantErr  bool
+	}{
+		{"500 after posting", http.StatusInternalServerError, 1, true},
+		{"dropped connection", 0, 1, true},
+		{"502 from a gateway", http.StatusBadGateway, 1, true},
+		{"503 unavailable", http.StatusServiceUnavailable, 2, false},
+		{"429 rate limited", http.StatusTooManyRequests, 2, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var requests atomic.Int32
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if requests.Add(1) > 1 {
+					io.WriteString(w, "ok")
+					return
+				}
+				if tt.first == 0 {
+					c, _, _ := w.(http.Hijacker).Hijack()
+					c.Close()
+					return
+				}
+				w.Header().Set("Retry-After", "0")
+				w.WriteHeader(tt.first)
+				io.WriteString(w, "rollup_error")
+			}))
+			defer srv.Close()
+			cfg := connectors.ConnectionConfig{Connector: "slack", BaseURL: srv.URL + "/services/T1/B1/x"}
+			client, err := connectors.NewClient(cfg, nil, connectors.ClientOptions{RetryMax: 2, RetryWaitMin: time.Millisecond, RetryWaitMax: time.Millisecond})
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = slack.Connector().Action("post_message").Do(context.Background(), &connectors.Call{Connection: "chat", Config: cfg, Client: client, Params: map[string]any{"text": "hi"}, IdempotencyKey: "order-1/notify"})
+			if (err != nil) != tt.wantErr || int(requests.Load()) != tt.requests {
+				t.Fatalf("error %v after %d requests; want error %v after %d", err, requests.Load(), tt.wantErr, tt.requests)
+			}
+			if ce, ok := connectors.AsError(err); tt.wantErr && ok && !ce.Retryable {
+				t.Errorf("error %v is permanent; the step's next attempt must be able to send again", err)
+			}
+		})
 	}
 }
