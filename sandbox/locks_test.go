@@ -41,23 +41,22 @@ func TestPartnerLocksAreTheServers(t *testing.T) {
 			mu := tt.lock(held)
 			mu.Lock()
 			defer mu.Unlock()
-			done := make(chan struct{})
-			go func() {
-				defer close(done)
-				tt.send(other)
-			}()
+			send := func(s *Server) <-chan struct{} {
+				done := make(chan struct{})
+				go func() {
+					defer close(done)
+					tt.send(s)
+				}()
+				return done
+			}
 			select {
-			case <-done:
+			case <-send(other):
 			case <-time.After(10 * time.Second):
 				t.Fatalf("a %s request to one sandbox waited for another sandbox's lock", tt.name)
 			}
 			// The request did take the lock: on the sandbox that holds
 			// it, the same request waits.
-			waited := make(chan struct{})
-			go func() {
-				defer close(waited)
-				tt.send(held)
-			}()
+			waited := send(held)
 			select {
 			case <-waited:
 				t.Fatalf("a %s request did not wait for its own sandbox's lock", tt.name)
