@@ -88,14 +88,13 @@ func postMessage(ctx context.Context, call *connectors.Call) (any, error) {
 	if err != nil {
 		return nil, r.Invalid("encoding the message: %v", err)
 	}
-	// Slack ignores the key and has no way to look a message up, so the
-	// call is not sent again after an answer that may follow a post (a
-	// dropped connection, a timeout, a 5xx but 503): the step's next
-	// attempt sends it, and the message may then be posted twice (at
-	// least once), or the step fails (at most once, with max_attempts 1).
+	// Slack ignores the key and has no way to look a message up: a
+	// message whose answer was lost (a dropped connection, a timeout, a
+	// 5xx after posting) is posted again when it is resent, in this call
+	// or by the step's next attempt (at least once). The key is sent for
+	// the receivers that honour it.
 	_, err = call.Client.Do(ctx, &connectors.Request{
-		Method: http.MethodPost, Path: path, Body: body, ContentType: "application/json",
-		IdempotencyKey: call.IdempotencyKey, KeyIgnored: true,
+		Method: http.MethodPost, Path: path, Body: body, ContentType: "application/json", IdempotencyKey: call.IdempotencyKey,
 	})
 	if err != nil {
 		return nil, apiError(call, path, err)

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -162,56 +161,5 @@ func TestAgainstSandbox(t *testing.T) {
 		if m["text"] != "Order 1001 shipped" || m["channel"] != "#ops" || m["webhook"] != "B0002" || m["idempotency_key"] != "order-1/notify" {
 			t.Errorf("message = %v", m)
 		}
-	}
-}
-
-// TestNotResentAfterAPossiblePost: Slack keeps no key, so an answer that
-// may follow a post (a 500, a dropped connection) ends the call after one
-// request, for the step's next attempt to decide; a 429 or 503, which say
-// nothing was posted, is sent again within the call.
-func TestNotResentAfterAPossiblePost(t *testing.T) {
-	tests := []struct {
-		name     string
-		first    int // the first answer's status; 0 drops the connection
-		requests int
-		wantErr  bool
-	}{
-		{"500 after posting", http.StatusInternalServerError, 1, true},
-		{"dropped connection", 0, 1, true},
-		{"502 from a gateway", http.StatusBadGateway, 1, true},
-		{"503 unavailable", http.StatusServiceUnavailable, 2, false},
-		{"429 rate limited", http.StatusTooManyRequests, 2, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var requests atomic.Int32
-			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				if requests.Add(1) > 1 {
-					io.WriteString(w, "ok")
-					return
-				}
-				if tt.first == 0 {
-					c, _, _ := w.(http.Hijacker).Hijack()
-					c.Close()
-					return
-				}
-				w.Header().Set("Retry-After", "0")
-				w.WriteHeader(tt.first)
-				io.WriteString(w, "rollup_error")
-			}))
-			defer srv.Close()
-			cfg := connectors.ConnectionConfig{Connector: "slack", BaseURL: srv.URL + "/services/T1/B1/x"}
-			client, err := connectors.NewClient(cfg, nil, connectors.ClientOptions{RetryMax: 2, RetryWaitMin: time.Millisecond, RetryWaitMax: time.Millisecond})
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, err = slack.Connector().Action("post_message").Do(context.Background(), &connectors.Call{Connection: "chat", Config: cfg, Client: client, Params: map[string]any{"text": "hi"}, IdempotencyKey: "order-1/notify"})
-			if (err != nil) != tt.wantErr || int(requests.Load()) != tt.requests {
-				t.Fatalf("error %v after %d requests; want error %v after %d", err, requests.Load(), tt.wantErr, tt.requests)
-			}
-			if ce, ok := connectors.AsError(err); tt.wantErr && ok && !ce.Retryable {
-				t.Errorf("error %v is permanent; the step's next attempt must be able to send again", err)
-			}
-		})
 	}
 }
