@@ -324,20 +324,13 @@ steps:
 	if _, err := e.runs.Start(ctx, flow, map[string]any{"order_id": 12345678.0}, runs.StartOptions{WorkflowID: earlier}); err != nil {
 		t.Fatal(err)
 	}
-	for {
+	eventually(t, "visibility to list the earlier relay's run", func() error {
 		n, err := e.client.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Query: fmt.Sprintf("WorkflowId = %q", earlier)})
-		if err != nil {
-			t.Fatal(err)
+		if err == nil && n.GetCount() != 1 {
+			err = fmt.Errorf("counted %d", n.GetCount())
 		}
-		if n.GetCount() == 1 {
-			break
-		}
-		select {
-		case <-ctx.Done():
-			t.Fatal("visibility never listed the earlier relay's run")
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+		return err
+	})
 	var log lockedBuffer
 	h := newLoggedReceiver(t, e.runs, slog.New(slog.NewTextHandler(&log, nil)), flow)
 	post := func(id float64) (int, map[string]any) {

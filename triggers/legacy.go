@@ -16,15 +16,21 @@ import (
 
 // legacyRecheck is how long a flow's count of exponent-named runs is
 // trusted: a relay of an earlier version still running beside this one
-// (a rolling upgrade) may start such runs meanwhile.
-const legacyRecheck = 10 * time.Minute
+// (a rolling upgrade) may start such runs meanwhile. legacyRetry is how
+// long a failed count is not made again (every delivery then describes),
+// so that visibility being down costs one count per flow this often, not
+// one per delivery.
+const (
+	legacyRecheck = 10 * time.Minute
+	legacyRetry   = 30 * time.Second
+)
 
 // legacyNames is whether an earlier relay may have named runs of one flow
-// in exponent form, as counted at checked.
+// in exponent form, as last counted, until the count is due again.
 type legacyNames struct {
-	mu      sync.Mutex
-	checked time.Time
-	may     bool
+	mu    sync.Mutex
+	until time.Time
+	may   bool
 }
 
 // legacyRun returns the run an earlier relay started for the numeric key v
@@ -63,24 +69,28 @@ func (r *Receiver) legacyRun(ctx context.Context, flow string, v any, key string
 
 // mayHaveLegacy reports whether flow may have runs an earlier relay named
 // in exponent form: visibility's count of them, made again after
-// legacyRecheck. While another delivery counts, or when the count fails,
-// the answer is yes, so that the describe decides.
+// legacyRecheck. While another delivery counts, or for legacyRetry after
+// a count failed, the answer is yes, so that the describe decides.
 func (r *Receiver) mayHaveLegacy(ctx context.Context, flow string, now time.Time) bool {
-	v, _ := r.legacy.LoadOrStore(flow, &legacyNames{})
+	v, ok := r.legacy.Load(flow)
+	if !ok {
+		v, _ = r.legacy.LoadOrStore(flow, &legacyNames{})
+	}
 	st := v.(*legacyNames)
 	if !st.mu.TryLock() {
 		return true
 	}
 	defer st.mu.Unlock()
-	if !st.checked.IsZero() && now.Sub(st.checked) < legacyRecheck {
+	if now.Before(st.until) {
 		return st.may
 	}
 	resp, err := r.runs.Temporal.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Query: legacyQuery(flow)})
 	if err != nil {
-		r.logger.Warn("could not count the runs an earlier relay named in exponent form; looking for each delivery's", "flow", flow, "err", err)
+		r.logger.Warn("could not count the runs an earlier relay named in exponent form; looking for each delivery's", "flow", flow, "err", err, "retry_in", legacyRetry)
+		st.until, st.may = now.Add(legacyRetry), true
 		return true
 	}
-	st.checked, st.may = now, resp.GetCount() > 0
+	st.until, st.may = now.Add(legacyRecheck), resp.GetCount() > 0
 	if st.may {
 		r.logger.Info("runs named by an earlier relay exist: each numeric key of a million or more is also looked for under its old name", "flow", flow, "runs", resp.GetCount())
 	}

@@ -338,6 +338,9 @@ func (c *api) earlierDeal(ctx context.Context, createErr error, props map[string
 		}
 		return nil, err
 	}
+	// The read is by the key, but HubSpot documents idProperty reads
+	// loosely: a deal that does not hold the key exactly is not this
+	// call's.
 	if held, _ := deal["properties"].(map[string]any); held[unique] != key {
 		return nil, createErr
 	}
