@@ -427,6 +427,76 @@ func TestReceiverLooksForEarlierNamesOnlyWhereTheyExist(t *testing.T) {
 	}
 }
 
+// TestLegacyCountExpires: a flow's count of runs an earlier relay named in
+// exponent form is trusted for LegacyRecheck, then made again (an earlier
+// relay beside this one may have started such runs since, or retention
+// removed the last); a failed count answers yes and is made again after
+// LegacyRetry, not on every delivery.
+func TestLegacyCountExpires(t *testing.T) {
+	const run = "orders/1.2e+07"
+	type step struct {
+		at         time.Duration   // after the first look
+		runs       map[string]bool // the runs from this step on; nil keeps them
+		countErr   error           // fails this step's count, if it makes one
+		want       bool
+		wantCounts int
+	}
+	down := serviceerror.NewUnavailable("visibility down")
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"a run past retention is forgotten at the next count", []step{
+			{at: 0, runs: map[string]bool{run: false}, want: true, wantCounts: 1},
+			{at: triggers.LegacyRecheck - time.Second, runs: map[string]bool{}, want: true, wantCounts: 1},
+			{at: triggers.LegacyRecheck, want: false, wantCounts: 2},
+		}},
+		{"a run an earlier relay starts later is seen at the next count", []step{
+			{at: 0, want: false, wantCounts: 1},
+			{at: time.Minute, runs: map[string]bool{run: true}, want: false, wantCounts: 1},
+			{at: triggers.LegacyRecheck, want: true, wantCounts: 2},
+			{at: 2*triggers.LegacyRecheck - time.Second, want: true, wantCounts: 2},
+		}},
+		{"a failed count is made again after the retry wait", []step{
+			{at: 0, countErr: down, want: true, wantCounts: 1},
+			{at: triggers.LegacyRetry - time.Second, want: true, wantCounts: 1},
+			{at: triggers.LegacyRetry, want: false, wantCounts: 2},
+			{at: triggers.LegacyRetry + triggers.LegacyRecheck - time.Second, want: false, wantCounts: 2},
+		}},
+		{"a count failing again keeps answering yes", []step{
+			{at: 0, countErr: down, want: true, wantCounts: 1},
+			{at: triggers.LegacyRetry, countErr: down, want: true, wantCounts: 2},
+			{at: 2 * triggers.LegacyRetry, countErr: down, want: true, wantCounts: 3},
+		}},
+	}
+	t0 := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ft := newFakeTemporal(nil)
+			flows := parseFlows(t, ordersByID)
+			rc := &runs.Client{Temporal: ft, TaskQueue: "relay", Flows: map[string]*definitions.Flow{flows[0].ID: flows[0]}}
+			recv, err := triggers.NewReceiver(flows, rc, func(string) (string, error) { return testSecret, nil }, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, st := range tt.steps {
+				ft.mu.Lock()
+				if st.runs != nil {
+					ft.runs = st.runs
+				}
+				ft.countErr = st.countErr
+				ft.mu.Unlock()
+				if got := recv.MayHaveLegacyAt(context.Background(), "orders", t0.Add(st.at)); got != st.want {
+					t.Errorf("at +%s: may have runs of an earlier relay = %v, want %v", st.at, got, st.want)
+				}
+				if _, counts := ft.asked(); counts != st.wantCounts {
+					t.Errorf("at +%s: %d counts, want %d", st.at, counts, st.wantCounts)
+				}
+			}
+		})
+	}
+}
+
 // TestReceiverDedupesByWhatIsSigned: a delivery is named by what its
 // signature covers. A captured GitHub or Shopify delivery (whose
 // signature covers the body only) sent again under a fresh delivery ID
