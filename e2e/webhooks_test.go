@@ -109,7 +109,7 @@ func paymentEvent(eventID, orderID string) []byte {
 	return b
 }
 
-func newReceiver(t *testing.T, e *env, rc *runs.Client, flows ...*definitions.Flow) hookClient {
+func newReceiver(t *testing.T, rc *runs.Client, flows ...*definitions.Flow) hookClient {
 	t.Helper()
 	return newLoggedReceiver(t, rc, nil, flows...)
 }
@@ -129,7 +129,7 @@ func newLoggedReceiver(t *testing.T, rc *runs.Client, logger *slog.Logger, flows
 func TestWebhooks(t *testing.T) {
 	e := startEnv(t, "", nil)
 	flow := e.load(t, webhookFlow, "")
-	h := newReceiver(t, e, e.runs, flow)
+	h := newReceiver(t, e.runs, flow)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 
@@ -249,7 +249,7 @@ func TestWebhookTemporalUnavailable(t *testing.T) {
 	}
 	defer down.Close()
 	rc := &runs.Client{Temporal: down, Namespace: "default", TaskQueue: "relay", Flows: e.runs.Flows}
-	h := newReceiver(t, e, rc, flow)
+	h := newReceiver(t, rc, flow)
 	status, body, header := h.post("/hooks/shop/orders", order("o-down", "order.created"), true)
 	if status != http.StatusServiceUnavailable || header.Get("Retry-After") == "" {
 		t.Errorf("with Temporal down: %d %v (Retry-After %q), want 503 with Retry-After", status, body, header.Get("Retry-After"))
@@ -278,7 +278,7 @@ steps:
   - id: note
     set: {amount: "${{ steps.refunded.output.data.object.amount }}"}
 `, "")
-	h := newReceiver(t, e, e.runs, flow)
+	h := newReceiver(t, e.runs, flow)
 	body := []byte(`{"id":"evt_r1","type":"charge.refunded","data":{"object":{"id":"ch_9","amount":700}}}`)
 	if status, answer, _ := h.post("/hooks/stripe", body, true); status != http.StatusAccepted {
 		t.Fatalf("first event: %d %v", status, answer)
