@@ -939,6 +939,49 @@ steps:
 	}
 }
 
+// TestChildHaltDecidesForTheChild: a child's on_error decides for the
+// child alone. A child that halts keeps its own effects, fails its
+// parent's flow step, and that step's on_error decides for the parent:
+// under the default fail the parent compensates its completed steps;
+// under halt it does not.
+func TestChildHaltDecidesForTheChild(t *testing.T) {
+	child := childHeader + `
+steps:
+  - id: reserve
+    call: t.echo
+    with: {name: reserve}
+    compensate: [{id: release, call: t.echo, with: {name: release}}]
+  - {id: ship, call: t.fail, with: {name: ship, type: http.500}, retry: {max_attempts: 1}, on_error: halt}
+`
+	tests := []struct {
+		name    string
+		onError string
+		want    []string
+	}{
+		{"the parent fails", "", []string{"charge", "reserve", "ship", "refund"}},
+		{"the parent halts", ", on_error: halt", []string{"charge", "reserve", "ship"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			_, err := h.run(t, header+`
+steps:
+  - id: charge
+    call: t.echo
+    with: {name: charge}
+    compensate: [{id: refund, call: t.echo, with: {name: refund}}]
+  - {id: sub, flow: child`+tt.onError+`}
+`, nil, child)
+			if err == nil || !strings.Contains(err.Error(), `step "sub/ship" failed (http.500)`) {
+				t.Fatalf("error %v, want the child's halted step named", err)
+			}
+			if got := h.calls.list(); !slices.Equal(got, tt.want) {
+				t.Errorf("calls = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
 // TestHaltInBatchedForeach: a foreach long enough to run in batch
 // children halts the run as a short one does (generation 2 on): no
 // compensation, and the failure names the step inside the loop. The
