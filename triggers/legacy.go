@@ -26,8 +26,10 @@ const (
 )
 
 // legacyNames is whether an earlier relay may have named runs of one flow
-// in exponent form, as last counted, until the count is due again.
+// in exponent form, as last counted, until the count is due again; query
+// counts them (legacyQuery).
 type legacyNames struct {
+	query string
 	mu    sync.Mutex
 	until time.Time
 	may   bool
@@ -69,22 +71,19 @@ func (r *Receiver) legacyRun(ctx context.Context, flow string, v any, key string
 
 // mayHaveLegacy reports whether flow may have runs an earlier relay named
 // in exponent form: visibility's count of them, made again after
-// legacyRecheck. While another delivery counts, or for legacyRetry after
-// a count failed, the answer is yes, so that the describe decides.
+// legacyRecheck. While another delivery counts, for legacyRetry after a
+// count failed, or for a flow the receiver has no route of, the answer is
+// yes, so that the describe decides.
 func (r *Receiver) mayHaveLegacy(ctx context.Context, flow string, now time.Time) bool {
-	v, ok := r.legacy.Load(flow)
-	if !ok {
-		v, _ = r.legacy.LoadOrStore(flow, &legacyNames{})
-	}
-	st := v.(*legacyNames)
-	if !st.mu.TryLock() {
+	st := r.legacy[flow]
+	if st == nil || !st.mu.TryLock() {
 		return true
 	}
 	defer st.mu.Unlock()
 	if now.Before(st.until) {
 		return st.may
 	}
-	resp, err := r.runs.Temporal.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Query: legacyQuery(flow)})
+	resp, err := r.runs.Temporal.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{Query: st.query})
 	if err != nil {
 		r.logger.Warn("could not count the runs an earlier relay named in exponent form; looking for each delivery's", "flow", flow, "err", err, "retry_in", legacyRetry)
 		st.until, st.may = now.Add(legacyRetry), true

@@ -52,9 +52,10 @@ type Receiver struct {
 	paths   map[string]*pathRoutes
 	metrics *telemetry.Metrics
 	tracer  trace.Tracer
-	// legacy holds, by flow ID, whether an earlier relay may have named
-	// runs of the flow in exponent form (see legacyRun).
-	legacy sync.Map // flow ID -> *legacyNames
+	// legacy holds, by the ID of each flow with a route, whether an
+	// earlier relay may have named runs of the flow in exponent form (see
+	// legacyRun). Built with the routes; only its entries change.
+	legacy map[string]*legacyNames
 }
 
 // Option configures a Receiver.
@@ -116,7 +117,7 @@ func NewReceiver(flows []*definitions.Flow, rc *runs.Client, resolve func(string
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	r := &Receiver{runs: rc, logger: logger, paths: map[string]*pathRoutes{}}
+	r := &Receiver{runs: rc, logger: logger, paths: map[string]*pathRoutes{}, legacy: map[string]*legacyNames{}}
 	for _, o := range opts {
 		o(r)
 	}
@@ -139,6 +140,9 @@ func NewReceiver(flows []*definitions.Flow, rc *runs.Client, resolve func(string
 		return pr, nil
 	}
 	for _, f := range flows {
+		if f.Trigger != nil && f.Trigger.Webhook != nil || len(f.Events) > 0 {
+			r.legacy[f.ID] = &legacyNames{query: legacyQuery(f.ID)}
+		}
 		if f.Trigger != nil && f.Trigger.Webhook != nil {
 			pr, err := at(f, f.Trigger.Webhook)
 			if err != nil {
